@@ -1,0 +1,38 @@
+"""The ASGI application: JSON API, officer web pages and static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from dancu import __version__
+from dancu.bootstrap import Container
+from dancu.core import web as core_web
+from dancu.core.api import install_problem_handlers
+from dancu.registry import api as registry_api
+from dancu.registry import web as registry_web
+
+
+def create_app(container: Container | None = None) -> FastAPI:
+    container = container or Container()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
+    app = FastAPI(title="dancu", version=__version__, lifespan=lifespan,
+                  description="National population registry: lookup, search, civil events.")
+    app.state.container = container
+    install_problem_handlers(app)
+    app.include_router(registry_api.router)
+    core_web.install(app)
+    app.include_router(core_web.router)
+    app.include_router(registry_web.router)
+    app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")),
+              name="static")
+    return app

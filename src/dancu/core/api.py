@@ -1,0 +1,69 @@
+"""HTTP plumbing shared by every context's JSON API: RFC 9457 problem details, the container
+and officer dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dancu.bootstrap import Container
+from dancu.core.access import OfficerContext
+from dancu.core.errors import DancuError, Forbidden
+
+PROBLEM = "application/problem+json"
+_bearer = HTTPBearer(auto_error=False)
+
+
+def problem(status: int, code: str, title: str, detail: str = "",
+            errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    body: dict[str, Any] = {"type": f"https://dancu.example/problems/{code}", "title": title,
+                            "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DancuError)
+    async def _domain(request: Request, exc: DancuError) -> JSONResponse:
+        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        return problem(exc.status, exc.code, exc.message, errors=errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query",
+                                                                           "path")),
+                   "message": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+        return problem(422, "invalid", "the request has invalid fields", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http-error", str(exc.detail))
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def current_api_officer(container: ContainerDep,
+                        creds: Annotated[HTTPAuthorizationCredentials | None,
+                                         Depends(_bearer)]) -> OfficerContext:
+    """The officer a bearer token (``dancu officer token``) was issued to."""
+    if creds is None:
+        raise Forbidden("send an officer token: Authorization: Bearer <token>")
+    return container.tokens.verify(creds.credentials)
+
+
+ApiOfficer = Annotated[OfficerContext, Depends(current_api_officer)]

@@ -1,0 +1,51 @@
+"""Settings, read from the environment (prefix ``DANCU_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob dancu reads. Each field is documented in docs/operations.md."""
+
+    model_config = SettingsConfigDict(env_prefix="DANCU_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database, the "
+                           "secret key and job files live.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means the embedded "
+                              "SQLite file <data_dir>/dancu.db. PostgreSQL: "
+                              "postgresql+psycopg://user@host/db.")
+    secret_key: str = Field(default="", description="Signs session cookies and CSRF tokens; empty "
+                            "means a random key kept in <data_dir>/secret.key.")
+    default_locale: str = Field(default="vi", description="Language of pages when the user has "
+                                "not chosen one (vi or en).")
+    max_upload_mb: int = Field(default=200, description="Largest accepted upload, in MiB.")
+    audit_flush_ms: float = Field(default=2.0, description="How long the audit writer waits to "
+                                  "gather concurrent entries into one commit.")
+    audit_max_batch: int = Field(default=512, description="Most audit entries in one commit.")
+    session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
+    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind "
+                                 "HTTPS).")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'dancu.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
