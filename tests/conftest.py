@@ -18,7 +18,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core import migrate
+from dancu.core.audit import GroupAuditWriter
 from dancu.core.db import make_engine, make_sessionmaker
+from dancu.core.units import UnitDirectory
+from dancu.registry.service import RegistryService
 
 PG_ADMIN = os.environ.get("DANCU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Tables holding reference data survive between tests; everything else is emptied.
@@ -96,3 +99,13 @@ def engine(migrated_engine: Engine) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def registry(session_factory: sessionmaker[Session]) -> Iterator[RegistryService]:
+    """The registry service over the test database, with a real group-commit audit writer."""
+    with session_factory() as session:
+        units = UnitDirectory(session)
+    writer = GroupAuditWriter(session_factory, flush_ms=0.5)
+    yield RegistryService(session_factory, units, writer)
+    writer.stop()

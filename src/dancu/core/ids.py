@@ -45,7 +45,7 @@ MAX_ATTEMPTS = 40
 WARN_FILL = 0.8
 
 _ID_RE = re.compile(r"^\d{12}$")
-_ANY_ID_RE = re.compile(r"(?<!\d)(\d{4})\d{4,6}(\d{2})(?!\d)")
+_ANY_ID_RE = re.compile(r"(?<!\d)(\d{4})\d{3,6}(\d{2})(?!\d)")
 
 
 class InvalidPersonalID(ValueError):
