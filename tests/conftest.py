@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.bootstrap import Container
 from dancu.core import migrate
 from dancu.core.audit import GroupAuditWriter
 from dancu.core.db import make_engine, make_sessionmaker
+from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.registry.service import RegistryService
 
@@ -60,8 +63,9 @@ def worker_id_safe(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 worker_id_safe: str) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id_safe: str
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'dancu.db'}"
     else:
@@ -109,3 +113,12 @@ def registry(session_factory: sessionmaker[Session]) -> Iterator[RegistryService
     writer = GroupAuditWriter(session_factory, flush_ms=0.5)
     yield RegistryService(session_factory, units, writer)
     writer.stop()
+
+
+@pytest.fixture
+def container(engine: Engine, tmp_path: Path) -> Iterator[Container]:
+    """A wired Container over the test database (its own engine on the same URL)."""
+    url = engine.url.render_as_string(hide_password=False)
+    c = Container(Settings(database_url=url, data_dir=tmp_path, secret_key="test-secret-key"))
+    yield c
+    c.close()

@@ -40,14 +40,25 @@ def main() -> None:
 
     with open(OUT / "units_legacy.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["province_code", "province_name", "district_code", "district_name",
-                    "district_type", "commune_code", "commune_name", "commune_type"])
+        w.writerow(
+            [
+                "province_code",
+                "province_name",
+                "district_code",
+                "district_name",
+                "district_type",
+                "commune_code",
+                "commune_name",
+                "commune_type",
+            ]
+        )
         for r in legacy:
             w.writerow(r[:8])
     with open(OUT / "units_2025.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["province_code", "province_name", "commune_code", "commune_name",
-                    "commune_type"])
+        w.writerow(
+            ["province_code", "province_name", "commune_code", "commune_name", "commune_type"]
+        )
         for r in new:
             w.writerow(r[:5])
 
@@ -68,8 +79,14 @@ def main() -> None:
     for new_prov, olds in conv["DICT_PROVINCE_WARD_DIVIDED"].items():
         for old, targets in olds.items():
             for t in targets:
-                rows.add((old_by_key[old], new_by_key[(new_prov, t["newWardKey"])], "split",
-                          "1" if t["isDefaultNewWard"] else "0"))
+                rows.add(
+                    (
+                        old_by_key[old],
+                        new_by_key[(new_prov, t["newWardKey"])],
+                        "split",
+                        "1" if t["isDefaultNewWard"] else "0",
+                    )
+                )
     with open(OUT / "succession_2025.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["old_commune_code", "new_commune_code", "kind", "is_default"])

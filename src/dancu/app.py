@@ -25,14 +25,17 @@ def create_app(container: Container | None = None) -> FastAPI:
         yield
         container.close()
 
-    app = FastAPI(title="dancu", version=__version__, lifespan=lifespan,
-                  description="National population registry: lookup, search, civil events.")
+    app = FastAPI(
+        title="dancu",
+        version=__version__,
+        lifespan=lifespan,
+        description="National population registry: lookup, search, civil events.",
+    )
     app.state.container = container
     install_problem_handlers(app)
     app.include_router(registry_api.router)
     core_web.install(app)
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
-    app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")),
-              name="static")
+    app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")), name="static")
     return app

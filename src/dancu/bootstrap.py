@@ -37,8 +37,9 @@ class Container:
 
     @cached_property
     def audit_writer(self) -> GroupAuditWriter:
-        writer = GroupAuditWriter(self.sessions, self.settings.audit_flush_ms,
-                                  self.settings.audit_max_batch)
+        writer = GroupAuditWriter(
+            self.sessions, self.settings.audit_flush_ms, self.settings.audit_max_batch
+        )
         writer.start()
         return writer
 

@@ -16,7 +16,7 @@ from dancu.core.officers import create_officer
 
 console = Console()
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
-DEMO_PASSWORD = "dancu-demo-2025"  # printed on purpose: demo databases only
+DEMO_PASSWORD = "dancu-demo-2025"  # noqa: S105  (printed on purpose: demo databases only)
 DEMO_OFFICERS = (
     ("admin", "Quản trị Bộ Công an", Role.MINISTRY, ""),
     ("hanoi", "Cán bộ Công an TP Hà Nội", Role.PROVINCE, "01"),
@@ -25,8 +25,10 @@ DEMO_OFFICERS = (
 
 
 @demo_app.command("seed")
-def demo_seed(people: Annotated[int, typer.Option(min=100, help="synthetic people")] = 10_000,
-              seed: Annotated[int, typer.Option(help="random seed")] = 6) -> None:
+def demo_seed(
+    people: Annotated[int, typer.Option(min=100, help="synthetic people")] = 10_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 6,
+) -> None:
     """Load a synthetic population and demo officers once (skipped when already seeded)."""
     from dancu.registry.bulk import import_population
     from dancu.registry.models import PersonCurrent
@@ -43,8 +45,9 @@ def demo_seed(people: Annotated[int, typer.Option(min=100, help="synthetic peopl
     with container.sessions() as session, session.begin():
         for username, name, role, unit in DEMO_OFFICERS:
             if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
-                create_officer(session, container.units, username, name, DEMO_PASSWORD, role,
-                               unit)
-    console.print("[bold]demo officers[/bold] (password: "
-                  f"[cyan]{DEMO_PASSWORD}[/cyan]): " + ", ".join(
-                      f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS))
+                create_officer(session, container.units, username, name, DEMO_PASSWORD, role, unit)
+    console.print(
+        "[bold]demo officers[/bold] (password: "
+        f"[cyan]{DEMO_PASSWORD}[/cyan]): "
+        + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
+    )

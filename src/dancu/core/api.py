@@ -19,11 +19,15 @@ PROBLEM = "application/problem+json"
 _bearer = HTTPBearer(auto_error=False)
 
 
-def problem(status: int, code: str, title: str, detail: str = "",
-            errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+def problem(
+    status: int, code: str, title: str, detail: str = "", errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     """An RFC 9457 problem details response."""
-    body: dict[str, Any] = {"type": f"https://dancu.example/problems/{code}", "title": title,
-                            "status": status}
+    body: dict[str, Any] = {
+        "type": f"https://dancu.example/problems/{code}",
+        "title": title,
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     if errors:
@@ -39,9 +43,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query",
-                                                                           "path")),
-                   "message": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+                "message": e["msg"].removeprefix("Value error, "),
+            }
+            for e in exc.errors()
+        ]
         return problem(422, "invalid", "the request has invalid fields", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -57,9 +65,9 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def current_api_officer(container: ContainerDep,
-                        creds: Annotated[HTTPAuthorizationCredentials | None,
-                                         Depends(_bearer)]) -> OfficerContext:
+def current_api_officer(
+    container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> OfficerContext:
     """The officer a bearer token (``dancu officer token``) was issued to."""
     if creds is None:
         raise Forbidden("send an officer token: Authorization: Bearer <token>")

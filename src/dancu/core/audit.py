@@ -42,8 +42,19 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHANGE_SHARDS = 8
-_FIELDS = ("chain", "seq", "at", "actor", "role", "unit", "purpose", "action", "subject",
-           "detail", "prev_hash")
+_FIELDS = (
+    "chain",
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "unit",
+    "purpose",
+    "action",
+    "subject",
+    "detail",
+    "prev_hash",
+)
 
 
 @dataclass(slots=True)
@@ -69,9 +80,16 @@ class Entry:
 
     def row(self, chain: str, seq: int, prev_hash: str) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "chain": chain, "seq": seq, "at": self.at, "actor": self.actor.actor,
-            "role": self.actor.role, "unit": self.actor.unit, "purpose": self.actor.purpose,
-            "action": self.action, "subject": self.subject, "detail": self.detail,
+            "chain": chain,
+            "seq": seq,
+            "at": self.at,
+            "actor": self.actor.actor,
+            "role": self.actor.role,
+            "unit": self.actor.unit,
+            "purpose": self.actor.purpose,
+            "action": self.action,
+            "subject": self.subject,
+            "detail": self.detail,
             "prev_hash": prev_hash,
         }
         row["hash"] = entry_hash(row)
@@ -116,8 +134,9 @@ class _Pending:
 class GroupAuditWriter:
     """Durable audit of reads with group commit. One instance per process."""
 
-    def __init__(self, factory: sessionmaker[Session], flush_ms: float = 2.0,
-                 max_batch: int = 512) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], flush_ms: float = 2.0, max_batch: int = 512
+    ) -> None:
         self._factory = factory
         self._flush_s = flush_ms / 1000
         self._max_batch = max_batch
@@ -132,8 +151,7 @@ class GroupAuditWriter:
     def start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="audit-writer",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 
     def stop(self) -> None:
@@ -271,8 +289,9 @@ def verify(session: Session) -> VerifyReport:
     return report
 
 
-def _close_chain(report: VerifyReport, heads: dict[str, AuditChainHead], chain: str | None,
-                 seq: int, last: str) -> None:
+def _close_chain(
+    report: VerifyReport, heads: dict[str, AuditChainHead], chain: str | None, seq: int, last: str
+) -> None:
     if chain is None:
         return
     head = heads.get(chain)

@@ -12,8 +12,8 @@ from dancu.bootstrap import Container
 from dancu.core import audit, migrate
 from dancu.core.access import Role
 from dancu.core.errors import DancuError
-from dancu.core.officers import context_for, create_officer
 from dancu.core.models import Officer
+from dancu.core.officers import context_for, create_officer
 
 console = Console()
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
@@ -26,8 +26,11 @@ def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision and load reference data."""
     container = Container()
     loaded = migrate.upgrade(container.engine)
-    console.print(f"schema at head; {loaded:,} reference rows loaded" if loaded
-                  else "schema at head; reference data already present")
+    console.print(
+        f"schema at head; {loaded:,} reference rows loaded"
+        if loaded
+        else "schema at head; reference data already present"
+    )
 
 
 @db_app.command("check")
@@ -50,8 +53,10 @@ def audit_verify() -> None:
         report = audit.verify(session)
     for problem in report.problems:
         console.print(f"[red]{problem}[/red]")
-    console.print(f"{report.entries:,} entries in {report.chains:,} chains: "
-                  + ("[green]intact[/green]" if report.ok else "[red]TAMPERED[/red]"))
+    console.print(
+        f"{report.entries:,} entries in {report.chains:,} chains: "
+        + ("[green]intact[/green]" if report.ok else "[red]TAMPERED[/red]")
+    )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -59,10 +64,13 @@ def audit_verify() -> None:
 @officer_app.command("create")
 def officer_create(
     username: str,
-    role: Annotated[Role, typer.Option(help="commune_officer, province_officer or "
-                                             "ministry_admin")],
-    unit: Annotated[str, typer.Option(help="2025 commune code (commune officer) or province "
-                                           "code (province officer)")] = "",
+    role: Annotated[Role, typer.Option(help="commune_officer, province_officer or ministry_admin")],
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="2025 commune code (commune officer) or province code (province officer)"
+        ),
+    ] = "",
     full_name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str | None, typer.Option(help="omit to be asked")] = None,
 ) -> None:
@@ -71,8 +79,9 @@ def officer_create(
     secret = password or getpass.getpass("password: ")
     try:
         with container.sessions() as session, session.begin():
-            create_officer(session, container.units, username, full_name or username, secret,
-                           role, unit)
+            create_officer(
+                session, container.units, username, full_name or username, secret, role, unit
+            )
     except DancuError as exc:
         console.print(f"[red]{exc.field or 'error'}: {exc.message}[/red]")
         raise typer.Exit(2) from None

@@ -32,8 +32,9 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings dancu relies on for each backend."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,8 +15,9 @@ from babel.support import NullTranslations, Translations
 
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
-current_locale: contextvars.ContextVar[str] = contextvars.ContextVar("locale",
-                                                                     default=DEFAULT_LOCALE)
+current_locale: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "locale", default=DEFAULT_LOCALE
+)
 
 
 @cache

@@ -35,10 +35,71 @@ Sex = Literal["M", "F"]
 # zero-padded to three digits). Numbers keep their code after the 2025 merger.
 PROVINCE_CODES: frozenset[str] = frozenset(
     f"{c:03d}"
-    for c in (1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33,
-              34, 35, 36, 37, 38, 40, 42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64,
-              66, 67, 68, 70, 72, 74, 75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94,
-              95, 96)
+    for c in (
+        1,
+        2,
+        4,
+        6,
+        8,
+        10,
+        11,
+        12,
+        14,
+        15,
+        17,
+        19,
+        20,
+        22,
+        24,
+        25,
+        26,
+        27,
+        30,
+        31,
+        33,
+        34,
+        35,
+        36,
+        37,
+        38,
+        40,
+        42,
+        44,
+        45,
+        46,
+        48,
+        49,
+        51,
+        52,
+        54,
+        56,
+        58,
+        60,
+        62,
+        64,
+        66,
+        67,
+        68,
+        70,
+        72,
+        74,
+        75,
+        77,
+        79,
+        80,
+        82,
+        83,
+        84,
+        86,
+        87,
+        89,
+        91,
+        92,
+        93,
+        94,
+        95,
+        96,
+    )
 )
 SUFFIX_SPACE = 1_000_000
 MAX_ATTEMPTS = 40
@@ -147,7 +208,8 @@ def allocate(session: Session, place_code: str, sex: Sex, birth_year: int) -> Pe
 
 def prefix_usage(session: Session, prefix: str) -> int:
     count = session.scalar(
-        select(func.count()).select_from(PersonalIdAllocation)
+        select(func.count())
+        .select_from(PersonalIdAllocation)
         .where(PersonalIdAllocation.prefix == prefix)
     )
     used = int(count or 0)

@@ -54,7 +54,7 @@ def _tone_position(bare: str) -> int | None:
     if ends_in_consonant:
         return run[-1]
     if len(run) == 2:
-        return run[1] if low[run[0]:run[1] + 1] in _SECOND_VOWEL_PAIRS else run[0]
+        return run[1] if low[run[0] : run[1] + 1] in _SECOND_VOWEL_PAIRS else run[0]
     return run[1]
 
 
@@ -65,7 +65,7 @@ def canonical_syllable(syllable: str) -> str:
     pos = _tone_position(bare)
     if pos is None:
         return unicodedata.normalize("NFC", unicodedata.normalize("NFD", syllable))
-    placed = bare[:pos + 1] + tone + bare[pos + 1:]
+    placed = bare[: pos + 1] + tone + bare[pos + 1 :]
     return unicodedata.normalize("NFC", placed)
 
 

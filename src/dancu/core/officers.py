@@ -31,8 +31,15 @@ class LoginFailed(Forbidden):
     code = "login-failed"
 
 
-def create_officer(session: Session, units: UnitDirectory, username: str, full_name: str,
-                   password: str, role: Role, unit_code: str = "") -> Officer:
+def create_officer(
+    session: Session,
+    units: UnitDirectory,
+    username: str,
+    full_name: str,
+    password: str,
+    role: Role,
+    unit_code: str = "",
+) -> Officer:
     """Create an officer scoped to a 2025-scheme commune (commune officer) or province."""
     if len(password) < 10:
         raise Invalid("a password has at least 10 characters", "password")
@@ -47,9 +54,15 @@ def create_officer(session: Session, units: UnitDirectory, username: str, full_n
             raise Invalid(f"no province {unit_code} in the current list", "unit")
     if session.scalar(select(Officer.id).where(Officer.username == username)) is not None:
         raise Invalid("this user name is taken", "username")
-    officer = Officer(username=username, full_name=full_name, password_hash=HASHER.hash(password),
-                      role=role.value, unit_id=unit.id if unit else None, active=True,
-                      failed_logins=0)
+    officer = Officer(
+        username=username,
+        full_name=full_name,
+        password_hash=HASHER.hash(password),
+        role=role.value,
+        unit_id=unit.id if unit else None,
+        active=True,
+        failed_logins=0,
+    )
     session.add(officer)
     session.flush()
     return officer
@@ -62,16 +75,19 @@ def context_for(officer: Officer, units: UnitDirectory) -> OfficerContext:
         return OfficerContext(officer.username, role)
     if unit.level == "province":
         return OfficerContext(officer.username, role, province_code=unit.code)
-    return OfficerContext(officer.username, role, province_code=unit.province_code,
-                          commune_code=unit.code)
+    return OfficerContext(
+        officer.username, role, province_code=unit.province_code, commune_code=unit.code
+    )
 
 
-def authenticate(factory: sessionmaker[Session], units: UnitDirectory, username: str,
-                 password: str) -> tuple[Officer, OfficerContext]:
+def authenticate(
+    factory: sessionmaker[Session], units: UnitDirectory, username: str, password: str
+) -> tuple[Officer, OfficerContext]:
     """Check a password; lock the account for 15 minutes after 5 failures in a row."""
     with factory() as session, session.begin():
-        officer = session.scalars(select(Officer).where(Officer.username == username)
-                                  .with_for_update()).first()
+        officer = session.scalars(
+            select(Officer).where(Officer.username == username).with_for_update()
+        ).first()
         if officer is None or not officer.active:
             _verify(_DUMMY, password)
             raise LoginFailed("wrong user name or password")
@@ -105,8 +121,7 @@ class TokenSigner:
         self._s = URLSafeTimedSerializer(secret, salt="dancu.api-token")
 
     def issue(self, ctx: OfficerContext) -> str:
-        return self._s.dumps([ctx.username, ctx.role.value, ctx.province_code,
-                              ctx.commune_code])
+        return self._s.dumps([ctx.username, ctx.role.value, ctx.province_code, ctx.commune_code])
 
     def verify(self, token: str, max_age_s: int = 8 * 3600) -> OfficerContext:
         try:

@@ -15,22 +15,34 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DANCU_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("var"), description="Where the embedded database, the "
-                           "secret key and job files live.")
-    database_url: str = Field(default="", description="SQLAlchemy URL; empty means the embedded "
-                              "SQLite file <data_dir>/dancu.db. PostgreSQL: "
-                              "postgresql+psycopg://user@host/db.")
-    secret_key: str = Field(default="", description="Signs session cookies and CSRF tokens; empty "
-                            "means a random key kept in <data_dir>/secret.key.")
-    default_locale: str = Field(default="vi", description="Language of pages when the user has "
-                                "not chosen one (vi or en).")
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the embedded database, the secret key and job files live.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means the embedded "
+        "SQLite file <data_dir>/dancu.db. PostgreSQL: "
+        "postgresql+psycopg://user@host/db.",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs session cookies and CSRF tokens; empty "
+        "means a random key kept in <data_dir>/secret.key.",
+    )
+    default_locale: str = Field(
+        default="vi", description="Language of pages when the user has not chosen one (vi or en)."
+    )
     max_upload_mb: int = Field(default=200, description="Largest accepted upload, in MiB.")
-    audit_flush_ms: float = Field(default=2.0, description="How long the audit writer waits to "
-                                  "gather concurrent entries into one commit.")
+    audit_flush_ms: float = Field(
+        default=2.0,
+        description="How long the audit writer waits to gather concurrent entries into one commit.",
+    )
     audit_max_batch: int = Field(default=512, description="Most audit entries in one commit.")
     session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
-    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind "
-                                 "HTTPS).")
+    secure_cookies: bool = Field(
+        default=False, description="Mark cookies Secure (set behind HTTPS)."
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -40,39 +40,88 @@ def load_reference_units(session: Session) -> int:
     units: list[dict[str, object]] = []
     ids: dict[tuple[str, str, str], int] = {}
 
-    def add(scheme: str, level: str, code: str, name: str, kind: str, parent: int | None,
-            province: str) -> int:
+    def add(
+        scheme: str, level: str, code: str, name: str, kind: str, parent: int | None, province: str
+    ) -> int:
         key = (scheme, level, code)
         if key not in ids:
             ids[key] = len(units) + 1
-            valid_from, valid_to = (None, REFORM_DATE) if scheme == LEGACY else (REFORM_DATE,
-                                                                                 None)
-            units.append({"id": ids[key], "scheme": scheme, "level": level, "code": code,
-                          "name": name, "kind": kind, "parent_id": parent,
-                          "province_code": province, "valid_from": valid_from,
-                          "valid_to": valid_to})
+            valid_from, valid_to = (None, REFORM_DATE) if scheme == LEGACY else (REFORM_DATE, None)
+            units.append(
+                {
+                    "id": ids[key],
+                    "scheme": scheme,
+                    "level": level,
+                    "code": code,
+                    "name": name,
+                    "kind": kind,
+                    "parent_id": parent,
+                    "province_code": province,
+                    "valid_from": valid_from,
+                    "valid_to": valid_to,
+                }
+            )
         return ids[key]
 
     for r in _rows("units_legacy.csv"):
-        p = add(LEGACY, "province", r["province_code"], r["province_name"],
-                r["province_name"].split(" ")[0], None, r["province_code"])
-        d = add(LEGACY, "district", r["district_code"], r["district_name"], r["district_type"],
-                p, r["province_code"])
+        p = add(
+            LEGACY,
+            "province",
+            r["province_code"],
+            r["province_name"],
+            r["province_name"].split(" ")[0],
+            None,
+            r["province_code"],
+        )
+        d = add(
+            LEGACY,
+            "district",
+            r["district_code"],
+            r["district_name"],
+            r["district_type"],
+            p,
+            r["province_code"],
+        )
         if r["commune_code"]:  # island districts (Côn Đảo, Lý Sơn…) had no communes
-            add(LEGACY, "commune", r["commune_code"], r["commune_name"], r["commune_type"], d,
-                r["province_code"])
+            add(
+                LEGACY,
+                "commune",
+                r["commune_code"],
+                r["commune_name"],
+                r["commune_type"],
+                d,
+                r["province_code"],
+            )
     for r in _rows("units_2025.csv"):
-        p = add(NEW, "province", r["province_code"], r["province_name"],
-                r["province_name"].split(" ")[0], None, r["province_code"])
-        add(NEW, "commune", r["commune_code"], r["commune_name"], r["commune_type"], p,
-            r["province_code"])
+        p = add(
+            NEW,
+            "province",
+            r["province_code"],
+            r["province_name"],
+            r["province_name"].split(" ")[0],
+            None,
+            r["province_code"],
+        )
+        add(
+            NEW,
+            "commune",
+            r["commune_code"],
+            r["commune_name"],
+            r["commune_type"],
+            p,
+            r["province_code"],
+        )
     for u in units:  # "Thành phố Hà Nội" -> kind "Thành phố", not "Thành"
         if u["level"] == "province" and str(u["name"]).startswith("Thành phố"):
             u["kind"] = "Thành phố"
     succession = [
-        {"old_unit_id": ids[(LEGACY, "commune", r["old_commune_code"])],
-         "new_unit_id": ids[(NEW, "commune", r["new_commune_code"])], "kind": r["kind"],
-         "is_default": r["is_default"] == "1", "effective_on": REFORM_DATE}
+        {
+            "old_unit_id": ids[(LEGACY, "commune", r["old_commune_code"])],
+            "new_unit_id": ids[(NEW, "commune", r["new_commune_code"])],
+            "kind": r["kind"],
+            "is_default": r["is_default"] == "1",
+            "effective_on": REFORM_DATE,
+        }
         for r in _rows("succession_2025.csv")
     ]
     session.execute(insert(AdminUnit), units)
@@ -98,8 +147,9 @@ class UnitDirectory:
 
     def __init__(self, session: Session) -> None:
         self.by_id: dict[int, Unit] = {
-            u.id: Unit(u.id, u.scheme, u.level, u.code, u.name, u.kind, u.parent_id,
-                       u.province_code)
+            u.id: Unit(
+                u.id, u.scheme, u.level, u.code, u.name, u.kind, u.parent_id, u.province_code
+            )
             for u in session.scalars(select(AdminUnit))
         }
         self._by_key = {(u.scheme, u.level, u.code): u for u in self.by_id.values()}
@@ -143,7 +193,7 @@ class UnitDirectory:
         return [self.by_id[o] for o in self._back.get(unit.id, [])]
 
     def label(self, unit: Unit | None) -> str:
-        """"Phường Ba Đình, Thành phố Hà Nội" (with the district for legacy units)."""
+        """ "Phường Ba Đình, Thành phố Hà Nội" (with the district for legacy units)."""
         if unit is None:
             return ""
         parts, u = [unit.name], unit
@@ -154,8 +204,10 @@ class UnitDirectory:
 
     @cached_property
     def provinces(self) -> list[Unit]:
-        return sorted((u for u in self.by_id.values()
-                       if u.level == "province" and u.scheme == NEW), key=lambda u: u.code)
+        return sorted(
+            (u for u in self.by_id.values() if u.level == "province" and u.scheme == NEW),
+            key=lambda u: u.code,
+        )
 
     @cached_property
     def communes_by_province(self) -> dict[str, list[Unit]]:

@@ -14,32 +14,38 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 
 
 @router.get("/persons/{personal_id}", response_model=s.PersonPublic)
-def get_person(personal_id: str, officer: ApiOfficer, container: ContainerDep,
-               as_of: Annotated[date | None, Query(description="valid-time date")] = None,
-               known_at: Annotated[datetime | None, Query(description="transaction time")]
-               = None,
-               purpose: Annotated[str | None, Query(max_length=60)] = None) -> s.PersonPublic:
+def get_person(
+    personal_id: str,
+    officer: ApiOfficer,
+    container: ContainerDep,
+    as_of: Annotated[date | None, Query(description="valid-time date")] = None,
+    known_at: Annotated[datetime | None, Query(description="transaction time")] = None,
+    purpose: Annotated[str | None, Query(max_length=60)] = None,
+) -> s.PersonPublic:
     """Look a person up by personal ID number (current, re-established or old number).
     With ``as_of`` the record as it was valid on that date; with ``known_at`` as the register
     knew it at that moment (before later corrections)."""
-    return container.registry.get_person(officer, personal_id, valid_on=as_of,
-                                         known_at=known_at, purpose=purpose)
+    return container.registry.get_person(
+        officer, personal_id, valid_on=as_of, known_at=known_at, purpose=purpose
+    )
 
 
 @router.get("/persons", response_model=s.SearchPage)
-def search_persons(officer: ApiOfficer, container: ContainerDep,
-                   q: Annotated[str, Query(max_length=120)] = "",
-                   birth_date: date | None = None,
-                   birth_year: Annotated[int | None, Query(ge=1900, le=2400)] = None,
-                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> s.SearchPage:
+def search_persons(
+    officer: ApiOfficer,
+    container: ContainerDep,
+    q: Annotated[str, Query(max_length=120)] = "",
+    birth_date: date | None = None,
+    birth_year: Annotated[int | None, Query(ge=1900, le=2400)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> s.SearchPage:
     """Search by name (any case, with or without diacritics), personal ID or old CMND number,
     narrowed by date or year of birth, within the officer's area; 20 results a page."""
     return container.registry.search(officer, q, birth_date, birth_year, page)
 
 
 @router.get("/persons/{personal_id}/history", response_model=s.HistoryOut)
-def person_history(personal_id: str, officer: ApiOfficer,
-                   container: ContainerDep) -> s.HistoryOut:
+def person_history(personal_id: str, officer: ApiOfficer, container: ContainerDep) -> s.HistoryOut:
     """Every version of the record (including superseded corrections), residences, events."""
     return container.registry.history(officer, personal_id)
 
@@ -51,36 +57,39 @@ def get_household(number: str, officer: ApiOfficer, container: ContainerDep) -> 
 
 
 @router.post("/events/birth", status_code=201)
-def register_birth(data: s.BirthRegistration, officer: ApiOfficer,
-                   container: ContainerDep) -> dict[str, str]:
+def register_birth(
+    data: s.BirthRegistration, officer: ApiOfficer, container: ContainerDep
+) -> dict[str, str]:
     """Register a birth; returns the new personal ID number."""
     return {"personal_id": container.registry.register_birth(officer, data)}
 
 
 @router.post("/events/death", status_code=204)
-def register_death(data: s.DeathRegistration, officer: ApiOfficer,
-                   container: ContainerDep) -> None:
+def register_death(data: s.DeathRegistration, officer: ApiOfficer, container: ContainerDep) -> None:
     """Register a death."""
     container.registry.register_death(officer, data)
 
 
 @router.post("/events/residence", status_code=200)
-def change_residence(data: s.ResidenceChange, officer: ApiOfficer,
-                     container: ContainerDep) -> dict[str, str | None]:
+def change_residence(
+    data: s.ResidenceChange, officer: ApiOfficer, container: ContainerDep
+) -> dict[str, str | None]:
     """Register a permanent or temporary residence; returns the household joined/founded."""
     return {"household_number": container.registry.change_residence(officer, data)}
 
 
 @router.post("/events/marriage", status_code=204)
-def register_marriage(data: s.MarriageRegistration, officer: ApiOfficer,
-                      container: ContainerDep) -> None:
+def register_marriage(
+    data: s.MarriageRegistration, officer: ApiOfficer, container: ContainerDep
+) -> None:
     """Register a marriage."""
     container.registry.register_marriage(officer, data)
 
 
 @router.post("/events/divorce", status_code=204)
-def register_divorce(data: s.DivorceRegistration, officer: ApiOfficer,
-                     container: ContainerDep) -> None:
+def register_divorce(
+    data: s.DivorceRegistration, officer: ApiOfficer, container: ContainerDep
+) -> None:
     """Record a divorce."""
     container.registry.register_divorce(officer, data)
 
@@ -92,7 +101,8 @@ def change_name(data: s.NameChange, officer: ApiOfficer, container: ContainerDep
 
 
 @router.post("/events/id-reestablishment", status_code=201)
-def reestablish_id(data: s.IDReestablishment, officer: ApiOfficer,
-                   container: ContainerDep) -> dict[str, str]:
+def reestablish_id(
+    data: s.IDReestablishment, officer: ApiOfficer, container: ContainerDep
+) -> dict[str, str]:
     """Re-establish a personal ID number; the old number stays resolvable."""
     return {"personal_id": container.registry.reestablish_id(officer, data)}

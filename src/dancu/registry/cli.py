@@ -16,13 +16,19 @@ from dancu.core.errors import DancuError
 
 console = Console()
 registry_app = typer.Typer(help="The national population register.", no_args_is_help=True)
-synth_app = typer.Typer(help="Synthetic data for demos, tests and benchmarks.",
-                        no_args_is_help=True)
+synth_app = typer.Typer(
+    help="Synthetic data for demos, tests and benchmarks.", no_args_is_help=True
+)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _stage_callback(progress: Progress) -> Callable[[str, int, int | None], None]:
@@ -39,8 +45,9 @@ def _stage_callback(progress: Progress) -> Callable[[str, int, int | None], None
 @registry_app.command("import")
 def registry_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet")],
-    errors: Annotated[Path | None, typer.Option(help="error report (default FILE.errors.csv)")]
-    = None,
+    errors: Annotated[
+        Path | None, typer.Option(help="error report (default FILE.errors.csv)")
+    ] = None,
 ) -> None:
     """Load a population file (docs/formats.md). Streams the file, validates every row,
     reports bad rows with line numbers, and resumes after a crash without duplicates."""
@@ -48,8 +55,9 @@ def registry_import(
 
     container = Container()
     with _progress() as progress:
-        report = import_population(container.engine, file, progress=_stage_callback(progress),
-                                   error_path=errors)
+        report = import_population(
+            container.engine, file, progress=_stage_callback(progress), error_path=errors
+        )
     console.print(report.summary() if hasattr(report, "summary") else str(report))
 
 
@@ -63,8 +71,9 @@ def registry_export(
 
     container = Container()
     with _progress() as progress:
-        rows = export_population(container.engine, out, province_code=province,
-                                 progress=_stage_callback(progress))
+        rows = export_population(
+            container.engine, out, province_code=province, progress=_stage_callback(progress)
+        )
     console.print(f"{rows:,} people written to {out}")
 
 
@@ -79,8 +88,11 @@ def registry_show(
     container = Container()
     try:
         person = container.registry.get_person(
-            SYSTEM_CONTEXT, personal_id,
-            valid_on=date.fromisoformat(as_of) if as_of else None, purpose="cli-show")
+            SYSTEM_CONTEXT,
+            personal_id,
+            valid_on=date.fromisoformat(as_of) if as_of else None,
+            purpose="cli-show",
+        )
     except DancuError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from None
@@ -101,6 +113,7 @@ def synth_population(
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     with _progress() as progress:
         task = progress.add_task("people", total=people)
-        generate_population(people, seed, out, fmt,
-                            lambda done, total: progress.update(task, completed=done))
+        generate_population(
+            people, seed, out, fmt, lambda done, total: progress.update(task, completed=done)
+        )
     console.print(f"{people:,} people written to {out}")

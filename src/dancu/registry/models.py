@@ -56,8 +56,13 @@ class Person(Base):
 class PersonVersion(Base):
     __tablename__ = "person_version"
     __table_args__ = (
-        Index("ix_person_version_open", "person_id", "valid_from",
-              sqlite_where=OPEN, postgresql_where=OPEN),
+        Index(
+            "ix_person_version_open",
+            "person_id",
+            "valid_from",
+            sqlite_where=OPEN,
+            postgresql_where=OPEN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
@@ -90,9 +95,13 @@ class PersonIdentifier(Base):
 
     __tablename__ = "person_identifier"
     __table_args__ = (
-        Index("uq_person_identifier_personal_id", "value", unique=True,
-              sqlite_where=text("kind = 'personal_id'"),
-              postgresql_where=text("kind = 'personal_id'")),
+        Index(
+            "uq_person_identifier_personal_id",
+            "value",
+            unique=True,
+            sqlite_where=text("kind = 'personal_id'"),
+            postgresql_where=text("kind = 'personal_id'"),
+        ),
         Index("ix_person_identifier_kind_value", "kind", "value"),
     )
 
@@ -122,8 +131,7 @@ class Household(Base):
 class HouseholdMember(Base):
     __tablename__ = "household_member"
     __table_args__ = (
-        Index("ix_household_member_open", "household_id", sqlite_where=OPEN,
-              postgresql_where=OPEN),
+        Index("ix_household_member_open", "household_id", sqlite_where=OPEN, postgresql_where=OPEN),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)

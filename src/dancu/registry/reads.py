@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core import ids
@@ -33,33 +33,59 @@ if TYPE_CHECKING:
     from dancu.registry.service import ReadAuditor
 
 PAGE_SIZE = 20
-_TRACKED = ("full_name", "birth_date", "sex", "nationality", "ethnicity", "religion",
-            "marital_status", "status", "death_date", "father_id", "mother_id", "spouse_id",
-            "hometown_unit_id")
+_TRACKED = (
+    "full_name",
+    "birth_date",
+    "sex",
+    "nationality",
+    "ethnicity",
+    "religion",
+    "marital_status",
+    "status",
+    "death_date",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "hometown_unit_id",
+)
 OUT_OF_AREA = "no person with this ID number in your area"
 
 
 class RegistryReads:
-    def __init__(self, factory: sessionmaker[Session], units: UnitDirectory,
-                 reads_audit: ReadAuditor) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], units: UnitDirectory, reads_audit: ReadAuditor
+    ) -> None:
         self.factory = factory
         self.units = units
         self.reads_audit = reads_audit
 
-    def get_person(self, ctx: OfficerContext, personal_id: str, *, valid_on: date | None = None,
-                   known_at: datetime | None = None, purpose: str | None = None
-                   ) -> s.PersonPublic:
+    def get_person(
+        self,
+        ctx: OfficerContext,
+        personal_id: str,
+        *,
+        valid_on: date | None = None,
+        known_at: datetime | None = None,
+        purpose: str | None = None,
+    ) -> s.PersonPublic:
         """The person's record today, or as it was valid on ``valid_on`` as the register knew
         it at ``known_at``. Old and re-established numbers resolve to the same person."""
         with self.factory() as session:
             current = self._scoped_current(session, ctx, personal_id)
             out = self._person_view(session, current, valid_on, known_at)
-        self._audit_read(ctx, "person.read", current.person_id, purpose,
-                         f"as of {valid_on}" if valid_on else "")
+        self._audit_read(
+            ctx, "person.read", current.person_id, purpose, f"as of {valid_on}" if valid_on else ""
+        )
         return out
 
-    def search(self, ctx: OfficerContext, query: str = "", birth_date: date | None = None,
-               birth_year: int | None = None, page: int = 1) -> s.SearchPage:
+    def search(
+        self,
+        ctx: OfficerContext,
+        query: str = "",
+        birth_date: date | None = None,
+        birth_year: int | None = None,
+        page: int = 1,
+    ) -> s.SearchPage:
         """Search by personal ID, old CMND number, or name (any case, with or without
         diacritics, any tone-mark placement), narrowed by date or year of birth, within the
         officer's area. Exact name matches come first."""
@@ -69,8 +95,7 @@ class RegistryReads:
             stmt = select(PersonCurrent)
             digits = re.sub(r"\s", "", query)
             if digits.isdigit() and len(digits) in (9, 12):
-                matches = select(PersonIdentifier.person_id).where(
-                    PersonIdentifier.value == digits)
+                matches = select(PersonIdentifier.person_id).where(PersonIdentifier.value == digits)
                 stmt = stmt.where(PersonCurrent.person_id.in_(matches))
             elif query:
                 tokens = fold(query).split()
@@ -83,20 +108,24 @@ class RegistryReads:
             if birth_date is not None:
                 stmt = stmt.where(PersonCurrent.birth_date == birth_date)
             elif birth_year is not None:
-                stmt = stmt.where(PersonCurrent.birth_date >= date(birth_year, 1, 1),
-                                  PersonCurrent.birth_date <= date(birth_year, 12, 31))
+                stmt = stmt.where(
+                    PersonCurrent.birth_date >= date(birth_year, 1, 1),
+                    PersonCurrent.birth_date <= date(birth_year, 12, 31),
+                )
             stmt = self._scope_filter(stmt, ctx)
-            stmt = stmt.order_by(PersonCurrent.name_key, PersonCurrent.birth_date,
-                                 PersonCurrent.person_id)
-            rows = list(session.scalars(stmt.offset((page - 1) * PAGE_SIZE)
-                                        .limit(PAGE_SIZE + 1)))
+            stmt = stmt.order_by(
+                PersonCurrent.name_key, PersonCurrent.birth_date, PersonCurrent.person_id
+            )
+            rows = list(session.scalars(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
         wanted = search_key(query)
         rows.sort(key=lambda r: search_key(r.full_name) != wanted)  # stable: exact first
         items = [self._summary(r) for r in rows[:PAGE_SIZE]]
-        self._audit_read(ctx, "person.search", 0, None,
-                         f"{ids.mask_text(query)!r} -> {len(items)} results")
-        return s.SearchPage(items=items, page=page, page_size=PAGE_SIZE,
-                            has_more=len(rows) > PAGE_SIZE)
+        self._audit_read(
+            ctx, "person.search", 0, None, f"{ids.mask_text(query)!r} -> {len(items)} results"
+        )
+        return s.SearchPage(
+            items=items, page=page, page_size=PAGE_SIZE, has_more=len(rows) > PAGE_SIZE
+        )
 
     def history(self, ctx: OfficerContext, personal_id: str) -> s.HistoryOut:
         """Every version of the person's record (including superseded corrections), every
@@ -104,31 +133,56 @@ class RegistryReads:
         with self.factory() as session:
             current = self._scoped_current(session, ctx, personal_id)
             pid = current.person_id
-            versions = list(session.scalars(select(PersonVersion).where(
-                PersonVersion.person_id == pid).order_by(PersonVersion.valid_from,
-                                                         PersonVersion.recorded_at)))
-            events = {e.id: e for e in session.scalars(select(CivilEvent).where(
-                CivilEvent.id.in_({v.event_id for v in versions if v.event_id})
-                | (CivilEvent.person_id == pid)).order_by(CivilEvent.occurred_on,
-                                                          CivilEvent.id))}
-            residences = list(session.scalars(select(Residence).where(
-                Residence.person_id == pid).order_by(Residence.valid_from,
-                                                     Residence.recorded_at)))
+            versions = list(
+                session.scalars(
+                    select(PersonVersion)
+                    .where(PersonVersion.person_id == pid)
+                    .order_by(PersonVersion.valid_from, PersonVersion.recorded_at)
+                )
+            )
+            events = {
+                e.id: e
+                for e in session.scalars(
+                    select(CivilEvent)
+                    .where(
+                        CivilEvent.id.in_({v.event_id for v in versions if v.event_id})
+                        | (CivilEvent.person_id == pid)
+                    )
+                    .order_by(CivilEvent.occurred_on, CivilEvent.id)
+                )
+            }
+            residences = list(
+                session.scalars(
+                    select(Residence)
+                    .where(Residence.person_id == pid)
+                    .order_by(Residence.valid_from, Residence.recorded_at)
+                )
+            )
             out = s.HistoryOut(
                 personal_id=current.personal_id,
                 versions=self._version_timeline(versions, events),
                 residences=[self._residence_out(session, r) for r in residences],
-                events=[s.EventOut(id=e.id, kind=e.kind, occurred_on=e.occurred_on,
-                                   recorded_at=e.recorded_at, actor=e.actor,
-                                   reference=e.reference) for e in events.values()])
+                events=[
+                    s.EventOut(
+                        id=e.id,
+                        kind=e.kind,
+                        occurred_on=e.occurred_on,
+                        recorded_at=e.recorded_at,
+                        actor=e.actor,
+                        reference=e.reference,
+                    )
+                    for e in events.values()
+                ],
+            )
         self._audit_read(ctx, "person.history", current.person_id, None, "")
         return out
 
     def household(self, ctx: OfficerContext, number: str) -> s.HouseholdOut:
         """A household (hộ) with its current members and their relationship to the head."""
         with self.factory() as session:
-            household = session.scalars(select(Household).where(
-                Household.number == number.strip())).first()
+            household = session.scalars(
+                select(Household).where(Household.number == number.strip())
+            ).first()
             if household is None:
                 raise NotFound("no household with this number in your area", "number")
             unit = self.units.by_id[household.unit_id]
@@ -138,42 +192,61 @@ class RegistryReads:
             members = session.execute(
                 select(HouseholdMember, PersonCurrent)
                 .join(PersonCurrent, PersonCurrent.person_id == HouseholdMember.person_id)
-                .where(HouseholdMember.household_id == household.id,
-                       HouseholdMember.superseded_at.is_(None),
-                       HouseholdMember.valid_to.is_(None))
+                .where(
+                    HouseholdMember.household_id == household.id,
+                    HouseholdMember.superseded_at.is_(None),
+                    HouseholdMember.valid_to.is_(None),
+                )
                 .order_by(HouseholdMember.relationship != "head", PersonCurrent.birth_date)
             ).all()
             head = next((p for m, p in members if m.relationship == "head"), None)
             out = s.HouseholdOut(
-                number=household.number, unit=self._unit_ref(unit),
-                current_unit=self._unit_ref(today_unit), address_line=household.address_line,
+                number=household.number,
+                unit=self._unit_ref(unit),
+                current_unit=self._unit_ref(today_unit),
+                address_line=household.address_line,
                 established_on=household.established_on,
                 head=s.PersonRef(personal_id=head.personal_id, full_name=head.full_name)
-                if head else None,
-                members=[s.HouseholdMemberOut(
-                    personal_id=p.personal_id, full_name=p.full_name, birth_date=p.birth_date,
-                    sex=p.sex, relationship=m.relationship, status=p.status,  # type: ignore[arg-type]
-                    since=m.valid_from) for m, p in members])
+                if head
+                else None,
+                members=[
+                    s.HouseholdMemberOut(
+                        personal_id=p.personal_id,
+                        full_name=p.full_name,
+                        birth_date=p.birth_date,
+                        sex=p.sex,
+                        relationship=m.relationship,
+                        status=p.status,
+                        since=m.valid_from,
+                    )
+                    for m, p in members
+                ],
+            )
         self._audit_read(ctx, "household.read", household.id, None, "", kind="household")
         return out
 
     # -- shared helpers (also used by the write side) -------------------------------------
 
-    def _current_row(self, session: Session, personal_id: str,
-                     field: str = "personal_id") -> PersonCurrent:
+    def _current_row(
+        self, session: Session, personal_id: str, field: str = "personal_id"
+    ) -> PersonCurrent:
         try:
             number = ids.parse(personal_id).number
         except ids.InvalidPersonalID as exc:
             raise Invalid(f"invalid personal ID number: {exc.reason}", field) from None
-        person_id = session.scalar(select(PersonIdentifier.person_id).where(
-            PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number))
+        person_id = session.scalar(
+            select(PersonIdentifier.person_id).where(
+                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
+            )
+        )
         row = session.get(PersonCurrent, person_id) if person_id is not None else None
         if row is None:
             raise NotFound("no person with this ID number", field)
         return row
 
-    def _scoped_current(self, session: Session, ctx: OfficerContext,
-                        personal_id: str) -> PersonCurrent:
+    def _scoped_current(
+        self, session: Session, ctx: OfficerContext, personal_id: str
+    ) -> PersonCurrent:
         """The person, if the officer's area covers them. Outside the area the answer is the
         same as for an unknown number, so an officer cannot probe who exists elsewhere."""
         row = self._current_row(session, personal_id)
@@ -191,38 +264,60 @@ class RegistryReads:
     def _current_unit(self, current: PersonCurrent) -> Unit | None:
         return self.units.by_id.get(current.residence_unit_id or -1)
 
-    def _scope_filter(self, stmt: select, ctx: OfficerContext) -> select:  # type: ignore[valid-type]
+    def _scope_filter(
+        self, stmt: Select[PersonCurrent], ctx: OfficerContext
+    ) -> Select[PersonCurrent]:
         if ctx.province_code and ctx.role.value != "ministry_admin":
-            stmt = stmt.where(PersonCurrent.province_code == ctx.province_code)  # type: ignore[attr-defined]
+            stmt = stmt.where(PersonCurrent.province_code == ctx.province_code)
             if ctx.role.value == "commune_officer":
-                stmt = stmt.where(PersonCurrent.commune_code == ctx.commune_code)  # type: ignore[attr-defined]
+                stmt = stmt.where(PersonCurrent.commune_code == ctx.commune_code)
         return stmt
 
-    def _audit_read(self, ctx: OfficerContext, action: str, subject_id: int,
-                    purpose: str | None, detail: str, kind: str = "person") -> None:
-        self.reads_audit.write(Entry(ctx.actor(purpose), action, f"{kind}:{subject_id}",
-                                     detail))
+    def _audit_read(
+        self,
+        ctx: OfficerContext,
+        action: str,
+        subject_id: int,
+        purpose: str | None,
+        detail: str,
+        kind: str = "person",
+    ) -> None:
+        self.reads_audit.write(Entry(ctx.actor(purpose), action, f"{kind}:{subject_id}", detail))
 
     def _unit_ref(self, unit: Unit) -> s.UnitRef:
-        return s.UnitRef(code=unit.code, name=unit.name, label=self.units.label(unit),
-                         scheme=unit.scheme)
+        return s.UnitRef(
+            code=unit.code, name=unit.name, label=self.units.label(unit), scheme=unit.scheme
+        )
 
     def _summary(self, r: PersonCurrent) -> s.PersonSummary:
         unit = self.units.get("2025", "commune", r.commune_code)
-        return s.PersonSummary(personal_id=r.personal_id, full_name=r.full_name,
-                               birth_date=r.birth_date, sex=r.sex,  # type: ignore[arg-type]
-                               status=r.status, province_code=r.province_code,
-                               commune_code=r.commune_code,
-                               commune_name=unit.name if unit else "")
+        return s.PersonSummary(
+            personal_id=r.personal_id,
+            full_name=r.full_name,
+            birth_date=r.birth_date,
+            sex=r.sex,
+            status=r.status,
+            province_code=r.province_code,
+            commune_code=r.commune_code,
+            commune_name=unit.name if unit else "",
+        )
 
     def _residence_out(self, session: Session, r: Residence) -> s.ResidenceOut:
         unit = self.units.by_id[r.unit_id]
-        number = (session.scalar(select(Household.number).where(Household.id == r.household_id))
-                  if r.household_id else None)
-        return s.ResidenceOut(kind=r.kind, unit=self._unit_ref(unit),
-                              current_unit=self._unit_ref(self.units.roll_forward(unit)),
-                              address_line=r.address_line, valid_from=r.valid_from,
-                              valid_to=r.valid_to, household_number=number)
+        number = (
+            session.scalar(select(Household.number).where(Household.id == r.household_id))
+            if r.household_id
+            else None
+        )
+        return s.ResidenceOut(
+            kind=r.kind,
+            unit=self._unit_ref(unit),
+            current_unit=self._unit_ref(self.units.roll_forward(unit)),
+            address_line=r.address_line,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            household_number=number,
+        )
 
     def _ref(self, session: Session, person_id: int | None) -> s.PersonRef | None:
         if person_id is None:
@@ -230,8 +325,13 @@ class RegistryReads:
         row = session.get(PersonCurrent, person_id)
         return s.PersonRef(personal_id=row.personal_id, full_name=row.full_name) if row else None
 
-    def _person_view(self, session: Session, current: PersonCurrent, valid_on: date | None,
-                     known_at: datetime | None) -> s.PersonPublic:
+    def _person_view(
+        self,
+        session: Session,
+        current: PersonCurrent,
+        valid_on: date | None,
+        known_at: datetime | None,
+    ) -> s.PersonPublic:
         pid = current.person_id
         if valid_on is None and known_at is None:
             version = self._open_version(session, pid)
@@ -241,23 +341,33 @@ class RegistryReads:
             on, at = valid_on or utcnow().date(), known_at or utcnow()
             found = session.scalars(as_of(PersonVersion, on, at, person_id=pid)).first()
             if found is None:
-                raise NotFound(f"the register holds no record of this person on {on:%d/%m/%Y}",
-                               "as_of")
+                raise NotFound(
+                    f"the register holds no record of this person on {on:%d/%m/%Y}", "as_of"
+                )
             version = found
             residences = list(session.scalars(as_of(Residence, on, at, person_id=pid)))
             member = session.scalars(as_of(HouseholdMember, on, at, person_id=pid)).first()
         household = session.get(Household, member.household_id) if member else None
-        idents = session.scalars(select(PersonIdentifier).where(
-            PersonIdentifier.person_id == pid).order_by(PersonIdentifier.valid_from))
+        idents = session.scalars(
+            select(PersonIdentifier)
+            .where(PersonIdentifier.person_id == pid)
+            .order_by(PersonIdentifier.valid_from)
+        )
         unit = self.units.by_id.get
         return s.PersonPublic(
-            personal_id=current.personal_id, full_name=version.full_name,
-            birth_date=version.birth_date, sex=version.sex,  # type: ignore[arg-type]
-            nationality=version.nationality, ethnicity=version.ethnicity,
-            religion=version.religion, marital_status=version.marital_status,
-            status=version.status, death_date=version.death_date,
+            personal_id=current.personal_id,
+            full_name=version.full_name,
+            birth_date=version.birth_date,
+            sex=version.sex,
+            nationality=version.nationality,
+            ethnicity=version.ethnicity,
+            religion=version.religion,
+            marital_status=version.marital_status,
+            status=version.status,
+            death_date=version.death_date,
             birth_unit=self._unit_ref(u) if (u := unit(version.birth_unit_id or -1)) else None,
-            hometown_unit=self._unit_ref(h) if (h := unit(version.hometown_unit_id or -1))
+            hometown_unit=self._unit_ref(h)
+            if (h := unit(version.hometown_unit_id or -1))
             else None,
             father=self._ref(session, version.father_id),
             mother=self._ref(session, version.mother_id),
@@ -265,26 +375,47 @@ class RegistryReads:
             residences=[self._residence_out(session, r) for r in residences],
             household_number=household.number if household else None,
             relationship=member.relationship if member else None,
-            identifiers=[s.IdentifierOut(kind=i.kind, value=i.value, issuer_code=i.issuer_code,
-                                         valid_from=i.valid_from, valid_to=i.valid_to)
-                         for i in idents],
-            as_of=valid_on)
+            identifiers=[
+                s.IdentifierOut(
+                    kind=i.kind,
+                    value=i.value,
+                    issuer_code=i.issuer_code,
+                    valid_from=i.valid_from,
+                    valid_to=i.valid_to,
+                )
+                for i in idents
+            ],
+            as_of=valid_on,
+        )
 
     @staticmethod
-    def _version_timeline(versions: list[PersonVersion],
-                          events: dict[int, CivilEvent]) -> list[s.VersionOut]:
+    def _version_timeline(
+        versions: list[PersonVersion], events: dict[int, CivilEvent]
+    ) -> list[s.VersionOut]:
         out: list[s.VersionOut] = []
         previous: PersonVersion | None = None
         for v in versions:
             believed = v.superseded_at is None
-            changes = ([f for f in _TRACKED if getattr(v, f) != getattr(previous, f)]
-                       if believed and previous is not None else [])
+            changes = (
+                [f for f in _TRACKED if getattr(v, f) != getattr(previous, f)]
+                if believed and previous is not None
+                else []
+            )
             event = events.get(v.event_id or -1)
-            out.append(s.VersionOut(
-                valid_from=v.valid_from, valid_to=v.valid_to, recorded_at=v.recorded_at,
-                superseded_at=v.superseded_at, event_kind=event.kind if event else None,
-                event_reference=event.reference if event else None, full_name=v.full_name,
-                marital_status=v.marital_status, status=v.status, changes=changes))
+            out.append(
+                s.VersionOut(
+                    valid_from=v.valid_from,
+                    valid_to=v.valid_to,
+                    recorded_at=v.recorded_at,
+                    superseded_at=v.superseded_at,
+                    event_kind=event.kind if event else None,
+                    event_reference=event.reference if event else None,
+                    full_name=v.full_name,
+                    marital_status=v.marital_status,
+                    status=v.status,
+                    changes=changes,
+                )
+            )
             if believed:
                 previous = v
         return out

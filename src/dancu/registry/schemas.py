@@ -290,9 +290,10 @@ class PersonRegistration(_Input):
         if self.personal_id:
             decoded = ids.parse(self.personal_id)
             if decoded.sex != self.sex or decoded.birth_year != self.birth_date.year:
-                raise ValueError("personal_id: the number does not match the sex and birth "
-                                 "year")
+                raise ValueError("personal_id: the number does not match the sex and birth year")
         if self.household_number is None and self.relationship != "head":
-            raise ValueError("household_number: give the household to join, or register the "
-                             "person as head of a new household")
+            raise ValueError(
+                "household_number: give the household to join, or register the "
+                "person as head of a new household"
+            )
         return self

@@ -43,8 +43,9 @@ class ReadAuditor(Protocol):
 class RegistryService(RegistryReads):
     """The population register's use cases (reads are in ``RegistryReads``)."""
 
-    def __init__(self, factory: sessionmaker[Session], units: UnitDirectory,
-                 reads_audit: ReadAuditor) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], units: UnitDirectory, reads_audit: ReadAuditor
+    ) -> None:
         super().__init__(factory, units, reads_audit)
 
     # -- births, deaths -------------------------------------------------------------------
@@ -55,50 +56,102 @@ class RegistryService(RegistryReads):
         self._require_writer(ctx)
         unit = self._commune(data.birth_commune_code, data.birth_date, "birth_commune_code")
         self._require_scope(ctx, self.units.roll_forward(unit), "birth_commune_code")
-        hometown = (self._commune(data.hometown_commune_code, data.birth_date,
-                                  "hometown_commune_code")
-                    if data.hometown_commune_code else None)
+        hometown = (
+            self._commune(data.hometown_commune_code, data.birth_date, "hometown_commune_code")
+            if data.hometown_commune_code
+            else None
+        )
         now = utcnow()
         with self.factory() as session, session.begin():
-            mother = self._parent(session, data.mother_personal_id, "F", data.birth_date,
-                                  "mother_personal_id")
-            father = self._parent(session, data.father_personal_id, "M", data.birth_date,
-                                  "father_personal_id")
+            mother = self._parent(
+                session, data.mother_personal_id, "F", data.birth_date, "mother_personal_id"
+            )
+            father = self._parent(
+                session, data.father_personal_id, "M", data.birth_date, "father_personal_id"
+            )
             household = self._birth_household(session, data, mother, father)
             place = "0" + self.units.province(unit).code
             number = ids.allocate(session, place, data.sex, data.birth_date.year).number
             person = Person(created_at=now)
             session.add(person)
             session.flush()
-            event = self._event(session, ctx, "birth", data.birth_date, person.id, unit,
-                                data.reference, {"household": household.number})
-            session.add(PersonVersion(
-                person_id=person.id, valid_from=data.birth_date, recorded_at=now,
-                event_id=event.id, full_name=data.full_name, birth_date=data.birth_date,
-                sex=data.sex, nationality=data.nationality, ethnicity=data.ethnicity,
-                religion=data.religion, birth_unit_id=unit.id,
-                hometown_unit_id=hometown.id if hometown else None,
-                mother_id=mother.person_id if mother else None,
-                father_id=father.person_id if father else None))
-            session.add(PersonIdentifier(person_id=person.id, kind="personal_id", value=number,
-                                         valid_from=data.birth_date, event_id=event.id))
+            event = self._event(
+                session,
+                ctx,
+                "birth",
+                data.birth_date,
+                person.id,
+                unit,
+                data.reference,
+                {"household": household.number},
+            )
+            session.add(
+                PersonVersion(
+                    person_id=person.id,
+                    valid_from=data.birth_date,
+                    recorded_at=now,
+                    event_id=event.id,
+                    full_name=data.full_name,
+                    birth_date=data.birth_date,
+                    sex=data.sex,
+                    nationality=data.nationality,
+                    ethnicity=data.ethnicity,
+                    religion=data.religion,
+                    birth_unit_id=unit.id,
+                    hometown_unit_id=hometown.id if hometown else None,
+                    mother_id=mother.person_id if mother else None,
+                    father_id=father.person_id if father else None,
+                )
+            )
+            session.add(
+                PersonIdentifier(
+                    person_id=person.id,
+                    kind="personal_id",
+                    value=number,
+                    valid_from=data.birth_date,
+                    event_id=event.id,
+                )
+            )
             home = self._unit_on(self.units.by_id[household.unit_id], data.birth_date)
-            session.add(Residence(person_id=person.id, kind="permanent", unit_id=home.id,
-                                  address_line=household.address_line,
-                                  household_id=household.id, valid_from=data.birth_date,
-                                  recorded_at=now, event_id=event.id))
-            session.add(HouseholdMember(household_id=household.id, person_id=person.id,
-                                        relationship=data.relationship,
-                                        valid_from=data.birth_date, recorded_at=now,
-                                        event_id=event.id))
+            session.add(
+                Residence(
+                    person_id=person.id,
+                    kind="permanent",
+                    unit_id=home.id,
+                    address_line=household.address_line,
+                    household_id=household.id,
+                    valid_from=data.birth_date,
+                    recorded_at=now,
+                    event_id=event.id,
+                )
+            )
+            session.add(
+                HouseholdMember(
+                    household_id=household.id,
+                    person_id=person.id,
+                    relationship=data.relationship,
+                    valid_from=data.birth_date,
+                    recorded_at=now,
+                    event_id=event.id,
+                )
+            )
             session.flush()
             self._refresh_current(session, person.id)
-            self._emit(session, "registry.person.born", number, {
-                "personal_id": number, "birth_date": data.birth_date.isoformat(),
-                "sex": data.sex, "household": household.number,
-                "mother_personal_id": mother.personal_id if mother else None,
-                "father_personal_id": father.personal_id if father else None,
-                "commune_code": self.units.roll_forward(home).code, "event_id": event.id})
+            self._emit(
+                session,
+                "registry.person.born",
+                number,
+                {
+                    "personal_id": number,
+                    "birth_date": data.birth_date.isoformat(),
+                    "sex": data.sex,
+                    "household": household.number,
+                    "mother_personal_id": mother.personal_id if mother else None,
+                    "father_personal_id": father.personal_id if father else None,
+                    "commune_code": self.units.roll_forward(home).code,
+                    "event_id": event.id,
+                },
+            )
             self._audit(session, ctx, "birth.register", person.id, f"event {event.id}")
         return number
 
@@ -115,22 +168,49 @@ class RegistryService(RegistryReads):
             if data.death_date < version.birth_date:
                 raise Invalid("the date of death is before the date of birth", "death_date")
             unit = self._current_unit(current)
-            event = self._event(session, ctx, "death", data.death_date, current.person_id,
-                                unit, data.reference, {"place": data.place,
-                                                       "cause": data.cause})
-            supersede(session, version, data.death_date, now, event.id,
-                      {"status": "deceased", "death_date": data.death_date})
+            event = self._event(
+                session,
+                ctx,
+                "death",
+                data.death_date,
+                current.person_id,
+                unit,
+                data.reference,
+                {"place": data.place, "cause": data.cause},
+            )
+            supersede(
+                session,
+                version,
+                data.death_date,
+                now,
+                event.id,
+                {"status": "deceased", "death_date": data.death_date},
+            )
             if version.spouse_id is not None:
                 spouse = self._open_version(session, version.spouse_id)
                 if spouse.status == "alive":
-                    supersede(session, spouse, data.death_date, now, event.id,
-                              {"marital_status": "widowed"})
+                    supersede(
+                        session,
+                        spouse,
+                        data.death_date,
+                        now,
+                        event.id,
+                        {"marital_status": "widowed"},
+                    )
             session.flush()
             self._refresh_current(session, current.person_id)
-            self._emit(session, "registry.person.died", current.personal_id, {
-                "personal_id": current.personal_id, "death_date": data.death_date.isoformat(),
-                "household_id": current.household_id, "commune_code": current.commune_code,
-                "event_id": event.id})
+            self._emit(
+                session,
+                "registry.person.died",
+                current.personal_id,
+                {
+                    "personal_id": current.personal_id,
+                    "death_date": data.death_date.isoformat(),
+                    "household_id": current.household_id,
+                    "commune_code": current.commune_code,
+                    "event_id": event.id,
+                },
+            )
             self._audit(session, ctx, "death.register", current.person_id, f"event {event.id}")
 
     def register_person(self, ctx: OfficerContext, data: s.PersonRegistration) -> str:
@@ -138,66 +218,117 @@ class RegistryService(RegistryReads):
         household (a new household when they are its head). Returns the personal ID number,
         allocated when the person has none."""
         self._require_writer(ctx)
-        birth_unit = self._commune(data.birth_commune_code, data.birth_date,
-                                   "birth_commune_code")
-        home = self._commune(data.residence_commune_code, data.residence_since,
-                             "residence_commune_code")
+        birth_unit = self._commune(data.birth_commune_code, data.birth_date, "birth_commune_code")
+        home = self._commune(
+            data.residence_commune_code, data.residence_since, "residence_commune_code"
+        )
         self._require_scope(ctx, self.units.roll_forward(home), "residence_commune_code")
         now = utcnow()
         with self.factory() as session, session.begin():
             person = Person(created_at=now)
             session.add(person)
             session.flush()
-            event = self._event(session, ctx, "registration", data.residence_since, person.id,
-                                home, data.reference, {})
+            event = self._event(
+                session,
+                ctx,
+                "registration",
+                data.residence_since,
+                person.id,
+                home,
+                data.reference,
+                {},
+            )
             number = self._claim_number(session, data, birth_unit)
-            session.add(PersonVersion(
-                person_id=person.id, valid_from=data.birth_date, recorded_at=now,
-                event_id=event.id, full_name=data.full_name, birth_date=data.birth_date,
-                sex=data.sex, nationality=data.nationality, ethnicity=data.ethnicity,
-                religion=data.religion, birth_unit_id=birth_unit.id,
-                marital_status=data.marital_status))
-            session.add(PersonIdentifier(person_id=person.id, kind="personal_id", value=number,
-                                         valid_from=data.birth_date, event_id=event.id))
+            session.add(
+                PersonVersion(
+                    person_id=person.id,
+                    valid_from=data.birth_date,
+                    recorded_at=now,
+                    event_id=event.id,
+                    full_name=data.full_name,
+                    birth_date=data.birth_date,
+                    sex=data.sex,
+                    nationality=data.nationality,
+                    ethnicity=data.ethnicity,
+                    religion=data.religion,
+                    birth_unit_id=birth_unit.id,
+                    marital_status=data.marital_status,
+                )
+            )
+            session.add(
+                PersonIdentifier(
+                    person_id=person.id,
+                    kind="personal_id",
+                    value=number,
+                    valid_from=data.birth_date,
+                    event_id=event.id,
+                )
+            )
             if data.old_id_number:
-                session.add(PersonIdentifier(
-                    person_id=person.id, kind=f"cmnd{len(data.old_id_number)}",
-                    value=data.old_id_number, issuer_code=data.old_id_issuer,
-                    event_id=event.id))
+                session.add(
+                    PersonIdentifier(
+                        person_id=person.id,
+                        kind=f"cmnd{len(data.old_id_number)}",
+                        value=data.old_id_number,
+                        issuer_code=data.old_id_issuer,
+                        event_id=event.id,
+                    )
+                )
             if data.household_number:
-                household = session.scalars(select(Household).where(
-                    Household.number == data.household_number)).first()
+                household = session.scalars(
+                    select(Household).where(Household.number == data.household_number)
+                ).first()
                 if household is None or household.dissolved_on is not None:
                     raise Invalid("no open household with this number", "household_number")
             else:
-                household = self._new_household(session, home, data.address_line,
-                                                data.residence_since, person.id)
-            session.add(Residence(person_id=person.id, kind="permanent", unit_id=home.id,
-                                  address_line=data.address_line, household_id=household.id,
-                                  valid_from=data.residence_since, recorded_at=now,
-                                  event_id=event.id))
-            session.add(HouseholdMember(household_id=household.id, person_id=person.id,
-                                        relationship=data.relationship,
-                                        valid_from=data.residence_since, recorded_at=now,
-                                        event_id=event.id))
+                household = self._new_household(
+                    session, home, data.address_line, data.residence_since, person.id
+                )
+            session.add(
+                Residence(
+                    person_id=person.id,
+                    kind="permanent",
+                    unit_id=home.id,
+                    address_line=data.address_line,
+                    household_id=household.id,
+                    valid_from=data.residence_since,
+                    recorded_at=now,
+                    event_id=event.id,
+                )
+            )
+            session.add(
+                HouseholdMember(
+                    household_id=household.id,
+                    person_id=person.id,
+                    relationship=data.relationship,
+                    valid_from=data.residence_since,
+                    recorded_at=now,
+                    event_id=event.id,
+                )
+            )
             session.flush()
             self._refresh_current(session, person.id)
-            self._emit(session, "registry.person.registered", number, {
-                "personal_id": number, "household": household.number, "event_id": event.id})
+            self._emit(
+                session,
+                "registry.person.registered",
+                number,
+                {"personal_id": number, "household": household.number, "event_id": event.id},
+            )
             self._audit(session, ctx, "person.register", person.id, f"event {event.id}")
         return number
 
-    def _claim_number(self, session: Session, data: s.PersonRegistration,
-                      birth_unit: Unit) -> str:
+    def _claim_number(self, session: Session, data: s.PersonRegistration, birth_unit: Unit) -> str:
         if data.personal_id is None:
             place = "0" + self.units.province(birth_unit).code
             return ids.allocate(session, place, data.sex, data.birth_date.year).number
-        taken = session.scalar(select(PersonIdentifier.id).where(
-            PersonIdentifier.kind == "personal_id", PersonIdentifier.value == data.personal_id))
+        taken = session.scalar(
+            select(PersonIdentifier.id).where(
+                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == data.personal_id
+            )
+        )
         if taken is not None:
             raise Invalid("this personal ID number is already in the register", "personal_id")
-        session.add(PersonalIdAllocation(number=data.personal_id,
-                                         prefix=data.personal_id[:6]))
+        session.add(PersonalIdAllocation(number=data.personal_id, prefix=data.personal_id[:6]))
         return data.personal_id
 
     # -- residence ------------------------------------------------------------------------
@@ -214,60 +345,119 @@ class RegistryService(RegistryReads):
             current = self._current_row(session, data.personal_id)
             if current.status != "alive":
                 raise Invalid("only a living person can register a residence", "personal_id")
-            event = self._event(session, ctx, f"residence.{data.kind}", data.moved_on,
-                                current.person_id, dest, data.reference,
-                                {"commune_code": dest.code, "scheme": dest.scheme})
+            event = self._event(
+                session,
+                ctx,
+                f"residence.{data.kind}",
+                data.moved_on,
+                current.person_id,
+                dest,
+                data.reference,
+                {"commune_code": dest.code, "scheme": dest.scheme},
+            )
             number = None
             if data.kind == "temporary":
-                self._end_open(session, Residence, data.moved_on, now, event.id,
-                               person_id=current.person_id, kind="temporary")
-                session.add(Residence(person_id=current.person_id, kind="temporary",
-                                      unit_id=dest.id, address_line=data.address_line,
-                                      valid_from=data.moved_on, recorded_at=now,
-                                      event_id=event.id))
+                self._end_open(
+                    session,
+                    Residence,
+                    data.moved_on,
+                    now,
+                    event.id,
+                    person_id=current.person_id,
+                    kind="temporary",
+                )
+                session.add(
+                    Residence(
+                        person_id=current.person_id,
+                        kind="temporary",
+                        unit_id=dest.id,
+                        address_line=data.address_line,
+                        valid_from=data.moved_on,
+                        recorded_at=now,
+                        event_id=event.id,
+                    )
+                )
             else:
                 household = self._move_household(session, current, dest, data, now, event.id)
                 number = household.number
-                self._end_open(session, Residence, data.moved_on, now, event.id,
-                               person_id=current.person_id, kind="permanent")
-                session.add(Residence(person_id=current.person_id, kind="permanent",
-                                      unit_id=dest.id, address_line=data.address_line,
-                                      household_id=household.id, valid_from=data.moved_on,
-                                      recorded_at=now, event_id=event.id))
+                self._end_open(
+                    session,
+                    Residence,
+                    data.moved_on,
+                    now,
+                    event.id,
+                    person_id=current.person_id,
+                    kind="permanent",
+                )
+                session.add(
+                    Residence(
+                        person_id=current.person_id,
+                        kind="permanent",
+                        unit_id=dest.id,
+                        address_line=data.address_line,
+                        household_id=household.id,
+                        valid_from=data.moved_on,
+                        recorded_at=now,
+                        event_id=event.id,
+                    )
+                )
             session.flush()
             self._refresh_current(session, current.person_id)
-            self._emit(session, "registry.residence.changed", current.personal_id, {
-                "personal_id": current.personal_id, "kind": data.kind,
-                "moved_on": data.moved_on.isoformat(),
-                "commune_code": self.units.roll_forward(dest).code,
-                "household": number, "event_id": event.id})
-            self._audit(session, ctx, f"residence.{data.kind}", current.person_id,
-                        f"event {event.id}")
+            self._emit(
+                session,
+                "registry.residence.changed",
+                current.personal_id,
+                {
+                    "personal_id": current.personal_id,
+                    "kind": data.kind,
+                    "moved_on": data.moved_on.isoformat(),
+                    "commune_code": self.units.roll_forward(dest).code,
+                    "household": number,
+                    "event_id": event.id,
+                },
+            )
+            self._audit(
+                session, ctx, f"residence.{data.kind}", current.person_id, f"event {event.id}"
+            )
         return number
 
-    def _move_household(self, session: Session, current: PersonCurrent, dest: Unit,
-                        data: s.ResidenceChange, now: Any, event_id: int) -> Household:
-        member = session.scalars(open_rows(HouseholdMember,
-                                           person_id=current.person_id)).first()
+    def _move_household(
+        self,
+        session: Session,
+        current: PersonCurrent,
+        dest: Unit,
+        data: s.ResidenceChange,
+        now: Any,
+        event_id: int,
+    ) -> Household:
+        member = session.scalars(open_rows(HouseholdMember, person_id=current.person_id)).first()
         if member is not None and member.relationship == "head":
-            others = session.scalar(select(func.count()).select_from(
-                open_rows(HouseholdMember, household_id=member.household_id).subquery()))
+            others = session.scalar(
+                select(func.count()).select_from(
+                    open_rows(HouseholdMember, household_id=member.household_id).subquery()
+                )
+            )
             if (others or 0) > 1:
-                raise Invalid("the household head cannot move out while other members "
-                              "remain; record a change of head first", "personal_id")
+                raise Invalid(
+                    "the household head cannot move out while other members "
+                    "remain; record a change of head first",
+                    "personal_id",
+                )
         if data.household_number:
-            household = session.scalars(select(Household).where(
-                Household.number == data.household_number)).first()
+            household = session.scalars(
+                select(Household).where(Household.number == data.household_number)
+            ).first()
             if household is None or household.dissolved_on is not None:
                 raise Invalid("no open household with this number", "household_number")
-            if (self.units.roll_forward(self.units.by_id[household.unit_id])
-                    != self.units.roll_forward(dest)):
-                raise Invalid("this household is registered in another commune",
-                              "household_number")
+            if self.units.roll_forward(
+                self.units.by_id[household.unit_id]
+            ) != self.units.roll_forward(dest):
+                raise Invalid("this household is registered in another commune", "household_number")
             relationship = data.relationship
         else:
-            household = self._new_household(session, dest, data.address_line, data.moved_on,
-                                            current.person_id)
+            household = self._new_household(
+                session, dest, data.address_line, data.moved_on, current.person_id
+            )
             relationship = "head"
         if member is not None:
             supersede(session, member, data.moved_on, now, event_id, None)
@@ -275,9 +465,16 @@ class RegistryService(RegistryReads):
                 old = session.get(Household, member.household_id)
                 if old is not None:
                     old.dissolved_on = data.moved_on
-        session.add(HouseholdMember(household_id=household.id, person_id=current.person_id,
-                                    relationship=relationship, valid_from=data.moved_on,
-                                    recorded_at=now, event_id=event_id))
+        session.add(
+            HouseholdMember(
+                household_id=household.id,
+                person_id=current.person_id,
+                relationship=relationship,
+                valid_from=data.moved_on,
+                recorded_at=now,
+                event_id=event_id,
+            )
+        )
         return household
 
     # -- marriage, divorce, name, ID ------------------------------------------------------
@@ -289,25 +486,57 @@ class RegistryService(RegistryReads):
             raise Invalid("a person cannot marry themselves", "spouse_personal_id")
         now = utcnow()
         with self.factory() as session, session.begin():
-            a, b = (self._current_row(session, data.personal_id),
-                    self._current_row(session, data.spouse_personal_id))
-            if not (ctx.covers(a.province_code, a.commune_code)
-                    or ctx.covers(b.province_code, b.commune_code)):
+            a, b = (
+                self._current_row(session, data.personal_id),
+                self._current_row(session, data.spouse_personal_id),
+            )
+            if not (
+                ctx.covers(a.province_code, a.commune_code)
+                or ctx.covers(b.province_code, b.commune_code)
+            ):
                 raise NotFound("no person with this ID number in your area", "personal_id")
-            va, vb = (self._open_version(session, a.person_id),
-                      self._open_version(session, b.person_id))
+            va, vb = (
+                self._open_version(session, a.person_id),
+                self._open_version(session, b.person_id),
+            )
             for v, field in ((va, "personal_id"), (vb, "spouse_personal_id")):
                 self._check_can_marry(v, data.married_on, field)
-            event = self._event(session, ctx, "marriage", data.married_on, a.person_id,
-                                self._current_unit(a), data.reference,
-                                {"spouse_person_id": b.person_id})
-            supersede(session, va, data.married_on, now, event.id,
-                      {"marital_status": "married", "spouse_id": b.person_id})
-            supersede(session, vb, data.married_on, now, event.id,
-                      {"marital_status": "married", "spouse_id": a.person_id})
-            self._emit(session, "registry.person.married", a.personal_id, {
-                "personal_ids": [a.personal_id, b.personal_id],
-                "married_on": data.married_on.isoformat(), "event_id": event.id})
+            event = self._event(
+                session,
+                ctx,
+                "marriage",
+                data.married_on,
+                a.person_id,
+                self._current_unit(a),
+                data.reference,
+                {"spouse_person_id": b.person_id},
+            )
+            supersede(
+                session,
+                va,
+                data.married_on,
+                now,
+                event.id,
+                {"marital_status": "married", "spouse_id": b.person_id},
+            )
+            supersede(
+                session,
+                vb,
+                data.married_on,
+                now,
+                event.id,
+                {"marital_status": "married", "spouse_id": a.person_id},
+            )
+            self._emit(
+                session,
+                "registry.person.married",
+                a.personal_id,
+                {
+                    "personal_ids": [a.personal_id, b.personal_id],
+                    "married_on": data.married_on.isoformat(),
+                    "event_id": event.id,
+                },
+            )
             for p in (a, b):
                 self._audit(session, ctx, "marriage.register", p.person_id, f"event {event.id}")
 
@@ -317,8 +546,11 @@ class RegistryService(RegistryReads):
             raise Invalid("this person is not alive", field)
         if v.marital_status == "married":
             raise Invalid("this person is already married", field)
-        age = on.year - v.birth_date.year - ((on.month, on.day) <
-                                             (v.birth_date.month, v.birth_date.day))
+        age = (
+            on.year
+            - v.birth_date.year
+            - ((on.month, on.day) < (v.birth_date.month, v.birth_date.day))
+        )
         if age < MARRIAGE_AGE[v.sex]:
             raise Invalid(f"under the legal marriage age ({MARRIAGE_AGE[v.sex]})", field)
 
@@ -329,20 +561,43 @@ class RegistryService(RegistryReads):
         with self.factory() as session, session.begin():
             a = self._scoped_current(session, ctx, data.personal_id)
             b = self._current_row(session, data.spouse_personal_id)
-            va, vb = (self._open_version(session, a.person_id),
-                      self._open_version(session, b.person_id))
+            va, vb = (
+                self._open_version(session, a.person_id),
+                self._open_version(session, b.person_id),
+            )
             if va.spouse_id != b.person_id or vb.spouse_id != a.person_id:
-                raise Invalid("these two people are not married to each other",
-                              "spouse_personal_id")
-            event = self._event(session, ctx, "divorce", data.divorced_on, a.person_id,
-                                self._current_unit(a), data.reference,
-                                {"spouse_person_id": b.person_id})
+                raise Invalid(
+                    "these two people are not married to each other", "spouse_personal_id"
+                )
+            event = self._event(
+                session,
+                ctx,
+                "divorce",
+                data.divorced_on,
+                a.person_id,
+                self._current_unit(a),
+                data.reference,
+                {"spouse_person_id": b.person_id},
+            )
             for v in (va, vb):
-                supersede(session, v, data.divorced_on, now, event.id,
-                          {"marital_status": "divorced", "spouse_id": None})
-            self._emit(session, "registry.person.divorced", a.personal_id, {
-                "personal_ids": [a.personal_id, b.personal_id],
-                "divorced_on": data.divorced_on.isoformat(), "event_id": event.id})
+                supersede(
+                    session,
+                    v,
+                    data.divorced_on,
+                    now,
+                    event.id,
+                    {"marital_status": "divorced", "spouse_id": None},
+                )
+            self._emit(
+                session,
+                "registry.person.divorced",
+                a.personal_id,
+                {
+                    "personal_ids": [a.personal_id, b.personal_id],
+                    "divorced_on": data.divorced_on.isoformat(),
+                    "event_id": event.id,
+                },
+            )
             for p in (a, b):
                 self._audit(session, ctx, "divorce.register", p.person_id, f"event {event.id}")
 
@@ -355,15 +610,27 @@ class RegistryService(RegistryReads):
             version = self._open_version(session, current.person_id)
             if version.full_name == data.new_name:
                 raise Invalid("the new name is the same as the current one", "new_name")
-            event = self._event(session, ctx, "name_change", data.changed_on,
-                                current.person_id, self._current_unit(current),
-                                data.reference, {"reason": data.reason})
-            supersede(session, version, data.changed_on, now, event.id,
-                      {"full_name": data.new_name})
+            event = self._event(
+                session,
+                ctx,
+                "name_change",
+                data.changed_on,
+                current.person_id,
+                self._current_unit(current),
+                data.reference,
+                {"reason": data.reason},
+            )
+            supersede(
+                session, version, data.changed_on, now, event.id, {"full_name": data.new_name}
+            )
             session.flush()
             self._refresh_current(session, current.person_id)
-            self._emit(session, "registry.person.renamed", current.personal_id,
-                       {"personal_id": current.personal_id, "event_id": event.id})
+            self._emit(
+                session,
+                "registry.person.renamed",
+                current.personal_id,
+                {"personal_id": current.personal_id, "event_id": event.id},
+            )
             self._audit(session, ctx, "name.change", current.person_id, f"event {event.id}")
 
     def reestablish_id(self, ctx: OfficerContext, data: s.IDReestablishment) -> str:
@@ -375,20 +642,41 @@ class RegistryService(RegistryReads):
             old = ids.parse(current.personal_id)
             version = self._open_version(session, current.person_id)
             place = old.place_code
-            new = ids.allocate(session, place, version.sex, version.birth_date.year).number
-            event = self._event(session, ctx, "id_reestablishment", data.on, current.person_id,
-                                self._current_unit(current), data.reference,
-                                {"reason": data.reason})
-            ident = session.scalars(select(PersonIdentifier).where(
-                PersonIdentifier.kind == "personal_id",
-                PersonIdentifier.value == current.personal_id)).one()
+            new = ids.allocate(session, place, old.sex, version.birth_date.year).number
+            event = self._event(
+                session,
+                ctx,
+                "id_reestablishment",
+                data.on,
+                current.person_id,
+                self._current_unit(current),
+                data.reference,
+                {"reason": data.reason},
+            )
+            ident = session.scalars(
+                select(PersonIdentifier).where(
+                    PersonIdentifier.kind == "personal_id",
+                    PersonIdentifier.value == current.personal_id,
+                )
+            ).one()
             ident.valid_to = data.on
-            session.add(PersonIdentifier(person_id=current.person_id, kind="personal_id",
-                                         value=new, valid_from=data.on, event_id=event.id))
+            session.add(
+                PersonIdentifier(
+                    person_id=current.person_id,
+                    kind="personal_id",
+                    value=new,
+                    valid_from=data.on,
+                    event_id=event.id,
+                )
+            )
             session.flush()
             self._refresh_current(session, current.person_id)
-            self._emit(session, "registry.personal_id.reestablished", new, {
-                "personal_id": new, "previous_personal_id": old.number, "event_id": event.id})
+            self._emit(
+                session,
+                "registry.personal_id.reestablished",
+                new,
+                {"personal_id": new, "previous_personal_id": old.number, "event_id": event.id},
+            )
             self._audit(session, ctx, "id.reestablish", current.person_id, f"event {event.id}")
         return new
 
@@ -406,16 +694,18 @@ class RegistryService(RegistryReads):
         unit = self.units.commune_at(code, on)
         if unit is None:
             scheme = "63-province" if scheme_at(on) != NEW else "34-province"
-            raise Invalid(f"no commune {code} in the {scheme} list in force on "
-                          f"{on:%d/%m/%Y}", field)
+            raise Invalid(
+                f"no commune {code} in the {scheme} list in force on {on:%d/%m/%Y}", field
+            )
         return unit
 
     def _unit_on(self, unit: Unit, on: date) -> Unit:
         """The unit to record for a fact dated ``on``: today's successor after the reform."""
         return self.units.roll_forward(unit) if scheme_at(on) == NEW else unit
 
-    def _parent(self, session: Session, personal_id: str | None, sex: str, birth: date,
-                field: str) -> PersonCurrent | None:
+    def _parent(
+        self, session: Session, personal_id: str | None, sex: str, birth: date, field: str
+    ) -> PersonCurrent | None:
         if personal_id is None:
             return None
         parent = self._current_row(session, personal_id, field)
@@ -425,12 +715,17 @@ class RegistryService(RegistryReads):
             raise Invalid("this person is too young to be the parent", field)
         return parent
 
-    def _birth_household(self, session: Session, data: s.BirthRegistration,
-                         mother: PersonCurrent | None,
-                         father: PersonCurrent | None) -> Household:
+    def _birth_household(
+        self,
+        session: Session,
+        data: s.BirthRegistration,
+        mother: PersonCurrent | None,
+        father: PersonCurrent | None,
+    ) -> Household:
         if data.household_number:
-            household = session.scalars(select(Household).where(
-                Household.number == data.household_number)).first()
+            household = session.scalars(
+                select(Household).where(Household.number == data.household_number)
+            ).first()
             if household is None:
                 raise Invalid("no household with this number", "household_number")
             return household
@@ -439,30 +734,59 @@ class RegistryService(RegistryReads):
                 household = session.get(Household, parent.household_id)
                 if household is not None:
                     return household
-        raise Invalid("the parents have no household; give the household number",
-                      "household_number")
+        raise Invalid(
+            "the parents have no household; give the household number", "household_number"
+        )
 
-    def _new_household(self, session: Session, unit: Unit, address: str, on: date,
-                       head_id: int) -> Household:
+    def _new_household(
+        self, session: Session, unit: Unit, address: str, on: date, head_id: int
+    ) -> Household:
         seq = int(session.scalar(select(func.count()).select_from(Household)) or 0) + 1
         number = f"{self.units.roll_forward(unit).code}{seq:09d}"
-        household = Household(number=number, head_person_id=head_id, unit_id=unit.id,
-                              address_line=address, established_on=on)
+        household = Household(
+            number=number,
+            head_person_id=head_id,
+            unit_id=unit.id,
+            address_line=address,
+            established_on=on,
+        )
         session.add(household)
         session.flush()
         return household
 
-    def _end_open(self, session: Session, model: type[Residence], on: date, now: Any,
-                  event_id: int, **where: Any) -> None:
+    def _end_open(
+        self,
+        session: Session,
+        model: type[Residence],
+        on: date,
+        now: Any,
+        event_id: int,
+        **where: Any,
+    ) -> None:
         for row in session.scalars(open_rows(model, **where)):
             supersede(session, row, on, now, event_id, None)
 
-    def _event(self, session: Session, ctx: OfficerContext, kind: str, on: date,
-               person_id: int | None, unit: Unit | None, reference: str,
-               details: dict[str, Any]) -> CivilEvent:
-        event = CivilEvent(kind=kind, occurred_on=on, person_id=person_id,
-                           unit_id=unit.id if unit else None, actor=ctx.username,
-                           source="officer", reference=reference, details=details)
+    def _event(
+        self,
+        session: Session,
+        ctx: OfficerContext,
+        kind: str,
+        on: date,
+        person_id: int | None,
+        unit: Unit | None,
+        reference: str,
+        details: dict[str, Any],
+    ) -> CivilEvent:
+        event = CivilEvent(
+            kind=kind,
+            occurred_on=on,
+            person_id=person_id,
+            unit_id=unit.id if unit else None,
+            actor=ctx.username,
+            source="officer",
+            reference=reference,
+            details=details,
+        )
         session.add(event)
         session.flush()
         return event
@@ -472,18 +796,24 @@ class RegistryService(RegistryReads):
         session.add(OutboxEvent(topic=topic, key=key, payload=payload))
 
     @staticmethod
-    def _audit(session: Session, ctx: OfficerContext, action: str, person_id: int,
-               detail: str) -> None:
+    def _audit(
+        session: Session, ctx: OfficerContext, action: str, person_id: int, detail: str
+    ) -> None:
         record_change(session, Entry(ctx.actor(), action, f"person:{person_id}", detail))
 
     def _refresh_current(self, session: Session, person_id: int) -> None:
         """Rebuild the person's row of the ``person_current`` projection from open rows."""
         version = self._open_version(session, person_id)
-        number = session.scalar(select(PersonIdentifier.value).where(
-            PersonIdentifier.person_id == person_id, PersonIdentifier.kind == "personal_id",
-            PersonIdentifier.valid_to.is_(None)))
-        residence = session.scalars(open_rows(Residence, person_id=person_id,
-                                              kind="permanent")).first()
+        number = session.scalar(
+            select(PersonIdentifier.value).where(
+                PersonIdentifier.person_id == person_id,
+                PersonIdentifier.kind == "personal_id",
+                PersonIdentifier.valid_to.is_(None),
+            )
+        )
+        residence = session.scalars(
+            open_rows(Residence, person_id=person_id, kind="permanent")
+        ).first()
         member = session.scalars(open_rows(HouseholdMember, person_id=person_id)).first()
         unit = self.units.roll_forward(self.units.by_id[residence.unit_id]) if residence else None
         row = session.get(PersonCurrent, person_id) or PersonCurrent(person_id=person_id)

@@ -20,7 +20,7 @@ Versioned = TypeVar("Versioned", PersonVersion, Residence, HouseholdMember)
 _SKIP = {"id", "recorded_at", "superseded_at", "valid_from", "valid_to", "event_id"}
 
 
-def open_rows(model: type[Versioned], **where: Any) -> Select[tuple[Versioned]]:
+def open_rows(model: type[Versioned], **where: Any) -> Select[Versioned]:
     """Rows the register currently believes (not superseded) and valid today (no end)."""
     stmt = select(model).where(model.superseded_at.is_(None), model.valid_to.is_(None))
     for key, value in where.items():
@@ -28,8 +28,9 @@ def open_rows(model: type[Versioned], **where: Any) -> Select[tuple[Versioned]]:
     return stmt
 
 
-def as_of(model: type[Versioned], valid_on: date, known_at: datetime,
-          **where: Any) -> Select[tuple[Versioned]]:
+def as_of(
+    model: type[Versioned], valid_on: date, known_at: datetime, **where: Any
+) -> Select[Versioned]:
     """Rows valid on ``valid_on`` as the register knew them at ``known_at``."""
     stmt = select(model).where(
         model.valid_from <= valid_on,
@@ -46,21 +47,37 @@ def copy_fields(row: Versioned) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in _SKIP}
 
 
-def supersede(session: Session, row: Versioned, on: date, now: datetime, event_id: int | None,
-              changes: dict[str, Any] | None) -> Versioned | None:
+def supersede(
+    session: Session,
+    row: Versioned,
+    on: date,
+    now: datetime,
+    event_id: int | None,
+    changes: dict[str, Any] | None,
+) -> Versioned | None:
     """End ``row`` on ``on``; when ``changes`` is given, start a new row from ``on`` with them.
 
     Returns the new row (or None when the fact simply ends, e.g. leaving a household).
     """
     if on < row.valid_from:
-        raise Invalid(f"the date {on:%d/%m/%Y} is before the last recorded change "
-                      f"({row.valid_from:%d/%m/%Y})", field="date")
+        raise Invalid(
+            f"the date {on:%d/%m/%Y} is before the last recorded change "
+            f"({row.valid_from:%d/%m/%Y})",
+            field="date",
+        )
     model = type(row)
     row.superseded_at = now
     base = copy_fields(row)
     if on > row.valid_from:
-        session.add(model(**base, valid_from=row.valid_from, valid_to=on, recorded_at=now,
-                          event_id=row.event_id))
+        session.add(
+            model(
+                **base,
+                valid_from=row.valid_from,
+                valid_to=on,
+                recorded_at=now,
+                event_id=row.event_id,
+            )
+        )
     if changes is None:
         return None
     new = model(**{**base, **changes}, valid_from=on, recorded_at=now, event_id=event_id)
@@ -70,5 +87,6 @@ def supersede(session: Session, row: Versioned, on: date, now: datetime, event_i
 
 def overlapping(model: type[Versioned], start: date) -> Any:
     """Condition for rows whose validity reaches past ``start``."""
-    return and_(model.superseded_at.is_(None),
-                or_(model.valid_to.is_(None), model.valid_to > start))
+    return and_(
+        model.superseded_at.is_(None), or_(model.valid_to.is_(None), model.valid_to > start)
+    )

@@ -17,9 +17,10 @@ ACTOR = Actor("officer1", "commune_officer", "00004", "registry-administration")
 
 def _write_reads(factory: sessionmaker[Session], n: int) -> None:
     writer = GroupAuditWriter(factory, flush_ms=1.0)
-    threads = [threading.Thread(target=writer.write,
-                                args=(Entry(ACTOR, "person.read", f"person:{i}"),))
-               for i in range(n)]
+    threads = [
+        threading.Thread(target=writer.write, args=(Entry(ACTOR, "person.read", f"person:{i}"),))
+        for i in range(n)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -27,9 +28,9 @@ def _write_reads(factory: sessionmaker[Session], n: int) -> None:
     writer.stop()
 
 
-def test_group_writer_commits_every_entry_in_one_chain(engine: Engine,
-                                                       session_factory: sessionmaker[Session]
-                                                       ) -> None:
+def test_group_writer_commits_every_entry_in_one_chain(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
     _write_reads(session_factory, 50)
     with session_factory() as session:
         rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
@@ -40,7 +41,8 @@ def test_group_writer_commits_every_entry_in_one_chain(engine: Engine,
 
 
 def test_change_entries_roll_back_with_their_transaction(
-        session_factory: sessionmaker[Session]) -> None:
+    session_factory: sessionmaker[Session],
+) -> None:
     with session_factory() as session, session.begin():
         audit.record_change(session, Entry(ACTOR, "birth.register", "person:1"))
     try:
@@ -58,8 +60,7 @@ def test_change_entries_roll_back_with_their_transaction(
 def test_edit_delete_and_truncation_are_detected(session_factory: sessionmaker[Session]) -> None:
     _write_reads(session_factory, 6)
     with session_factory() as session, session.begin():
-        session.execute(update(AuditEntry).where(AuditEntry.seq == 2)
-                        .values(subject="person:999"))
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(subject="person:999"))
         session.execute(delete(AuditEntry).where(AuditEntry.seq == 4))
         session.execute(delete(AuditEntry).where(AuditEntry.seq == 6))
     with session_factory() as session:

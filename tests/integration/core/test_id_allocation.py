@@ -47,10 +47,14 @@ def test_exhausted_prefix_fails_loudly(engine: Engine, monkeypatch: pytest.Monke
     monkeypatch.setattr(ids, "SUFFIX_SPACE", 10)
     prefix = ids.make_prefix("079", "M", 2001)
     with Session(engine) as session, session.begin():
-        session.add_all(PersonalIdAllocation(number=f"{prefix}{n:06d}", prefix=prefix)
-                        for n in range(10))
-    with Session(engine) as session, session.begin(), pytest.raises(
-            ids.PrefixExhausted, match="10 of 10"):
+        session.add_all(
+            PersonalIdAllocation(number=f"{prefix}{n:06d}", prefix=prefix) for n in range(10)
+        )
+    with (
+        Session(engine) as session,
+        session.begin(),
+        pytest.raises(ids.PrefixExhausted, match="10 of 10"),
+    ):
         ids.allocate(session, "079", "M", 2001)
 
 
@@ -60,7 +64,8 @@ def test_last_free_number_is_found(engine: Engine, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ids, "MAX_ATTEMPTS", 200)
     prefix = ids.make_prefix("079", "F", 2001)
     with Session(engine) as session, session.begin():
-        session.add_all(PersonalIdAllocation(number=f"{prefix}{n:06d}", prefix=prefix)
-                        for n in range(9))
+        session.add_all(
+            PersonalIdAllocation(number=f"{prefix}{n:06d}", prefix=prefix) for n in range(9)
+        )
     with Session(engine) as session, session.begin():
         assert ids.allocate(session, "079", "F", 2001).number == f"{prefix}000009"

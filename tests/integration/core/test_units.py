@@ -11,12 +11,21 @@ from dancu.core.models import AdminUnit
 from dancu.core.units import LEGACY, NEW, UnitDirectory
 
 
-def test_counts_match_resolution_202(engine: Engine,
-                                     session_factory: sessionmaker[Session]) -> None:
+def test_counts_match_resolution_202(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
     with session_factory() as session:
+
         def count(scheme: str, level: str) -> int:
-            return int(session.scalar(select(func.count()).select_from(AdminUnit).where(
-                AdminUnit.scheme == scheme, AdminUnit.level == level)) or 0)
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(AdminUnit)
+                    .where(AdminUnit.scheme == scheme, AdminUnit.level == level)
+                )
+                or 0
+            )
+
         assert count(LEGACY, "province") == 63
         assert count(NEW, "province") == 34
         assert count(NEW, "commune") == 3321
@@ -35,15 +44,17 @@ def test_old_to_new_and_back(engine: Engine, session_factory: sessionmaker[Sessi
     assert units.commune_at("00004", date(2020, 1, 1)).scheme == LEGACY  # type: ignore[union-attr]
     assert units.commune_at("00004", date(2025, 7, 1)).scheme == NEW  # type: ignore[union-attr]
     # Provinces merged by Resolution 202/2025: Hà Giang (02) went into Tuyên Quang (08).
-    ha_giang_commune = next(u for u in units.by_id.values()
-                            if u.scheme == LEGACY and u.level == "commune"
-                            and u.province_code == "02")
+    ha_giang_commune = next(
+        u
+        for u in units.by_id.values()
+        if u.scheme == LEGACY and u.level == "commune" and u.province_code == "02"
+    )
     assert units.roll_forward(ha_giang_commune).province_code == "08"
 
 
-def test_split_communes_have_one_default_successor(engine: Engine,
-                                                   session_factory: sessionmaker[Session]
-                                                   ) -> None:
+def test_split_communes_have_one_default_successor(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
     with session_factory() as session:
         units = UnitDirectory(session)
     split = [u for u in units.by_id.values() if len(units.successors(u)) > 1]

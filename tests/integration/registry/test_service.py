@@ -30,35 +30,67 @@ MINISTRY = OfficerContext("admin", Role.MINISTRY)
 
 def couple(registry: RegistryService) -> tuple[str, str, str]:
     """A married couple in a new household in Ba Đình; returns (husband, wife, household)."""
-    husband = registry.register_person(BA_DINH, s.PersonRegistration(
-        full_name="Nguyễn Văn An", birth_date=date(1990, 3, 14), sex="M",
-        birth_commune_code="00004", residence_commune_code="00004",
-        residence_since=date(2015, 1, 10), address_line="Số 5, phố Đội Cấn"))
+    husband = registry.register_person(
+        BA_DINH,
+        s.PersonRegistration(
+            full_name="Nguyễn Văn An",
+            birth_date=date(1990, 3, 14),
+            sex="M",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(2015, 1, 10),
+            address_line="Số 5, phố Đội Cấn",
+        ),
+    )
     household = registry.get_person(BA_DINH, husband).household_number
     assert household is not None
-    wife = registry.register_person(BA_DINH, s.PersonRegistration(
-        full_name="Trần Thị Hòa", birth_date=date(1992, 8, 1), sex="F",
-        birth_commune_code="00001", residence_commune_code="00004",
-        residence_since=date(2018, 5, 20), household_number=household,
-        relationship="spouse", old_id_number="012345678", old_id_issuer="01"))
-    registry.register_marriage(BA_DINH, s.MarriageRegistration(
-        personal_id=husband, spouse_personal_id=wife, married_on=date(2018, 5, 1)))
+    wife = registry.register_person(
+        BA_DINH,
+        s.PersonRegistration(
+            full_name="Trần Thị Hòa",
+            birth_date=date(1992, 8, 1),
+            sex="F",
+            birth_commune_code="00001",
+            residence_commune_code="00004",
+            residence_since=date(2018, 5, 20),
+            household_number=household,
+            relationship="spouse",
+            old_id_number="012345678",
+            old_id_issuer="01",
+        ),
+    )
+    registry.register_marriage(
+        BA_DINH,
+        s.MarriageRegistration(
+            personal_id=husband, spouse_personal_id=wife, married_on=date(2018, 5, 1)
+        ),
+    )
     return husband, wife, household
 
 
 def test_birth_allocates_an_id_and_joins_the_mothers_household(
-        registry: RegistryService, session_factory: sessionmaker[Session]) -> None:
+    registry: RegistryService, session_factory: sessionmaker[Session]
+) -> None:
     husband, wife, household = couple(registry)
     born = date.today() - timedelta(days=3)
-    child = registry.register_birth(BA_DINH, s.BirthRegistration(
-        full_name="Nguyễn Minh Khôi", birth_date=born, sex="M", birth_commune_code="00004",
-        mother_personal_id=wife, father_personal_id=husband))
+    child = registry.register_birth(
+        BA_DINH,
+        s.BirthRegistration(
+            full_name="Nguyễn Minh Khôi",
+            birth_date=born,
+            sex="M",
+            birth_commune_code="00004",
+            mother_personal_id=wife,
+            father_personal_id=husband,
+        ),
+    )
     assert child.startswith("001") and child[3] == "2" and child[4:6] == f"{born.year % 100:02d}"
     person = registry.get_person(BA_DINH, child)
     assert person.mother and person.mother.personal_id == wife
     assert person.household_number == household and person.relationship == "child"
-    members = {m.personal_id: m.relationship for m in registry.household(BA_DINH, household)
-               .members}
+    members = {
+        m.personal_id: m.relationship for m in registry.household(BA_DINH, household).members
+    }
     assert members == {husband: "head", wife: "spouse", child: "child"}
     with session_factory() as session:
         topics = list(session.scalars(select(OutboxEvent.topic).order_by(OutboxEvent.id)))
@@ -68,25 +100,30 @@ def test_birth_allocates_an_id_and_joins_the_mothers_household(
 
 def test_death_is_versioned_and_spouse_becomes_widowed(registry: RegistryService) -> None:
     husband, wife, _ = couple(registry)
-    registry.register_death(BA_DINH, s.DeathRegistration(
-        personal_id=husband, death_date=date(2024, 2, 10), cause="bệnh"))
+    registry.register_death(
+        BA_DINH,
+        s.DeathRegistration(personal_id=husband, death_date=date(2024, 2, 10), cause="bệnh"),
+    )
     assert registry.get_person(BA_DINH, husband).status == "deceased"
     assert registry.get_person(BA_DINH, wife).marital_status == "widowed"
     before = registry.get_person(BA_DINH, husband, valid_on=date(2024, 2, 9))
     assert before.status == "alive" and before.marital_status == "married"
     with pytest.raises(Invalid, match="already recorded as deceased"):
-        registry.register_death(BA_DINH, s.DeathRegistration(
-            personal_id=husband, death_date=date(2024, 2, 11)))
+        registry.register_death(
+            BA_DINH, s.DeathRegistration(personal_id=husband, death_date=date(2024, 2, 11))
+        )
 
 
-def test_death_before_birth_writes_nothing(registry: RegistryService,
-                                           session_factory: sessionmaker[Session]) -> None:
+def test_death_before_birth_writes_nothing(
+    registry: RegistryService, session_factory: sessionmaker[Session]
+) -> None:
     husband, _, _ = couple(registry)
     with session_factory() as session:
         before = session.scalar(select(func.count()).select_from(PersonVersion))
     with pytest.raises(Invalid) as err:
-        registry.register_death(BA_DINH, s.DeathRegistration(
-            personal_id=husband, death_date=date(1980, 1, 1)))
+        registry.register_death(
+            BA_DINH, s.DeathRegistration(personal_id=husband, death_date=date(1980, 1, 1))
+        )
     assert err.value.field == "death_date"
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(PersonVersion)) == before
@@ -95,14 +132,17 @@ def test_death_before_birth_writes_nothing(registry: RegistryService,
 def test_as_of_both_clocks_after_a_name_change(registry: RegistryService) -> None:
     _, wife, _ = couple(registry)
     known_before = utcnow()
-    registry.change_name(BA_DINH, s.NameChange(personal_id=wife, new_name="Trần Thị Hoà An",
-                                               changed_on=date(2023, 6, 1)))
+    registry.change_name(
+        BA_DINH,
+        s.NameChange(personal_id=wife, new_name="Trần Thị Hoà An", changed_on=date(2023, 6, 1)),
+    )
     assert registry.get_person(BA_DINH, wife).full_name == "Trần Thị Hoà An"
-    assert registry.get_person(BA_DINH, wife, valid_on=date(2022, 1, 1)).full_name == \
-        "Trần Thị Hòa"
+    assert registry.get_person(BA_DINH, wife, valid_on=date(2022, 1, 1)).full_name == "Trần Thị Hòa"
     # What the register said before the change was recorded, about today:
-    assert registry.get_person(BA_DINH, wife, valid_on=date.today(),
-                               known_at=known_before).full_name == "Trần Thị Hòa"
+    assert (
+        registry.get_person(BA_DINH, wife, valid_on=date.today(), known_at=known_before).full_name
+        == "Trần Thị Hòa"
+    )
     history = registry.history(BA_DINH, wife)
     assert any("full_name" in v.changes for v in history.versions)
     assert any(v.superseded_at is not None for v in history.versions)
@@ -112,8 +152,12 @@ def test_as_of_both_clocks_after_a_name_change(registry: RegistryService) -> Non
 
 def test_reestablished_number_keeps_the_old_one_resolvable(registry: RegistryService) -> None:
     husband, _, _ = couple(registry)
-    new = registry.reestablish_id(BA_DINH, s.IDReestablishment(
-        personal_id=husband, on=date(2024, 9, 1), reason="sai năm sinh khi cấp"))
+    new = registry.reestablish_id(
+        BA_DINH,
+        s.IDReestablishment(
+            personal_id=husband, on=date(2024, 9, 1), reason="sai năm sinh khi cấp"
+        ),
+    )
     assert new != husband and new[:6] == husband[:6]
     assert registry.get_person(BA_DINH, husband).personal_id == new
     kinds = [(i.kind, i.valid_to) for i in registry.get_person(BA_DINH, new).identifiers]
@@ -132,16 +176,31 @@ def test_search_folds_names_and_finds_old_cmnd(registry: RegistryService) -> Non
 
 def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) -> None:
     husband, wife, household = couple(registry)
-    child = registry.register_person(BA_DINH, s.PersonRegistration(
-        full_name="Nguyễn Thu Hà", birth_date=date(2005, 1, 1), sex="F",
-        birth_commune_code="00004", residence_commune_code="00004",
-        residence_since=date(2005, 1, 1), household_number=household, relationship="child"))
+    child = registry.register_person(
+        BA_DINH,
+        s.PersonRegistration(
+            full_name="Nguyễn Thu Hà",
+            birth_date=date(2005, 1, 1),
+            sex="F",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(2005, 1, 1),
+            household_number=household,
+            relationship="child",
+        ),
+    )
     # Moving before the reform to the legacy Phường Phúc Xá (00001) founds a household there,
     # which today belongs to Phường Hồng Hà (00097).
     hong_ha = OfficerContext("hongha", Role.COMMUNE, "01", "00097")
-    number = registry.change_residence(hong_ha, s.ResidenceChange(
-        personal_id=child, moved_on=date(2024, 3, 1), commune_code="00001",
-        address_line="Số 1 Phúc Xá"))
+    number = registry.change_residence(
+        hong_ha,
+        s.ResidenceChange(
+            personal_id=child,
+            moved_on=date(2024, 3, 1),
+            commune_code="00001",
+            address_line="Số 1 Phúc Xá",
+        ),
+    )
     assert number is not None
     person = registry.get_person(hong_ha, child)
     assert person.relationship == "head"
@@ -151,13 +210,17 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
         registry.get_person(BA_DINH, child)
     assert registry.get_person(HANOI, child).personal_id == child
     with pytest.raises(Invalid, match="household head cannot move"):
-        registry.change_residence(NGOC_HA, s.ResidenceChange(
-            personal_id=husband, moved_on=date(2025, 8, 1), commune_code="00008"))
+        registry.change_residence(
+            NGOC_HA,
+            s.ResidenceChange(personal_id=husband, moved_on=date(2025, 8, 1), commune_code="00008"),
+        )
     assert wife
 
 
-@pytest.mark.parametrize(("ctx", "sees"), [(BA_DINH, True), (NGOC_HA, False), (HANOI, True),
-                                           (HCM, False), (MINISTRY, True)])
+@pytest.mark.parametrize(
+    ("ctx", "sees"),
+    [(BA_DINH, True), (NGOC_HA, False), (HANOI, True), (HCM, False), (MINISTRY, True)],
+)
 def test_read_scope_matrix(registry: RegistryService, ctx: OfficerContext, sees: bool) -> None:
     husband, _, household = couple(registry)
     if sees:
@@ -172,45 +235,72 @@ def test_read_scope_matrix(registry: RegistryService, ctx: OfficerContext, sees:
         assert registry.search(ctx, "nguyen van an").items == []
 
 
-@pytest.mark.parametrize(("ctx", "error"), [(NGOC_HA, NotFound), (HANOI, Forbidden),
-                                            (HCM, Forbidden)])
-def test_write_scope_matrix(registry: RegistryService, ctx: OfficerContext,
-                            error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("ctx", "error"), [(NGOC_HA, NotFound), (HANOI, Forbidden), (HCM, Forbidden)]
+)
+def test_write_scope_matrix(
+    registry: RegistryService, ctx: OfficerContext, error: type[Exception]
+) -> None:
     husband, _, _ = couple(registry)
     with pytest.raises(error):
-        registry.register_death(ctx, s.DeathRegistration(personal_id=husband,
-                                                          death_date=date(2024, 1, 1)))
+        registry.register_death(
+            ctx, s.DeathRegistration(personal_id=husband, death_date=date(2024, 1, 1))
+        )
     with pytest.raises(Forbidden):
-        registry.register_person(ctx, s.PersonRegistration(
-            full_name="Lê Văn Bình", birth_date=date(1980, 1, 1), sex="M",
-            birth_commune_code="00004", residence_commune_code="00004",
-            residence_since=date(2000, 1, 1)))
+        registry.register_person(
+            ctx,
+            s.PersonRegistration(
+                full_name="Lê Văn Bình",
+                birth_date=date(1980, 1, 1),
+                sex="M",
+                birth_commune_code="00004",
+                residence_commune_code="00004",
+                residence_since=date(2000, 1, 1),
+            ),
+        )
 
 
-def test_every_read_is_audited(registry: RegistryService,
-                               session_factory: sessionmaker[Session]) -> None:
+def test_every_read_is_audited(
+    registry: RegistryService, session_factory: sessionmaker[Session]
+) -> None:
     husband, _, _ = couple(registry)
     registry.get_person(HANOI, husband, purpose="verify-identity")
     with session_factory() as session:
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "person.read")
-                                .order_by(AuditEntry.id.desc())).first()
+        entry = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "person.read")
+            .order_by(AuditEntry.id.desc())
+        ).first()
         assert entry is not None
         assert (entry.actor, entry.role, entry.unit, entry.purpose) == (
-            "hanoi", "province_officer", "01", "verify-identity")
+            "hanoi",
+            "province_officer",
+            "01",
+            "verify-identity",
+        )
         person_id = session.scalar(select(func.max(Person.id)))
         assert entry.subject.startswith("person:") and person_id
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("birth_date", "2024-02-31", "valid date"),
-    ("birth_date", (date.today() + timedelta(days=2)).isoformat(), "in the future"),
-    ("mother_personal_id", "12345", "12 digits"),
-    ("full_name", "Nguyễn Văn 3", "letters"),
-    ("birth_commune_code", "12", "5 digits"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("birth_date", "2024-02-31", "valid date"),
+        ("birth_date", (date.today() + timedelta(days=2)).isoformat(), "in the future"),
+        ("mother_personal_id", "12345", "12 digits"),
+        ("full_name", "Nguyễn Văn 3", "letters"),
+        ("birth_commune_code", "12", "5 digits"),
+    ],
+)
 def test_birth_form_errors_name_the_field(field: str, value: str, message: str) -> None:
-    data = {"full_name": "Nguyễn Văn Bé", "birth_date": "2024-01-01", "sex": "M",
-            "birth_commune_code": "00004", "mother_personal_id": "001192012345", field: value}
+    data = {
+        "full_name": "Nguyễn Văn Bé",
+        "birth_date": "2024-01-01",
+        "sex": "M",
+        "birth_commune_code": "00004",
+        "mother_personal_id": "001192012345",
+        field: value,
+    }
     with pytest.raises(ValidationError) as err:
         s.BirthRegistration.model_validate(data)
     located = {e["loc"][0]: e["msg"] for e in err.value.errors()}
@@ -220,8 +310,15 @@ def test_birth_form_errors_name_the_field(field: str, value: str, message: str) 
 def test_unknown_commune_in_the_scheme_of_the_date(registry: RegistryService) -> None:
     # 00001 (Phúc Xá) exists only in the legacy list; a 2025 birth cannot be registered there.
     with pytest.raises(Invalid) as err:
-        registry.register_person(MINISTRY, s.PersonRegistration(
-            full_name="Lê Văn Bình", birth_date=date(2025, 8, 1), sex="M",
-            birth_commune_code="00001", residence_commune_code="00004",
-            residence_since=date(2025, 8, 1)))
+        registry.register_person(
+            MINISTRY,
+            s.PersonRegistration(
+                full_name="Lê Văn Bình",
+                birth_date=date(2025, 8, 1),
+                sex="M",
+                birth_commune_code="00001",
+                residence_commune_code="00004",
+                residence_since=date(2025, 8, 1),
+            ),
+        )
     assert err.value.field == "birth_commune_code" and "34-province" in err.value.message

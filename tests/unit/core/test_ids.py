@@ -19,9 +19,21 @@ def test_reference_example_decodes() -> None:
     assert (pid.place_code, pid.sex, pid.birth_year, pid.serial) == ("087", "M", 1984, "000999")
 
 
-@pytest.mark.parametrize(("digit", "sex", "year"), [
-    (0, "M", 1990), (1, "F", 1990), (2, "M", 2090), (3, "F", 2090), (4, "M", 2190),
-    (5, "F", 2190), (6, "M", 2290), (7, "F", 2290), (8, "M", 2390), (9, "F", 2390)])
+@pytest.mark.parametrize(
+    ("digit", "sex", "year"),
+    [
+        (0, "M", 1990),
+        (1, "F", 1990),
+        (2, "M", 2090),
+        (3, "F", 2090),
+        (4, "M", 2190),
+        (5, "F", 2190),
+        (6, "M", 2290),
+        (7, "F", 2290),
+        (8, "M", 2390),
+        (9, "F", 2390),
+    ],
+)
 def test_century_sex_digit_table(digit: int, sex: str, year: int) -> None:
     pid = ids.parse(f"001{digit}90123456")
     assert (pid.sex, pid.birth_year) == (sex, year)
@@ -31,15 +43,19 @@ def test_century_sex_digit_table(digit: int, sex: str, year: int) -> None:
 def test_encode_decode_round_trip(place: str, sex: str, year: int, serial: int) -> None:
     number = ids.make_prefix(place, sex, year) + f"{serial:06d}"  # type: ignore[arg-type]
     pid = ids.parse(number)
-    assert (pid.place_code, pid.sex, pid.birth_year, int(pid.serial)) == (place, sex, year,
-                                                                         serial)
+    assert (pid.place_code, pid.sex, pid.birth_year, int(pid.serial)) == (place, sex, year, serial)
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    ("00109001234", "exactly 12 digits"), ("0010900123456", "exactly 12 digits"),
-    ("00109001234a", "exactly 12 digits"), ("003090012345", "unknown province code 003"),
-    ("000090012345", "unknown province code 000"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("00109001234", "exactly 12 digits"),
+        ("0010900123456", "exactly 12 digits"),
+        ("00109001234a", "exactly 12 digits"),
+        ("003090012345", "unknown province code 003"),
+        ("000090012345", "unknown province code 000"),
+    ],
+)
 def test_invalid_numbers_name_the_reason(value: str, reason: str) -> None:
     with pytest.raises(ids.InvalidPersonalID) as err:
         ids.parse(value)

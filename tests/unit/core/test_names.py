@@ -10,12 +10,40 @@ from hypothesis import strategies as st
 
 from dancu.core.names import canonical_name, clean_name, fold, search_key, token_key
 
-SYLLABLES = ["Nguyễn", "Thị", "Hoà", "Hòa", "Thuỷ", "Thủy", "Khoẻ", "Khỏe", "Quỳnh", "Giàu",
-             "Người", "Đặng", "Trường", "Ngoài", "Huỳnh", "Võ", "Vũ", "Ánh", "Đức", "Yến"]
+SYLLABLES = [
+    "Nguyễn",
+    "Thị",
+    "Hoà",
+    "Hòa",
+    "Thuỷ",
+    "Thủy",
+    "Khoẻ",
+    "Khỏe",
+    "Quỳnh",
+    "Giàu",
+    "Người",
+    "Đặng",
+    "Trường",
+    "Ngoài",
+    "Huỳnh",
+    "Võ",
+    "Vũ",
+    "Ánh",
+    "Đức",
+    "Yến",
+]
 
 
-@pytest.mark.parametrize(("a", "b"), [("Hòa", "Hoà"), ("Thủy", "Thuỷ"), ("Khỏe", "Khoẻ"),
-                                      ("Lê Thị Hoà", "lê   thị HÒA"), ("Thụy", "Thuỵ")])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Hòa", "Hoà"),
+        ("Thủy", "Thuỷ"),
+        ("Khỏe", "Khoẻ"),
+        ("Lê Thị Hoà", "lê   thị HÒA"),
+        ("Thụy", "Thuỵ"),
+    ],
+)
 def test_tone_placement_variants_share_a_search_key(a: str, b: str) -> None:
     assert search_key(a) == search_key(b)
 

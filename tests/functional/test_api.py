@@ -1,0 +1,173 @@
+"""The registry JSON API over HTTP: auth, RFC 9457 problems naming fields, events, search,
+history, households. Both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dancu.app import create_app
+from dancu.bootstrap import Container
+from dancu.core.access import OfficerContext, Role
+
+BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
+NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as c:
+        yield c
+
+
+def auth(container: Container, ctx: OfficerContext = BA_DINH) -> dict[str, str]:
+    return {"Authorization": f"Bearer {container.tokens.issue(ctx)}"}
+
+
+def register(client: TestClient, headers: dict[str, str]) -> tuple[str, str]:
+    """A head of household and his wife in Ba Đình, through the API."""
+    from dancu.registry import schemas as s
+
+    container: Container = client.app.state.container  # type: ignore[attr-defined]
+    head = container.registry.register_person(
+        BA_DINH,
+        s.PersonRegistration(
+            full_name="Phạm Quốc Bảo",
+            birth_date=date(1985, 4, 2),
+            sex="M",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(2010, 1, 1),
+        ),
+    )
+    household = container.registry.get_person(BA_DINH, head).household_number
+    wife = container.registry.register_person(
+        BA_DINH,
+        s.PersonRegistration(
+            full_name="Đỗ Thị Lan",
+            birth_date=date(1988, 9, 9),
+            sex="F",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(2012, 1, 1),
+            household_number=household,
+            relationship="spouse",
+        ),
+    )
+    return head, wife
+
+
+def test_requests_without_or_with_forged_tokens_are_refused(client: TestClient) -> None:
+    r = client.get("/api/v1/persons?q=an")
+    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    r = client.get("/api/v1/persons?q=an", headers={"Authorization": "Bearer forged.token"})
+    assert r.status_code == 403 and r.json()["title"] == "the token is not valid"
+
+
+def test_birth_then_lookup_history_household(client: TestClient, container: Container) -> None:
+    h = auth(container)
+    head, wife = register(client, h)
+    born = (date.today() - timedelta(days=1)).isoformat()
+    r = client.post(
+        "/api/v1/events/birth",
+        headers=h,
+        json={
+            "full_name": "Phạm Gia Huy",
+            "birth_date": born,
+            "sex": "M",
+            "birth_commune_code": "00004",
+            "mother_personal_id": wife,
+            "father_personal_id": head,
+        },
+    )
+    assert r.status_code == 201, r.text
+    child = r.json()["personal_id"]
+    person = client.get(f"/api/v1/persons/{child}", headers=h).json()
+    assert person["mother"]["personal_id"] == wife and person["relationship"] == "child"
+    history = client.get(f"/api/v1/persons/{child}/history", headers=h).json()
+    assert [e["kind"] for e in history["events"]] == ["birth"]
+    household = client.get(f"/api/v1/households/{person['household_number']}", headers=h)
+    assert {m["personal_id"] for m in household.json()["members"]} == {head, wife, child}
+    found = client.get("/api/v1/persons", params={"q": "pham gia huy"}, headers=h).json()
+    assert [p["personal_id"] for p in found["items"]] == [child]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"birth_date": "2024-02-31"}, "birth_date"),
+        ({"birth_date": "2999-01-01"}, "birth_date"),
+        ({"sex": "X"}, "sex"),
+        ({"mother_personal_id": "00119"}, "mother_personal_id"),
+        ({"birth_commune_code": "99999"}, "birth_commune_code"),
+    ],
+)
+def test_bad_birth_gets_a_problem_naming_the_field(
+    client: TestClient, container: Container, payload: dict[str, str], field: str
+) -> None:
+    h = auth(container)
+    _, wife = register(client, h)
+    body = {
+        "full_name": "Phạm Bé",
+        "birth_date": "2024-01-01",
+        "sex": "F",
+        "birth_commune_code": "00004",
+        "mother_personal_id": wife,
+        **payload,
+    }
+    r = client.post("/api/v1/events/birth", headers=h, json=body)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert field in [e["field"] for e in r.json()["errors"]], r.json()
+    after = client.get("/api/v1/persons", params={"q": "pham be"}, headers=h).json()
+    assert after["items"] == []  # nothing written
+
+
+def test_death_before_birth_is_refused_and_other_communes_see_nothing(
+    client: TestClient, container: Container
+) -> None:
+    h = auth(container)
+    head, _ = register(client, h)
+    r = client.post(
+        "/api/v1/events/death", headers=h, json={"personal_id": head, "death_date": "1980-01-01"}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "death_date"
+    other = auth(container, NGOC_HA)
+    assert client.get(f"/api/v1/persons/{head}", headers=other).status_code == 404
+    r = client.post(
+        "/api/v1/events/death",
+        headers=other,
+        json={"personal_id": head, "death_date": "2024-01-01"},
+    )
+    assert r.status_code == 404
+    r = client.post(
+        "/api/v1/events/death", headers=h, json={"personal_id": head, "death_date": "2024-01-01"}
+    )
+    assert r.status_code == 204
+    r = client.get(f"/api/v1/persons/{head}", headers=h, params={"as_of": "2023-12-31"})
+    assert r.json()["status"] == "alive" and r.json()["as_of"] == "2023-12-31"
+
+
+def test_search_pages(client: TestClient, container: Container) -> None:
+    h = auth(container)
+    register(client, h)
+    r = client.get("/api/v1/persons", params={"q": "", "birth_year": 1985}, headers=h).json()
+    assert r["page"] == 1 and r["page_size"] == 20 and not r["has_more"]
+    assert [p["full_name"] for p in r["items"]] == ["Phạm Quốc Bảo"]
+    r = client.get("/api/v1/persons", params={"page": 0}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "page"
+
+
+def test_openapi_documents_every_route(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/persons/{personal_id}",
+        "/api/v1/persons",
+        "/api/v1/events/birth",
+        "/api/v1/households/{number}",
+        "/api/v1/persons/{personal_id}/history",
+    ):
+        assert path in paths
