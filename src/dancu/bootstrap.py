@@ -51,6 +51,12 @@ class Container:
     def tokens(self) -> TokenSigner:
         return TokenSigner(self.settings.resolved_secret_key)
 
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if "audit_writer" in self.__dict__:
             self.audit_writer.stop()

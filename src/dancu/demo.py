@@ -34,20 +34,22 @@ def demo_seed(
     from dancu.registry.models import PersonCurrent
     from dancu.registry.synth import generate_population
 
-    container = Container()
-    with container.sessions() as session:
-        present = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0
-    if not present:
-        path = Path(container.settings.data_dir) / f"sample-{people}.parquet"
-        if not path.exists():
-            generate_population(people, seed, path, "parquet", None)
-        import_population(container.engine, path)
-    with container.sessions() as session, session.begin():
-        for username, name, role, unit in DEMO_OFFICERS:
-            if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
-                create_officer(session, container.units, username, name, DEMO_PASSWORD, role, unit)
-    console.print(
-        "[bold]demo officers[/bold] (password: "
-        f"[cyan]{DEMO_PASSWORD}[/cyan]): "
-        + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
-    )
+    with Container() as container:
+        with container.sessions() as session:
+            present = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0
+        if not present:
+            path = Path(container.settings.data_dir) / f"sample-{people}.parquet"
+            if not path.exists():
+                generate_population(people, seed, path, "parquet", None)
+            import_population(container.engine, path)
+        with container.sessions() as session, session.begin():
+            for username, name, role, unit in DEMO_OFFICERS:
+                if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
+                    create_officer(
+                        session, container.units, username, name, DEMO_PASSWORD, role, unit
+                    )
+        console.print(
+            "[bold]demo officers[/bold] (password: "
+            f"[cyan]{DEMO_PASSWORD}[/cyan]): "
+            + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
+        )

@@ -24,41 +24,41 @@ officer_app = typer.Typer(help="Registry officer accounts.", no_args_is_help=Tru
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision and load reference data."""
-    container = Container()
-    loaded = migrate.upgrade(container.engine)
-    console.print(
-        f"schema at head; {loaded:,} reference rows loaded"
-        if loaded
-        else "schema at head; reference data already present"
-    )
+    with Container() as container:
+        loaded = migrate.upgrade(container.engine)
+        console.print(
+            f"schema at head; {loaded:,} reference rows loaded"
+            if loaded
+            else "schema at head; reference data already present"
+        )
 
 
 @db_app.command("check")
 def db_check() -> None:
     """Fail when the models and the migrations disagree (run in CI)."""
-    container = Container()
-    migrate.upgrade(container.engine)
-    drift = migrate.check(container.engine)
-    if drift:
-        console.print(f"[red]models and migrations disagree:[/red] {drift}")
-        raise typer.Exit(1)
-    console.print("models and migrations agree")
+    with Container() as container:
+        migrate.upgrade(container.engine)
+        drift = migrate.check(container.engine)
+        if drift:
+            console.print(f"[red]models and migrations disagree:[/red] {drift}")
+            raise typer.Exit(1)
+        console.print("models and migrations agree")
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every audit chain and report any edited, inserted or deleted entry."""
-    container = Container()
-    with container.sessions() as session:
-        report = audit.verify(session)
-    for problem in report.problems:
-        console.print(f"[red]{problem}[/red]")
-    console.print(
-        f"{report.entries:,} entries in {report.chains:,} chains: "
-        + ("[green]intact[/green]" if report.ok else "[red]TAMPERED[/red]")
-    )
-    if not report.ok:
-        raise typer.Exit(1)
+    with Container() as container:
+        with container.sessions() as session:
+            report = audit.verify(session)
+        for problem in report.problems:
+            console.print(f"[red]{problem}[/red]")
+        console.print(
+            f"{report.entries:,} entries in {report.chains:,} chains: "
+            + ("[green]intact[/green]" if report.ok else "[red]TAMPERED[/red]")
+        )
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @officer_app.command("create")
@@ -75,24 +75,23 @@ def officer_create(
     password: Annotated[str | None, typer.Option(help="omit to be asked")] = None,
 ) -> None:
     """Create an officer account scoped to a unit."""
-    container = Container()
-    secret = password or getpass.getpass("password: ")
-    try:
-        with container.sessions() as session, session.begin():
-            create_officer(
-                session, container.units, username, full_name or username, secret, role, unit
-            )
-    except DancuError as exc:
-        console.print(f"[red]{exc.field or 'error'}: {exc.message}[/red]")
-        raise typer.Exit(2) from None
-    console.print(f"officer {username} created")
+    with Container() as container:
+        secret = password or getpass.getpass("password: ")
+        try:
+            with container.sessions() as session, session.begin():
+                create_officer(
+                    session, container.units, username, full_name or username, secret, role, unit
+                )
+        except DancuError as exc:
+            console.print(f"[red]{exc.field or 'error'}: {exc.message}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"officer {username} created")
 
 
 @officer_app.command("token")
 def officer_token(username: str) -> None:
     """Print an 8-hour API bearer token for an officer (for scripts and benchmarks)."""
-    container = Container()
-    with container.sessions() as session:
+    with Container() as container, container.sessions() as session:
         officer = session.query(Officer).filter_by(username=username).one_or_none()
         if officer is None:
             console.print(f"[red]no officer {username}[/red]")

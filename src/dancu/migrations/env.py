@@ -25,8 +25,17 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
+def _include(obj: object, name: str | None, type_: str, reflected: bool,
+             compare_to: object) -> bool:
+    # Indexes declared with ddl_if(dialect=...) exist only on that dialect.
+    ddl_if = getattr(obj, "_ddl_if", None)
+    dialect = context.get_context().dialect.name
+    return not (ddl_if is not None and ddl_if.dialect and ddl_if.dialect != dialect)
+
+
 def _run(connection: object) -> None:
     context.configure(
+        include_object=_include,
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies tables.

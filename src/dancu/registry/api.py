@@ -106,3 +106,9 @@ def reestablish_id(
 ) -> dict[str, str]:
     """Re-establish a personal ID number; the old number stays resolvable."""
     return {"personal_id": container.registry.reestablish_id(officer, data)}
+
+
+@router.post("/events/household-head", status_code=204)
+def change_household_head(data: s.HeadChange, officer: ApiOfficer, container: ContainerDep) -> None:
+    """Make another member the household head (restating relationships where given)."""
+    container.registry.change_household_head(officer, data)

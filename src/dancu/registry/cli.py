@@ -53,12 +53,12 @@ def registry_import(
     reports bad rows with line numbers, and resumes after a crash without duplicates."""
     from dancu.registry.bulk import import_population
 
-    container = Container()
-    with _progress() as progress:
-        report = import_population(
-            container.engine, file, progress=_stage_callback(progress), error_path=errors
-        )
-    console.print(report.summary() if hasattr(report, "summary") else str(report))
+    with Container() as container:
+        with _progress() as progress:
+            report = import_population(
+                container.engine, file, progress=_stage_callback(progress), error_path=errors
+            )
+        console.print(report.summary() if hasattr(report, "summary") else str(report))
 
 
 @registry_app.command("export")
@@ -69,12 +69,12 @@ def registry_export(
     """Write the current register in the population-file format (streaming)."""
     from dancu.registry.bulk import export_population
 
-    container = Container()
-    with _progress() as progress:
-        rows = export_population(
-            container.engine, out, province_code=province, progress=_stage_callback(progress)
-        )
-    console.print(f"{rows:,} people written to {out}")
+    with Container() as container:
+        with _progress() as progress:
+            rows = export_population(
+                container.engine, out, province_code=province, progress=_stage_callback(progress)
+            )
+        console.print(f"{rows:,} people written to {out}")
 
 
 @registry_app.command("show")
@@ -85,20 +85,20 @@ def registry_show(
     """Print a person's record (audited as a system read)."""
     from datetime import date
 
-    container = Container()
     try:
-        person = container.registry.get_person(
-            SYSTEM_CONTEXT,
-            personal_id,
-            valid_on=date.fromisoformat(as_of) if as_of else None,
-            purpose="cli-show",
-        )
-    except DancuError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        container.close()
-    console.print_json(person.model_dump_json())
+        valid_on = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    with Container() as container:
+        try:
+            person = container.registry.get_person(
+                SYSTEM_CONTEXT, personal_id, valid_on=valid_on, purpose="cli-show"
+            )
+        except DancuError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+        console.print_json(person.model_dump_json())
 
 
 @synth_app.command("population")

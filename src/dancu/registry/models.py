@@ -172,6 +172,14 @@ class PersonCurrent(Base):
     __tablename__ = "person_current"
     __table_args__ = (
         Index("ix_person_current_name", "name_key", "birth_date"),
+        # Substring search on folded names ("%van an%") at national scale: a trigram index on
+        # PostgreSQL (pg_trgm, a trusted extension); SQLite scans, which is fine at its size.
+        Index(
+            "ix_person_current_name_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         Index("ix_person_current_scope", "province_code", "commune_code"),
     )
 

@@ -297,3 +297,18 @@ class PersonRegistration(_Input):
                 "person as head of a new household"
             )
         return self
+
+
+class HeadChange(_Input):
+    """Thay đổi chủ hộ (Law on Residence 68/2020 Art. 26): a member becomes head; the others'
+    relationships to the new head are restated where given."""
+
+    household_number: str = Field(min_length=1, max_length=20)
+    new_head_personal_id: PersonalIDStr
+    changed_on: PastDate
+    relationships: dict[str, Relationship] = Field(
+        default_factory=dict,
+        description="personal ID -> relationship to the new head, for members whose "
+        "relationship changes (the former head included)",
+    )
+    reference: str = Field(default="", max_length=60)

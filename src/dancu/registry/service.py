@@ -477,6 +477,76 @@ class RegistryService(RegistryReads):
         )
         return household
 
+    def change_household_head(self, ctx: OfficerContext, data: s.HeadChange) -> None:
+        """Thay đổi chủ hộ: a current member becomes the head; restated relationships are
+        versioned like any other change."""
+        self._require_writer(ctx)
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            household = session.scalars(
+                select(Household).where(Household.number == data.household_number)
+            ).first()
+            unit = self.units.by_id[household.unit_id] if household else None
+            today_unit = self.units.roll_forward(unit) if unit else None
+            if (
+                household is None
+                or today_unit is None
+                or not ctx.covers(today_unit.province_code, today_unit.code)
+            ):
+                raise NotFound("no household with this number in your area", "household_number")
+            members = {
+                m.person_id: m
+                for m in session.scalars(open_rows(HouseholdMember, household_id=household.id))
+            }
+            new_head = self._current_row(session, data.new_head_personal_id, "new_head_personal_id")
+            if new_head.person_id not in members or new_head.status != "alive":
+                raise Invalid(
+                    "the new head must be a living member of this household", "new_head_personal_id"
+                )
+            restated = {
+                self._current_row(session, pid, "relationships").person_id: rel
+                for pid, rel in data.relationships.items()
+            }
+            event = self._event(
+                session,
+                ctx,
+                "household.head_change",
+                data.changed_on,
+                new_head.person_id,
+                unit,
+                data.reference,
+                {"household": household.number},
+            )
+            for person_id, member in members.items():
+                relationship = (
+                    "head" if person_id == new_head.person_id else restated.get(person_id)
+                )
+                if member.relationship == "head" and relationship is None:
+                    relationship = "other"
+                if relationship is not None and relationship != member.relationship:
+                    supersede(
+                        session,
+                        member,
+                        data.changed_on,
+                        now,
+                        event.id,
+                        {"relationship": relationship},
+                    )
+            household.head_person_id = new_head.person_id
+            self._emit(
+                session,
+                "registry.household.head_changed",
+                household.number,
+                {
+                    "household": household.number,
+                    "head_personal_id": new_head.personal_id,
+                    "event_id": event.id,
+                },
+            )
+            self._audit(
+                session, ctx, "household.head_change", new_head.person_id, f"event {event.id}"
+            )
+
     # -- marriage, divorce, name, ID ------------------------------------------------------
 
     def register_marriage(self, ctx: OfficerContext, data: s.MarriageRegistration) -> None:

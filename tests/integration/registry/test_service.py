@@ -322,3 +322,36 @@ def test_unknown_commune_in_the_scheme_of_the_date(registry: RegistryService) ->
             ),
         )
     assert err.value.field == "birth_commune_code" and "34-province" in err.value.message
+
+
+def test_head_change_lets_the_former_head_move_out(registry: RegistryService) -> None:
+    husband, wife, household = couple(registry)
+    registry.change_household_head(
+        BA_DINH,
+        s.HeadChange(
+            household_number=household,
+            new_head_personal_id=wife,
+            changed_on=date(2025, 9, 1),
+            relationships={husband: "spouse"},
+        ),
+    )
+    members = {
+        m.personal_id: m.relationship for m in registry.household(BA_DINH, household).members
+    }
+    assert members == {wife: "head", husband: "spouse"}
+    registry.change_residence(
+        NGOC_HA,
+        s.ResidenceChange(personal_id=husband, moved_on=date(2025, 10, 1), commune_code="00008"),
+    )
+    assert [m.personal_id for m in registry.household(BA_DINH, household).members] == [wife]
+    before = registry.get_person(BA_DINH, wife, valid_on=date(2025, 8, 31))
+    assert before.relationship == "spouse"
+    with pytest.raises(Invalid, match="living member"):
+        registry.change_household_head(
+            BA_DINH,
+            s.HeadChange(
+                household_number=household,
+                new_head_personal_id=husband,
+                changed_on=date(2025, 11, 1),
+            ),
+        )

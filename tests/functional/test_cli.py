@@ -1,0 +1,96 @@
+"""The ``dancu`` command against a real database: schema, officers, tokens, show, audit."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+from typer.testing import CliRunner
+
+from dancu.bootstrap import Container
+from dancu.cli import app
+from dancu.core.access import OfficerContext, Role
+from dancu.core.models import AuditEntry
+from dancu.registry import schemas as s
+
+runner = CliRunner()
+MINISTRY = OfficerContext("admin", Role.MINISTRY)
+
+
+@pytest.fixture
+def env(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("DANCU_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("DANCU_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DANCU_SECRET_KEY", "cli-test-secret")
+    return engine
+
+
+def test_db_upgrade_and_check(env: Engine) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["db", "check"])
+    assert result.exit_code == 0 and "agree" in result.output
+
+
+def test_officer_create_token_and_bad_unit(env: Engine, container: Container) -> None:
+    ok = runner.invoke(
+        app,
+        [
+            "officer",
+            "create",
+            "xa1",
+            "--role",
+            "commune_officer",
+            "--unit",
+            "00004",
+            "--password",
+            "mat-khau-dai-1",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(
+        app,
+        [
+            "officer",
+            "create",
+            "xa2",
+            "--role",
+            "commune_officer",
+            "--unit",
+            "99999",
+            "--password",
+            "mat-khau-dai-1",
+        ],
+    )
+    assert bad.exit_code == 2 and "no commune 99999" in bad.output
+    token = runner.invoke(app, ["officer", "token", "xa1"]).output.strip()
+    ctx = Container().tokens.verify(token)
+    assert (ctx.username, ctx.role, ctx.commune_code) == ("xa1", Role.COMMUNE, "00004")
+
+
+def test_show_and_audit_verify_detects_tampering(env: Engine, container: Container) -> None:
+    number = container.registry.register_person(
+        MINISTRY,
+        s.PersonRegistration(
+            full_name="Vũ Thị Mai",
+            birth_date=date(1970, 2, 3),
+            sex="F",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(1995, 1, 1),
+        ),
+    )
+    shown = runner.invoke(app, ["registry", "show", number])
+    assert shown.exit_code == 0 and "Vũ Thị Mai" in shown.output
+    assert runner.invoke(app, ["registry", "show", "123"]).exit_code == 1
+    intact = runner.invoke(app, ["audit", "verify"])
+    assert intact.exit_code == 0 and "intact" in intact.output
+    with env.begin() as conn:
+        conn.execute(
+            update(AuditEntry)
+            .where(AuditEntry.action == "person.register")
+            .values(purpose="tampered")
+        )
+    tampered = runner.invoke(app, ["audit", "verify"])
+    assert tampered.exit_code == 1 and "TAMPERED" in tampered.output
