@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from dancu import __version__
 from dancu.bootstrap import Container
 from dancu.core import web as core_web
-from dancu.core.api import install_problem_handlers
+from dancu.core.api import BodyLimit, install_problem_handlers
 from dancu.registry import api as registry_api
 from dancu.registry import web as registry_web
 
@@ -37,5 +37,6 @@ def create_app(container: Container | None = None) -> FastAPI:
     core_web.install(app)
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
+    app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")), name="static")
     return app

@@ -171,3 +171,25 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         "/api/v1/persons/{personal_id}/history",
     ):
         assert path in paths
+
+
+def test_oversized_bodies_get_413(container: Container) -> None:
+    container.settings.max_upload_mb = 1
+    with TestClient(create_app(container)) as client:
+        h = auth(container)
+        big = b"x" * (1024 * 1024 + 1)
+        r = client.post(
+            "/api/v1/events/birth", headers={**h, "content-type": "application/json"}, content=big
+        )
+        assert r.status_code == 413 and r.headers["content-type"] == PROBLEM
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: streamed
+            for _ in range(3):
+                yield b"x" * 600_000
+
+        r = client.post(
+            "/api/v1/events/birth",
+            headers={**h, "content-type": "application/json"},
+            content=chunks(),
+        )
+        assert r.status_code == 413

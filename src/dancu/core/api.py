@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext
@@ -75,3 +76,50 @@ def current_api_officer(
 
 
 ApiOfficer = Annotated[OfficerContext, Depends(current_api_officer)]
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether announced by
+    Content-Length or streamed in chunks, before the application buffers them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen, refused = 0, False
+
+        async def counting_receive() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit and not refused:
+                # Answer now: the framework may turn the exception below into its own 400.
+                refused = True
+                await self._refuse(scope, receive, send)
+                raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _TooLarge:
+            pass
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mib = self.limit / 1024 / 1024
+        response = problem(413, "too-large", f"the request is larger than {mib:g} MiB")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

@@ -38,10 +38,14 @@ def search_persons(
     birth_date: date | None = None,
     birth_year: Annotated[int | None, Query(ge=1900, le=2400)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    province_code: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
+    commune_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
 ) -> s.SearchPage:
     """Search by name (any case, with or without diacritics), personal ID or old CMND number,
     narrowed by date or year of birth, within the officer's area; 20 results a page."""
-    return container.registry.search(officer, q, birth_date, birth_year, page)
+    return container.registry.search(
+        officer, q, birth_date, birth_year, page, province_code, commune_code
+    )
 
 
 @router.get("/persons/{personal_id}/history", response_model=s.HistoryOut)
@@ -112,3 +116,11 @@ def reestablish_id(
 def change_household_head(data: s.HeadChange, officer: ApiOfficer, container: ContainerDep) -> None:
     """Make another member the household head (restating relationships where given)."""
     container.registry.change_household_head(officer, data)
+
+
+@router.post("/events/missing", status_code=204)
+def declare_missing(
+    data: s.MissingDeclaration, officer: ApiOfficer, container: ContainerDep
+) -> None:
+    """Record a court's declaration that a person is missing (``cancel``: they reappeared)."""
+    container.registry.declare_missing(officer, data)

@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core import ids
@@ -51,6 +51,19 @@ _TRACKED = (
 OUT_OF_AREA = "no person with this ID number in your area"
 
 
+def _whole_word(token: str) -> ColumnElement[bool]:
+    """``name_key`` holds ``token`` as a whole word. Written as LIKE patterns (not a regex) so
+    PostgreSQL's trigram index serves it."""
+    t = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    key = PersonCurrent.name_key
+    return or_(
+        key == token,
+        key.like(f"{t} %", escape="\\"),
+        key.like(f"% {t}", escape="\\"),
+        key.like(f"% {t} %", escape="\\"),
+    )
+
+
 class RegistryReads:
     def __init__(
         self, factory: sessionmaker[Session], units: UnitDirectory, reads_audit: ReadAuditor
@@ -85,10 +98,13 @@ class RegistryReads:
         birth_date: date | None = None,
         birth_year: int | None = None,
         page: int = 1,
+        province_code: str | None = None,
+        commune_code: str | None = None,
     ) -> s.SearchPage:
         """Search by personal ID, old CMND number, or name (any case, with or without
-        diacritics, any tone-mark placement), narrowed by date or year of birth, within the
-        officer's area. Exact name matches come first."""
+        diacritics, any tone-mark placement, any word order; whole words), narrowed by date or
+        year of birth and by today's province or commune, within the officer's area. Exact
+        name matches come first."""
         query = query.strip()
         page = max(page, 1)
         with self.factory() as session:
@@ -102,7 +118,7 @@ class RegistryReads:
                 if not tokens or any(len(t) < 1 for t in tokens):
                     raise Invalid("type a name or a number to search", "q")
                 for token in tokens:
-                    stmt = stmt.where(PersonCurrent.name_key.like(f"%{token}%"))
+                    stmt = stmt.where(_whole_word(token))
             elif birth_date is None and birth_year is None:
                 raise Invalid("type a name or a number to search", "q")
             if birth_date is not None:
@@ -112,6 +128,10 @@ class RegistryReads:
                     PersonCurrent.birth_date >= date(birth_year, 1, 1),
                     PersonCurrent.birth_date <= date(birth_year, 12, 31),
                 )
+            if province_code:
+                stmt = stmt.where(PersonCurrent.province_code == province_code)
+            if commune_code:
+                stmt = stmt.where(PersonCurrent.commune_code == commune_code)
             stmt = self._scope_filter(stmt, ctx)
             stmt = stmt.order_by(
                 PersonCurrent.name_key, PersonCurrent.birth_date, PersonCurrent.person_id

@@ -312,3 +312,13 @@ class HeadChange(_Input):
         "relationship changes (the former head included)",
     )
     reference: str = Field(default="", max_length=60)
+
+
+class MissingDeclaration(_Input):
+    """A court's declaration that a person is missing (Civil Code 2015 Art. 68), or its
+    cancellation when the person reappears (Art. 70)."""
+
+    personal_id: PersonalIDStr
+    on: PastDate
+    court_decision: str = Field(min_length=3, max_length=120)
+    cancel: bool = False

@@ -165,6 +165,7 @@ class RegistryService(RegistryReads):
             version = self._open_version(session, current.person_id)
             if version.status == "deceased":
                 raise Invalid("this person is already recorded as deceased", "personal_id")
+            # A missing person may later be registered dead (Civil Code 2015 Art. 71).
             if data.death_date < version.birth_date:
                 raise Invalid("the date of death is before the date of birth", "death_date")
             unit = self._current_unit(current)
@@ -330,6 +331,38 @@ class RegistryService(RegistryReads):
             raise Invalid("this personal ID number is already in the register", "personal_id")
         session.add(PersonalIdAllocation(number=data.personal_id, prefix=data.personal_id[:6]))
         return data.personal_id
+
+    def declare_missing(self, ctx: OfficerContext, data: s.MissingDeclaration) -> None:
+        """Record a court's declaration that a person is missing, or its cancellation."""
+        self._require_writer(ctx)
+        now = utcnow()
+        before, after = ("missing", "alive") if data.cancel else ("alive", "missing")
+        with self.factory() as session, session.begin():
+            current = self._scoped_current(session, ctx, data.personal_id)
+            version = self._open_version(session, current.person_id)
+            if version.status != before:
+                raise Invalid(f"this person is recorded as {version.status}", "personal_id")
+            kind = "missing.cancel" if data.cancel else "missing.declare"
+            event = self._event(
+                session,
+                ctx,
+                kind,
+                data.on,
+                current.person_id,
+                self._current_unit(current),
+                data.court_decision,
+                {},
+            )
+            supersede(session, version, data.on, now, event.id, {"status": after})
+            session.flush()
+            self._refresh_current(session, current.person_id)
+            self._emit(
+                session,
+                f"registry.person.{kind}",
+                current.personal_id,
+                {"personal_id": current.personal_id, "event_id": event.id},
+            )
+            self._audit(session, ctx, kind, current.person_id, f"event {event.id}")
 
     # -- residence ------------------------------------------------------------------------
 

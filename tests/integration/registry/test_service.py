@@ -355,3 +355,41 @@ def test_head_change_lets_the_former_head_move_out(registry: RegistryService) ->
                 changed_on=date(2025, 11, 1),
             ),
         )
+
+
+def test_search_matches_whole_words_and_filters_by_locality(registry: RegistryService) -> None:
+    husband, wife, _ = couple(registry)
+    assert registry.search(MINISTRY, "an").items[0].personal_id == husband
+    assert registry.search(MINISTRY, "a").items == []  # no substring matches
+    assert registry.search(MINISTRY, "100%").items == []  # wildcards are literal
+    assert len(registry.search(MINISTRY, "", birth_year=1992, province_code="01").items) == 1
+    assert registry.search(MINISTRY, "", birth_year=1992, province_code="79").items == []
+    found = registry.search(MINISTRY, "hoa", commune_code="00004").items
+    assert [p.personal_id for p in found] == [wife]
+
+
+def test_missing_declaration_and_cancellation(registry: RegistryService) -> None:
+    husband, _, _ = couple(registry)
+    registry.declare_missing(
+        BA_DINH,
+        s.MissingDeclaration(
+            personal_id=husband, on=date(2023, 1, 5), court_decision="QĐ 12/2023/QĐST-DS"
+        ),
+    )
+    assert registry.get_person(BA_DINH, husband).status == "missing"
+    assert registry.search(BA_DINH, "nguyen van an").items[0].status == "missing"
+    with pytest.raises(Invalid, match="recorded as missing"):
+        registry.declare_missing(
+            BA_DINH,
+            s.MissingDeclaration(
+                personal_id=husband, on=date(2023, 2, 1), court_decision="QĐ 13/2023"
+            ),
+        )
+    registry.declare_missing(
+        BA_DINH,
+        s.MissingDeclaration(
+            personal_id=husband, on=date(2024, 3, 1), court_decision="QĐ 40/2024", cancel=True
+        ),
+    )
+    assert registry.get_person(BA_DINH, husband).status == "alive"
+    assert registry.get_person(BA_DINH, husband, valid_on=date(2023, 6, 1)).status == "missing"
