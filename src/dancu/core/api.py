@@ -3,6 +3,7 @@ and officer dependencies."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -110,10 +111,8 @@ class BodyLimit:
             if not refused:
                 await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):  # the 413 has been sent already
             await self.app(scope, counting_receive, guarded_send)
-        except _TooLarge:
-            pass
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         mib = self.limit / 1024 / 1024
