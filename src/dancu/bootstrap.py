@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.audit import GroupAuditWriter
 from dancu.core.db import make_engine, make_sessionmaker
 from dancu.core.officers import TokenSigner
+from dancu.core.outbox import JetStreamPublisher, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.registry.service import RegistryService
@@ -50,6 +51,12 @@ class Container:
     @cached_property
     def tokens(self) -> TokenSigner:
         return TokenSigner(self.settings.resolved_secret_key)
+
+    def outbox_relay(self) -> OutboxRelay:
+        publisher = JetStreamPublisher(
+            self.settings.nats_url, self.settings.nats_stream, self.settings.event_subject_prefix
+        )
+        return OutboxRelay(self.sessions, publisher, self.settings.event_subject_prefix)
 
     def __enter__(self) -> Container:
         return self

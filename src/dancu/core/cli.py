@@ -18,6 +18,7 @@ from dancu.core.officers import context_for, create_officer
 console = Console()
 db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Domain events waiting to be published.", no_args_is_help=True)
 officer_app = typer.Typer(help="Registry officer accounts.", no_args_is_help=True)
 
 
@@ -97,3 +98,28 @@ def officer_token(username: str) -> None:
             console.print(f"[red]no officer {username}[/red]")
             raise typer.Exit(2)
         print(container.tokens.issue(context_for(officer, container.units)))  # noqa: T201
+
+
+@outbox_app.command("relay")
+def outbox_relay(
+    once: Annotated[bool, typer.Option(help="publish what is waiting, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between polls when idle")] = 1.0,
+) -> None:
+    """Publish outbox events to NATS JetStream (message id = outbox id), exactly once."""
+    import asyncio
+
+    async def main(container: Container) -> None:
+        relay = container.outbox_relay()
+        try:
+            if once:
+                total = 0
+                while published := await relay.relay_once():
+                    total += published
+                console.print(f"{total:,} events published")
+            else:
+                await relay.run(interval)
+        finally:
+            await relay.publisher.close()
+
+    with Container() as container:
+        asyncio.run(main(container))

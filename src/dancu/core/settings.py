@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     )
     audit_max_batch: int = Field(default=512, description="Most audit entries in one commit.")
     session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server the outbox relay publishes to."
+    )
+    nats_stream: str = Field(
+        default="DANCU", description="JetStream stream for dancu's events (created when missing)."
+    )
+    event_subject_prefix: str = Field(
+        default="dancu",
+        description="Events are published on <prefix>.<topic>, e.g. dancu.registry.person.born.",
+    )
     secure_cookies: bool = Field(
         default=False, description="Mark cookies Secure (set behind HTTPS)."
     )
