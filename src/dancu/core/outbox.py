@@ -11,6 +11,7 @@ On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so several rel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -126,7 +127,5 @@ class OutboxRelay:
                 log.exception("outbox relay failed; retrying")
                 published = 0
             if published < self.batch:
-                try:
+                with contextlib.suppress(TimeoutError):  # idle: wait for the next poll
                     await asyncio.wait_for(stop.wait(), interval_s)
-                except TimeoutError:
-                    pass
