@@ -49,9 +49,8 @@ def db_check() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every audit chain and report any edited, inserted or deleted entry."""
-    with Container() as container:
-        with container.sessions() as session:
-            report = audit.verify(session)
+    with Container() as container, container.sessions() as session:
+        report = audit.verify(session, container.settings.resolved_secret_key)
         for problem in report.problems:
             console.print(f"[red]{problem}[/red]")
         console.print(
@@ -60,6 +59,14 @@ def audit_verify() -> None:
         )
         if not report.ok:
             raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the head of every audit chain (run periodically, e.g. every few minutes)."""
+    with Container() as container, container.sessions() as session, session.begin():
+        signed = audit.checkpoint(session, container.settings.resolved_secret_key)
+    console.print(f"{signed:,} chain heads signed")
 
 
 @officer_app.command("create")

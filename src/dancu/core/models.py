@@ -125,6 +125,21 @@ class AuditChainHead(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AuditCheckpoint(Base):
+    """A chain head signed with a key kept outside the database (HMAC). Someone who can write
+    the database can recompute every hash of a chain, but cannot forge these signatures."""
+
+    __tablename__ = "audit_checkpoint"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(80))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[str] = mapped_column(String(64))
+
+
 class OutboxEvent(Base):
     """A domain event written in the same transaction as the change it announces; a relay
     publishes it later with the row id as message id (DESIGN: outbox)."""

@@ -25,8 +25,9 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _include(obj: object, name: str | None, type_: str, reflected: bool,
-             compare_to: object) -> bool:
+def _include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # Indexes declared with ddl_if(dialect=...) exist only on that dialect.
     ddl_if = getattr(obj, "_ddl_if", None)
     dialect = context.get_context().dialect.name

@@ -68,3 +68,31 @@ def test_edit_delete_and_truncation_are_detected(session_factory: sessionmaker[S
     assert "#2: content does not match its hash" in problems
     assert "entry 4 missing" in problems
     assert "truncated" in problems
+
+
+def test_signed_checkpoints_catch_a_rewritten_chain(session_factory: sessionmaker[Session]) -> None:
+    _write_reads(session_factory, 4)
+    with session_factory() as session, session.begin():
+        assert audit.checkpoint(session, "server-secret") == 1
+        assert audit.checkpoint(session, "server-secret") == 0  # nothing new to sign
+    # An insider rewrites entry 2 and recomputes every later hash and the head: the chain
+    # itself is consistent again, so only the signed checkpoint can tell.
+    with session_factory() as session, session.begin():
+        rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+        prev = rows[0].hash
+        for row in rows[1:]:
+            if row.seq == 2:
+                row.subject = "person:999"
+            fields = {k: getattr(row, k) for k in audit._FIELDS}
+            fields["prev_hash"] = prev
+            row.prev_hash, row.hash = prev, audit.entry_hash(fields)
+            prev = row.hash
+        head = session.get(audit.AuditChainHead, rows[0].chain)
+        assert head is not None
+        head.hash = prev
+    with session_factory() as session:
+        assert audit.verify(session).ok  # the hash chain alone is fooled
+        report = audit.verify(session, "server-secret")
+        wrong_key = audit.verify(session, "another-key")
+    assert not report.ok and "differs from its signed checkpoint" in report.problems[0]
+    assert "bad signature" in wrong_key.problems[0]

@@ -15,4 +15,5 @@ def test_upgrade_is_idempotent(migrated_engine: Engine) -> None:
     assert migrate.upgrade(migrated_engine) == 0  # reference data already present
     indexes = {i["name"] for i in inspect(migrated_engine).get_indexes("person_current")}
     assert ("ix_person_current_name_trgm" in indexes) == (
-        migrated_engine.dialect.name == "postgresql")
+        migrated_engine.dialect.name == "postgresql"
+    )
