@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,9 +29,6 @@ from dancu.registry.models import (
 )
 from dancu.registry.versioning import as_of, open_rows
 
-if TYPE_CHECKING:
-    from dancu.registry.service import ReadAuditor
-
 PAGE_SIZE = 20
 _TRACKED = (
     "full_name",
@@ -49,6 +46,12 @@ _TRACKED = (
     "hometown_unit_id",
 )
 OUT_OF_AREA = "no person with this ID number in your area"
+
+
+class ReadAuditor(Protocol):
+    """Port: where audited reads are written (durably, before the read returns)."""
+
+    def write(self, entry: Entry) -> None: ...
 
 
 def _whole_word(token: str) -> ColumnElement[bool]:

@@ -1,0 +1,258 @@
+"""Civil-status use cases: marriage, divorce, name change, ID re-establishment, missing-person
+declarations."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from dancu.core import ids
+from dancu.core.access import OfficerContext
+from dancu.core.errors import Invalid, NotFound
+from dancu.core.timeutil import utcnow
+from dancu.registry import schemas as s
+from dancu.registry.models import (
+    PersonIdentifier,
+    PersonVersion,
+)
+from dancu.registry.versioning import supersede
+from dancu.registry.writes import WriteSteps
+
+# Law on Marriage and Family 52/2014/QH13 Art. 8: men from 20, women from 18.
+MARRIAGE_AGE = {"M": 20, "F": 18}
+
+
+class CivilStatusUseCases(WriteSteps):
+    def register_marriage(self, ctx: OfficerContext, data: s.MarriageRegistration) -> None:
+        """Đăng ký kết hôn (Law on Marriage and Family 2014 Art. 8 conditions)."""
+        self._require_writer(ctx)
+        if data.personal_id == data.spouse_personal_id:
+            raise Invalid("a person cannot marry themselves", "spouse_personal_id")
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            a, b = (
+                self._current_row(session, data.personal_id),
+                self._current_row(session, data.spouse_personal_id),
+            )
+            if not (
+                ctx.covers(a.province_code, a.commune_code)
+                or ctx.covers(b.province_code, b.commune_code)
+            ):
+                raise NotFound("no person with this ID number in your area", "personal_id")
+            va, vb = (
+                self._open_version(session, a.person_id),
+                self._open_version(session, b.person_id),
+            )
+            for v, field in ((va, "personal_id"), (vb, "spouse_personal_id")):
+                self._check_can_marry(v, data.married_on, field)
+            event = self._event(
+                session,
+                ctx,
+                "marriage",
+                data.married_on,
+                a.person_id,
+                self._current_unit(a),
+                data.reference,
+                {"spouse_person_id": b.person_id},
+            )
+            supersede(
+                session,
+                va,
+                data.married_on,
+                now,
+                event.id,
+                {"marital_status": "married", "spouse_id": b.person_id},
+            )
+            supersede(
+                session,
+                vb,
+                data.married_on,
+                now,
+                event.id,
+                {"marital_status": "married", "spouse_id": a.person_id},
+            )
+            self._emit(
+                session,
+                "registry.person.married",
+                a.personal_id,
+                {
+                    "personal_ids": [a.personal_id, b.personal_id],
+                    "married_on": data.married_on.isoformat(),
+                    "event_id": event.id,
+                },
+            )
+            for p in (a, b):
+                self._audit(session, ctx, "marriage.register", p.person_id, f"event {event.id}")
+
+    @staticmethod
+    def _check_can_marry(v: PersonVersion, on: date, field: str) -> None:
+        if v.status != "alive":
+            raise Invalid("this person is not alive", field)
+        if v.marital_status == "married":
+            raise Invalid("this person is already married", field)
+        age = (
+            on.year
+            - v.birth_date.year
+            - ((on.month, on.day) < (v.birth_date.month, v.birth_date.day))
+        )
+        if age < MARRIAGE_AGE[v.sex]:
+            raise Invalid(f"under the legal marriage age ({MARRIAGE_AGE[v.sex]})", field)
+
+    def register_divorce(self, ctx: OfficerContext, data: s.DivorceRegistration) -> None:
+        """Ghi chú ly hôn: both become divorced from the date of the court's decision."""
+        self._require_writer(ctx)
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            a = self._scoped_current(session, ctx, data.personal_id)
+            b = self._current_row(session, data.spouse_personal_id)
+            va, vb = (
+                self._open_version(session, a.person_id),
+                self._open_version(session, b.person_id),
+            )
+            if va.spouse_id != b.person_id or vb.spouse_id != a.person_id:
+                raise Invalid(
+                    "these two people are not married to each other", "spouse_personal_id"
+                )
+            event = self._event(
+                session,
+                ctx,
+                "divorce",
+                data.divorced_on,
+                a.person_id,
+                self._current_unit(a),
+                data.reference,
+                {"spouse_person_id": b.person_id},
+            )
+            for v in (va, vb):
+                supersede(
+                    session,
+                    v,
+                    data.divorced_on,
+                    now,
+                    event.id,
+                    {"marital_status": "divorced", "spouse_id": None},
+                )
+            self._emit(
+                session,
+                "registry.person.divorced",
+                a.personal_id,
+                {
+                    "personal_ids": [a.personal_id, b.personal_id],
+                    "divorced_on": data.divorced_on.isoformat(),
+                    "event_id": event.id,
+                },
+            )
+            for p in (a, b):
+                self._audit(session, ctx, "divorce.register", p.person_id, f"event {event.id}")
+
+    def change_name(self, ctx: OfficerContext, data: s.NameChange) -> None:
+        """Thay đổi họ, chữ đệm, tên (Law on Civil Status 2014 Art. 26)."""
+        self._require_writer(ctx)
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            current = self._scoped_current(session, ctx, data.personal_id)
+            version = self._open_version(session, current.person_id)
+            if version.full_name == data.new_name:
+                raise Invalid("the new name is the same as the current one", "new_name")
+            event = self._event(
+                session,
+                ctx,
+                "name_change",
+                data.changed_on,
+                current.person_id,
+                self._current_unit(current),
+                data.reference,
+                {"reason": data.reason},
+            )
+            supersede(
+                session, version, data.changed_on, now, event.id, {"full_name": data.new_name}
+            )
+            session.flush()
+            self._refresh_current(session, current.person_id)
+            self._emit(
+                session,
+                "registry.person.renamed",
+                current.personal_id,
+                {"personal_id": current.personal_id, "event_id": event.id},
+            )
+            self._audit(session, ctx, "name.change", current.person_id, f"event {event.id}")
+
+    def reestablish_id(self, ctx: OfficerContext, data: s.IDReestablishment) -> str:
+        """Xác lập lại số định danh cá nhân: issue a new number; the old one stays resolvable
+        to the same person (Law on Identity 26/2023 Art. 24)."""
+        self._require_writer(ctx)
+        with self.factory() as session, session.begin():
+            current = self._scoped_current(session, ctx, data.personal_id)
+            old = ids.parse(current.personal_id)
+            version = self._open_version(session, current.person_id)
+            place = old.place_code
+            new = ids.allocate(session, place, old.sex, version.birth_date.year).number
+            event = self._event(
+                session,
+                ctx,
+                "id_reestablishment",
+                data.on,
+                current.person_id,
+                self._current_unit(current),
+                data.reference,
+                {"reason": data.reason},
+            )
+            ident = session.scalars(
+                select(PersonIdentifier).where(
+                    PersonIdentifier.kind == "personal_id",
+                    PersonIdentifier.value == current.personal_id,
+                )
+            ).one()
+            ident.valid_to = data.on
+            session.add(
+                PersonIdentifier(
+                    person_id=current.person_id,
+                    kind="personal_id",
+                    value=new,
+                    valid_from=data.on,
+                    event_id=event.id,
+                )
+            )
+            session.flush()
+            self._refresh_current(session, current.person_id)
+            self._emit(
+                session,
+                "registry.personal_id.reestablished",
+                new,
+                {"personal_id": new, "previous_personal_id": old.number, "event_id": event.id},
+            )
+            self._audit(session, ctx, "id.reestablish", current.person_id, f"event {event.id}")
+        return new
+
+    def declare_missing(self, ctx: OfficerContext, data: s.MissingDeclaration) -> None:
+        """Record a court's declaration that a person is missing, or its cancellation."""
+        self._require_writer(ctx)
+        now = utcnow()
+        before, after = ("missing", "alive") if data.cancel else ("alive", "missing")
+        with self.factory() as session, session.begin():
+            current = self._scoped_current(session, ctx, data.personal_id)
+            version = self._open_version(session, current.person_id)
+            if version.status != before:
+                raise Invalid(f"this person is recorded as {version.status}", "personal_id")
+            kind = "missing.cancel" if data.cancel else "missing.declare"
+            event = self._event(
+                session,
+                ctx,
+                kind,
+                data.on,
+                current.person_id,
+                self._current_unit(current),
+                data.court_decision,
+                {},
+            )
+            supersede(session, version, data.on, now, event.id, {"status": after})
+            session.flush()
+            self._refresh_current(session, current.person_id)
+            self._emit(
+                session,
+                f"registry.person.{kind}",
+                current.personal_id,
+                {"personal_id": current.personal_id, "event_id": event.id},
+            )
+            self._audit(session, ctx, kind, current.person_id, f"event {event.id}")
