@@ -124,3 +124,12 @@ def declare_missing(
 ) -> None:
     """Record a court's declaration that a person is missing (``cancel``: they reappeared)."""
     container.registry.declare_missing(officer, data)
+
+
+@router.post("/events/correction", status_code=200)
+def correct_record(
+    data: s.Correction, officer: ApiOfficer, container: ContainerDep
+) -> dict[str, str]:
+    """Correct a fact recorded wrongly from the start (superseding, never editing); returns
+    the personal ID number, new when the birth year or sex changed."""
+    return {"personal_id": container.registry.correct_record(officer, data)}

@@ -27,7 +27,7 @@ def _personal_id(value: str) -> str:
         raise ValueError(f"invalid personal ID number: {exc.reason}") from None
 
 
-def _name(value: str) -> str:
+def check_name(value: str) -> str:
     name = clean_name(value)
     if not 2 <= len(name) <= 120:
         raise ValueError("a name has 2 to 120 characters")
@@ -51,7 +51,7 @@ def _commune_code(value: str) -> str:
 
 
 PersonalIDStr = Annotated[str, AfterValidator(_personal_id)]
-NameStr = Annotated[str, AfterValidator(_name)]
+NameStr = Annotated[str, AfterValidator(check_name)]
 PastDate = Annotated[date, AfterValidator(_not_future)]
 CommuneCode = Annotated[str, AfterValidator(_commune_code)]
 
@@ -322,3 +322,18 @@ class MissingDeclaration(_Input):
     on: PastDate
     court_decision: str = Field(min_length=3, max_length=120)
     cancel: bool = False
+
+
+CorrectableField = Literal["full_name", "birth_date", "sex", "ethnicity", "nationality", "religion"]
+
+
+class Correction(_Input):
+    """Cải chính hộ tịch: a recorded fact was wrong from the start (Law on Civil Status 2014
+    Art. 7). The old versions are superseded, not edited, so "what did the register say before
+    the correction" stays answerable."""
+
+    personal_id: PersonalIDStr
+    field: CorrectableField
+    value: str = Field(min_length=1, max_length=120)
+    reason: str = Field(min_length=3, max_length=200)
+    reference: str = Field(default="", max_length=60)

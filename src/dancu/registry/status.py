@@ -3,6 +3,7 @@ declarations."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from dancu.registry.models import (
     PersonIdentifier,
     PersonVersion,
 )
-from dancu.registry.versioning import supersede
+from dancu.registry.versioning import copy_fields, supersede
 from dancu.registry.writes import WriteSteps
 
 # Law on Marriage and Family 52/2014/QH13 Art. 8: men from 20, women from 18.
@@ -256,3 +257,135 @@ class CivilStatusUseCases(WriteSteps):
                 {"personal_id": current.personal_id, "event_id": event.id},
             )
             self._audit(session, ctx, kind, current.person_id, f"event {event.id}")
+
+    def correct_record(self, ctx: OfficerContext, data: s.Correction) -> str:
+        """Correct a fact that was recorded wrongly from the start: every version the register
+        believes is superseded by a copy with the corrected value over the same valid time.
+        When the birth year or sex changes, the number no longer encodes them, so a new
+        personal ID number is issued in the same transaction (Law on Identity 2023 Art. 24).
+        Returns the (possibly new) personal ID number."""
+        self._require_writer(ctx)
+        value = _corrected_value(data)
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            current = self._scoped_current(session, ctx, data.personal_id)
+            believed = list(
+                session.scalars(
+                    select(PersonVersion)
+                    .where(
+                        PersonVersion.person_id == current.person_id,
+                        PersonVersion.superseded_at.is_(None),
+                    )
+                    .order_by(PersonVersion.valid_from)
+                )
+            )
+            if all(getattr(v, data.field) == value for v in believed):
+                raise Invalid("the register already holds this value", "value")
+            event = self._event(
+                session,
+                ctx,
+                "correction",
+                now.date(),
+                current.person_id,
+                self._current_unit(current),
+                data.reference,
+                {"field": data.field, "reason": data.reason},
+            )
+            changes: dict[str, object] = {data.field: value}
+            if data.field == "birth_date":
+                changes["valid_from"] = value
+            for v in believed:
+                v.superseded_at = now
+                fields = copy_fields(v)
+                start = value if data.field == "birth_date" and v is believed[0] else v.valid_from
+                session.add(
+                    PersonVersion(
+                        **{**fields, data.field: value},
+                        valid_from=start,
+                        valid_to=v.valid_to,
+                        recorded_at=now,
+                        event_id=event.id,
+                    )
+                )
+            number = current.personal_id
+            old = ids.parse(number)
+            sex = value if data.field == "sex" else old.sex
+            year = value.year if isinstance(value, date) else old.birth_year
+            if (sex, year) != (old.sex, old.birth_year):
+                number = self._replace_number(session, current, old, sex, year, event.id)  # type: ignore[arg-type]
+            session.flush()
+            self._refresh_current(session, current.person_id)
+            self._emit(
+                session,
+                "registry.person.corrected",
+                number,
+                {
+                    "personal_id": number,
+                    "field": data.field,
+                    "event_id": event.id,
+                    "previous_personal_id": current.personal_id
+                    if number != current.personal_id
+                    else None,
+                },
+            )
+            self._audit(
+                session,
+                ctx,
+                "record.correct",
+                current.person_id,
+                f"event {event.id} field {data.field}",
+            )
+        return number
+
+    def _replace_number(
+        self,
+        session: Session,
+        current: PersonCurrent,
+        old: ids.PersonalID,
+        sex: ids.Sex,
+        year: int,
+        event_id: int,
+    ) -> str:
+        new = ids.allocate(session, old.place_code, sex, year).number
+        today = utcnow().date()
+        ident = session.scalars(
+            select(PersonIdentifier).where(
+                PersonIdentifier.kind == "personal_id",
+                PersonIdentifier.value == current.personal_id,
+            )
+        ).one()
+        ident.valid_to = today
+        session.add(
+            PersonIdentifier(
+                person_id=current.person_id,
+                kind="personal_id",
+                value=new,
+                valid_from=today,
+                event_id=event_id,
+            )
+        )
+        return new
+
+
+def _corrected_value(data: s.Correction) -> object:
+    """Parse and check the corrected value for its field; errors name the ``value`` field."""
+    if data.field == "birth_date":
+        try:
+            value = date.fromisoformat(data.value)
+        except ValueError:
+            raise Invalid("a date is written YYYY-MM-DD", "value") from None
+        if value > utcnow().date() or value.year < 1900:
+            raise Invalid("the date is in the future or before 1900", "value")
+        return value
+    if data.field == "sex":
+        if data.value not in ("M", "F"):
+            raise Invalid("sex is M or F", "value")
+        return data.value
+    if data.field == "full_name":
+        try:
+            return s.check_name(data.value)
+        except ValueError as exc:
+            raise Invalid(str(exc), "value") from None
+    if data.field == "nationality" and not re.fullmatch(r"[A-Z]{2}", data.value):
+        raise Invalid("nationality is a two-letter country code", "value")
+    return data.value

@@ -393,3 +393,42 @@ def test_missing_declaration_and_cancellation(registry: RegistryService) -> None
     )
     assert registry.get_person(BA_DINH, husband).status == "alive"
     assert registry.get_person(BA_DINH, husband, valid_on=date(2023, 6, 1)).status == "missing"
+
+
+def test_correction_supersedes_and_keeps_what_the_register_said(registry: RegistryService) -> None:
+    husband, wife, _ = couple(registry)
+    before = utcnow()
+    same = registry.correct_record(
+        BA_DINH,
+        s.Correction(personal_id=wife, field="ethnicity", value="Tày", reason="sai khi nhập liệu"),
+    )
+    assert same == wife
+    assert registry.get_person(BA_DINH, wife).ethnicity == "Tày"
+    # Valid time unchanged, record time moved: as known before, she was Kinh all along.
+    assert registry.get_person(BA_DINH, wife, valid_on=date(2019, 1, 1)).ethnicity == "Tày"
+    assert (
+        registry.get_person(BA_DINH, wife, valid_on=date(2019, 1, 1), known_at=before).ethnicity
+        == "Kinh"
+    )
+    # Married status survives the correction (the married version was corrected too).
+    assert registry.get_person(BA_DINH, wife).marital_status == "married"
+    # A birth-year correction changes the number's YY digits: a new number is issued.
+    new = registry.correct_record(
+        BA_DINH,
+        s.Correction(
+            personal_id=husband, field="birth_date", value="1991-03-14", reason="giấy khai sinh"
+        ),
+    )
+    assert new != husband and new[4:6] == "91"
+    person = registry.get_person(BA_DINH, husband)  # the old number still resolves
+    assert person.personal_id == new and person.birth_date == date(1991, 3, 14)
+    with pytest.raises(Invalid) as err:
+        registry.correct_record(
+            BA_DINH,
+            s.Correction(personal_id=new, field="birth_date", value="1991-02-30", reason="thử"),
+        )
+    assert err.value.field == "value"
+    with pytest.raises(Invalid, match="already holds"):
+        registry.correct_record(
+            BA_DINH, s.Correction(personal_id=new, field="sex", value="M", reason="thử lại")
+        )
