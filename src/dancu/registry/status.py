@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dancu.core import ids
 from dancu.core.access import OfficerContext
@@ -14,6 +15,7 @@ from dancu.core.errors import Invalid, NotFound
 from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
 from dancu.registry.models import (
+    PersonCurrent,
     PersonIdentifier,
     PersonVersion,
 )
