@@ -40,7 +40,7 @@ def demo_seed(
         if not present:
             path = Path(container.settings.data_dir) / f"sample-{people}.parquet"
             if not path.exists():
-                generate_population(people, seed, path, "parquet", None)
+                generate_population(people, seed, path)
             import_population(container.engine, path)
         with container.sessions() as session, session.begin():
             for username, name, role, unit in DEMO_OFFICERS:

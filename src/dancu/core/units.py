@@ -28,7 +28,7 @@ def scheme_at(on: date) -> str:
     return LEGACY if on < REFORM_DATE else NEW
 
 
-def _rows(name: str) -> list[dict[str, str]]:
+def reference_rows(name: str) -> list[dict[str, str]]:
     with (files("dancu.core") / "data" / name).open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
@@ -63,7 +63,7 @@ def load_reference_units(session: Session) -> int:
             )
         return ids[key]
 
-    for r in _rows("units_legacy.csv"):
+    for r in reference_rows("units_legacy.csv"):
         p = add(
             LEGACY,
             "province",
@@ -92,7 +92,7 @@ def load_reference_units(session: Session) -> int:
                 d,
                 r["province_code"],
             )
-    for r in _rows("units_2025.csv"):
+    for r in reference_rows("units_2025.csv"):
         p = add(
             NEW,
             "province",
@@ -122,7 +122,7 @@ def load_reference_units(session: Session) -> int:
             "is_default": r["is_default"] == "1",
             "effective_on": REFORM_DATE,
         }
-        for r in _rows("succession_2025.csv")
+        for r in reference_rows("succession_2025.csv")
     ]
     session.execute(insert(AdminUnit), units)
     session.execute(insert(AdminUnitSuccession), succession)

@@ -20,26 +20,59 @@ import pyarrow.parquet as pq
 from dancu.core.errors import Invalid
 from dancu.core.ids import mask, mask_text
 from dancu.core.names import clean_name, fold
-from dancu.registry.schemas import _name as validate_name
+from dancu.registry.schemas import check_name
 
 Progress = Callable[[str, int, "int | None"], None]
 
 # The population-file columns, in the order of docs/formats.md (and of our exports).
 COLUMNS: tuple[str, ...] = (
-    "personal_id", "full_name", "birth_date", "sex", "nationality", "ethnicity", "religion",
-    "birth_commune_code", "hometown_commune_code", "marital_status", "status", "death_date",
-    "household_no", "relationship", "residence_commune_code", "residence_since",
-    "address_line", "father_personal_id", "mother_personal_id", "spouse_personal_id",
-    "old_id_number", "old_id_issuer",
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "sex",
+    "nationality",
+    "ethnicity",
+    "religion",
+    "birth_commune_code",
+    "hometown_commune_code",
+    "marital_status",
+    "status",
+    "death_date",
+    "household_no",
+    "relationship",
+    "residence_commune_code",
+    "residence_since",
+    "address_line",
+    "father_personal_id",
+    "mother_personal_id",
+    "spouse_personal_id",
+    "old_id_number",
+    "old_id_issuer",
 )
-REQUIRED: frozenset[str] = frozenset({
-    "personal_id", "full_name", "birth_date", "sex", "birth_commune_code", "household_no",
-    "relationship", "residence_commune_code", "residence_since",
-})
+REQUIRED: frozenset[str] = frozenset(
+    {
+        "personal_id",
+        "full_name",
+        "birth_date",
+        "sex",
+        "birth_commune_code",
+        "household_no",
+        "relationship",
+        "residence_commune_code",
+        "residence_since",
+    }
+)
 DATE_COLUMNS = frozenset({"birth_date", "death_date", "residence_since"})
 # Values of these columns are personal ID or CMND numbers: masked wherever they are reported.
-ID_COLUMNS = frozenset({"personal_id", "father_personal_id", "mother_personal_id",
-                        "spouse_personal_id", "old_id_number"})
+ID_COLUMNS = frozenset(
+    {
+        "personal_id",
+        "father_personal_id",
+        "mother_personal_id",
+        "spouse_personal_id",
+        "old_id_number",
+    }
+)
 # What the staging table holds: the source line, every file column as text, and the name's
 # stored form, search key and rule violation, computed here because SQL cannot express them
 # exactly as dancu.core.names does.
@@ -112,8 +145,9 @@ def scan(path: Path, progress: Progress | None = None) -> SourceFile:
         meta = pq.ParquetFile(path)
         header, estimate = tuple(meta.schema_arrow.names), meta.metadata.num_rows
     columns = _check_header(path, header)
-    return SourceFile(path, kind, size, digest.hexdigest(), columns, header,
-                      2 if kind == "csv" else 1, estimate)
+    return SourceFile(
+        path, kind, size, digest.hexdigest(), columns, header, 2 if kind == "csv" else 1, estimate
+    )
 
 
 def _check_utf8(data: bytes, offset: int, lines_before: int) -> None:
@@ -123,7 +157,8 @@ def _check_utf8(data: bytes, offset: int, lines_before: int) -> None:
         line = lines_before + data.count(b"\n", 0, exc.start) + 1
         raise ImportFileError(
             f"the file is not valid UTF-8: line {line}, byte offset {offset + exc.start} "
-            f"(byte 0x{data[exc.start]:02x}); save it as UTF-8 and import again") from None
+            f"(byte 0x{data[exc.start]:02x}); save it as UTF-8 and import again"
+        ) from None
 
 
 def _csv_header(path: Path) -> tuple[str, ...]:
@@ -135,8 +170,7 @@ def _csv_header(path: Path) -> tuple[str, ...]:
 def _check_header(path: Path, header: tuple[str, ...]) -> tuple[str, ...]:
     missing = sorted(REQUIRED - set(header))
     if missing:
-        raise ImportFileError(
-            f"{path.name}: missing required column(s): {', '.join(missing)}")
+        raise ImportFileError(f"{path.name}: missing required column(s): {', '.join(missing)}")
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise ImportFileError(f"{path.name}: column(s) given twice: {', '.join(repeated)}")
@@ -159,10 +193,10 @@ def _csv_batches(src: SourceFile) -> Iterator[pa.RecordBatch]:
     types = {name: pa.string() for name in src.header}
     reader = pacsv.open_csv(
         src.path,
-        read_options=pacsv.ReadOptions(block_size=_BLOCK, column_names=list(src.header),
-                                       skip_rows=1),
-        convert_options=pacsv.ConvertOptions(column_types=types,
-                                             include_columns=list(src.columns)),
+        read_options=pacsv.ReadOptions(
+            block_size=_BLOCK, column_names=list(src.header), skip_rows=1
+        ),
+        convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(src.columns)),
     )
     try:
         yield from reader
@@ -177,14 +211,17 @@ def _malformed(src: SourceFile, exc: Exception) -> str:
         reader = csv.reader(f)
         for row in reader:
             if len(row) != len(src.header) and any(row):
-                return (f"{src.path.name}: line {reader.line_num} has {len(row)} fields, "
-                        f"the header has {len(src.header)}")
+                return (
+                    f"{src.path.name}: line {reader.line_num} has {len(row)} fields, "
+                    f"the header has {len(src.header)}"
+                )
     return f"{src.path.name}: the file cannot be read as CSV: {mask_text(str(exc))}"
 
 
 def _parquet_batches(src: SourceFile) -> Iterator[pa.RecordBatch]:
-    for batch in pq.ParquetFile(src.path).iter_batches(batch_size=65_536,
-                                                       columns=list(src.columns)):
+    for batch in pq.ParquetFile(src.path).iter_batches(
+        batch_size=65_536, columns=list(src.columns)
+    ):
         try:
             batch.validate(full=True)
         except pa.ArrowInvalid as exc:
@@ -223,7 +260,7 @@ def _name_parts(raw: str) -> tuple[str, str, str | None]:
             _name_cache.clear()
         clean = clean_name(raw)
         try:
-            validate_name(raw)
+            check_name(raw)
             err = None
         except ValueError as exc:
             err = str(exc)
@@ -274,9 +311,7 @@ def write_error_file(path: Path, rows: Iterable[tuple[int, str, str | None, str]
 
 # -- export ----------------------------------------------------------------------------------
 
-EXPORT_SCHEMA = pa.schema([
-    (c, pa.date32() if c in DATE_COLUMNS else pa.string()) for c in COLUMNS
-])
+EXPORT_SCHEMA = pa.schema([(c, pa.date32() if c in DATE_COLUMNS else pa.string()) for c in COLUMNS])
 
 
 class PopulationWriter:
@@ -287,14 +322,22 @@ class PopulationWriter:
         self.path = path
         self._tmp = path.with_name(path.name + ".part")
         self._writer: Any = (
-            pacsv.CSVWriter(str(self._tmp), EXPORT_SCHEMA) if self.kind == "csv"
-            else pq.ParquetWriter(str(self._tmp), EXPORT_SCHEMA, compression="zstd"))
+            pacsv.CSVWriter(str(self._tmp), EXPORT_SCHEMA)
+            if self.kind == "csv"
+            else pq.ParquetWriter(str(self._tmp), EXPORT_SCHEMA, compression="zstd")
+        )
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
-        arrays = [pa.array(list(col), type=field.type)
-                  for col, field in zip(columns, EXPORT_SCHEMA, strict=True)]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=EXPORT_SCHEMA))
+        arrays = [
+            pa.array(list(col), type=field.type)
+            for col, field in zip(columns, EXPORT_SCHEMA, strict=True)
+        ]
+        self.write_table(pa.Table.from_arrays(arrays, schema=EXPORT_SCHEMA))
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append an Arrow table with the population-file columns (cast to the file schema)."""
+        self._writer.write_table(table.select(list(COLUMNS)).cast(EXPORT_SCHEMA))
 
     def close(self, *, keep: bool) -> None:
         self._writer.close()

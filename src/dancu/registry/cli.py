@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -90,7 +91,6 @@ def registry_show(
     as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD: the record as it was")] = None,
 ) -> None:
     """Print a person's record (audited as a system read)."""
-    from datetime import date
 
     try:
         valid_on = date.fromisoformat(as_of) if as_of else None
@@ -113,14 +113,29 @@ def synth_population(
     people: Annotated[int, typer.Option(min=1, help="how many people")] = 10_000,
     out: Annotated[Path, typer.Option(help="output .parquet or .csv")] = Path("population.parquet"),
     seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 6,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="reference 'today' YYYY-MM-DD (default: today)")
+    ] = None,
 ) -> None:
     """Generate a realistic synthetic population file (names, households, ages, provinces)."""
     from dancu.registry.synth import generate_population
 
-    fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
-    with _progress() as progress:
-        task = progress.add_task("people", total=people)
-        generate_population(
-            people, seed, out, fmt, lambda done, total: progress.update(task, completed=done)
-        )
+    try:
+        reference = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    try:
+        with _progress() as progress:
+            task = progress.add_task("people", total=people)
+            generate_population(
+                people,
+                seed,
+                out,
+                as_of=reference,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     console.print(f"{people:,} people written to {out}")

@@ -1,0 +1,448 @@
+"""Bulk import and export of the population register (DESIGN "Bulk work is set-based").
+
+An import runs in three phases, each recorded so that a crash resumes where it stopped:
+
+1. **Prepare** (one transaction): stream the file into a staging table (PostgreSQL ``COPY``,
+   SQLite ``executemany``), validate it with SQL, write the error report, create the job row
+   (``import_job``), its civil event and the merge table of new rows. A crash here rolls
+   everything back; the next run starts again.
+2. **Merge** (one transaction per batch of households): write persons, versions, identifiers,
+   ID allocations, households, members, residences and the ``person_current`` projection, and
+   advance ``import_job.rows_done`` in the same transaction. A crash loses at most the batch
+   in flight; the next run continues after the last committed batch.
+3. **Finish** (one transaction): drop the merge table, mark the job done. Running the same
+   file again is then a no-op (the job is found by the file's fingerprint), and a different
+   file with the same people skips them (people already in the register are never changed).
+
+People are written exactly as the registry service writes them (see ``bulk_sql.merge_steps``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text, update
+
+from dancu.core.ids import mask_text
+from dancu.core.timeutil import today, utcnow
+from dancu.core.units import REFORM_DATE
+from dancu.registry import bulk_sql as q
+from dancu.registry.bulk_export import export_population
+from dancu.registry.bulk_io import (
+    ImportFileError,
+    Progress,
+    SourceFile,
+    csv_bytes,
+    default_error_path,
+    read_batches,
+    scan,
+    write_error_file,
+)
+from dancu.registry.models import CivilEvent, ImportJob
+
+__all__ = [
+    "ImportFileError",
+    "ImportReport",
+    "default_error_path",
+    "export_population",
+    "import_population",
+]
+
+_COUNTS = re.compile(r"loaded=(\d+) skipped=(\d+) warnings=(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import job did, over all its runs."""
+
+    job_id: int
+    source: str
+    rows_total: int
+    loaded: int
+    skipped: int
+    rejected: int
+    warnings: int
+    error_path: Path
+    resumed: bool = False
+    already_done: bool = False
+
+    def summary(self) -> str:
+        if self.already_done:
+            return (
+                f"{self.source} was already imported (job {self.job_id}): "
+                f"{self.loaded:,} people loaded then; nothing to do"
+            )
+        return (
+            f"job {self.job_id}{' (resumed)' if self.resumed else ''}: "
+            f"{self.rows_total:,} rows, {self.loaded:,} people loaded, "
+            f"{self.skipped:,} already in the register, {self.rejected:,} rejected, "
+            f"{self.warnings:,} warnings; report in {self.error_path}"
+        )
+
+
+@dataclass(slots=True)
+class _Job:
+    id: int
+    status: str
+    rows_total: int
+    rows_done: int
+    rows_rejected: int
+    message: str
+
+    def counts(self) -> tuple[int, int, int]:
+        found = _COUNTS.search(self.message)
+        return (int(found[1]), int(found[2]), int(found[3])) if found else (0, 0, 0)
+
+
+def import_population(
+    engine: Engine,
+    path: Path | str,
+    *,
+    batch_size: int = 50_000,
+    progress: Progress | None = None,
+    error_path: Path | str | None = None,
+) -> ImportReport:
+    """Import a population file (CSV or Parquet, docs/formats.md) into the register.
+
+    Rejected rows are reported in ``error_path`` (default ``<file>.errors.csv``) with their
+    line, column, value (ID numbers masked) and reason, and are not loaded; the rest are.
+    Whole-file problems (missing columns, not UTF-8, malformed CSV) raise ``ImportFileError``
+    before anything is written. Re-running after a crash resumes; re-running a finished file
+    does nothing. ``progress(stage, done, total)`` is called as the stages advance
+    (``scan``, ``stage``, ``validate``, ``merge``).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    src = scan(Path(path), progress)
+    errors_to = Path(error_path) if error_path else default_error_path(src.path)
+    with _exclusive(engine, src.fingerprint):
+        job = _find_job(engine, src.fingerprint)
+        if job is not None and job.status == "done":
+            return _report(job, src, errors_to, resumed=False, already_done=True)
+        resumed = job is not None
+        if job is None:
+            job = _prepare(engine, src, errors_to, progress)
+        try:
+            _merge(engine, job, src, batch_size, progress)
+            _finish(engine, job)
+        except Exception as exc:
+            _mark_failed(engine, job, exc)
+            raise
+    return _report(job, src, errors_to, resumed=resumed, already_done=False)
+
+
+def _report(
+    job: _Job, src: SourceFile, errors_to: Path, *, resumed: bool, already_done: bool
+) -> ImportReport:
+    loaded, skipped, warnings = job.counts()
+    return ImportReport(
+        job.id,
+        src.path.name,
+        job.rows_total,
+        loaded,
+        skipped,
+        job.rows_rejected,
+        warnings,
+        errors_to,
+        resumed,
+        already_done,
+    )
+
+
+# -- transactions and locks ------------------------------------------------------------------
+
+
+def _is_pg(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def _transaction(engine: Engine, *, immediate: bool = True) -> Iterator[Connection]:
+    """One transaction. On SQLite an explicit BEGIN, because the sqlite3 module would
+    otherwise run CREATE TABLE outside any transaction and a crash would leave it behind."""
+    with engine.begin() as conn:
+        if not _is_pg(engine):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        yield conn
+
+
+@contextmanager
+def _exclusive(engine: Engine, fingerprint: str) -> Iterator[None]:
+    """Fail fast when another process imports the same file (PostgreSQL advisory lock; on
+    SQLite the database lock and the ``rows_done`` check serialise the batches anyway)."""
+    if not _is_pg(engine):
+        yield
+        return
+    key = int(fingerprint[:15], 16)
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        if not got:
+            raise ImportFileError("this file is being imported by another process right now")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+def _find_job(engine: Engine, fingerprint: str) -> _Job | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(ImportJob).where(ImportJob.fingerprint == fingerprint)).first()
+    if row is None:
+        return None
+    return _Job(row.id, row.status, row.rows_total, row.rows_done, row.rows_rejected, row.message)
+
+
+def _params(engine: Engine | Connection, **extra: Any) -> dict[str, Any]:
+    """Dates and times bound as each backend stores them (SQLite: ISO text, as SQLAlchemy's
+    Date and DateTime types write it)."""
+    values: dict[str, Any] = {
+        "reform": REFORM_DATE,
+        "today": today(),
+        "y1900": date(1900, 1, 1),
+        **extra,
+    }
+    if not _is_pg(engine):
+        values = {k: _sqlite_value(v) for k, v in values.items()}
+    return values
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# -- phase 1: prepare ------------------------------------------------------------------------
+
+
+def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progress | None) -> _Job:
+    d = q.Dialect(_is_pg(engine))
+    # SQLite: stage into the temporary database first, then take the write lock, so other
+    # writers are blocked only while validating, not while the file is read.
+    with _transaction(engine, immediate=False) as conn:
+        if d.pg:
+            conn.execute(text("SET LOCAL work_mem = '256MB'"))
+            conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        stage = q.Tables(0, src.fingerprint[:16])
+        conn.execute(text(f"DROP TABLE IF EXISTS {stage.stage}"))
+        conn.execute(text(q.create_stage(d, stage)))
+        staged = _load_stage(conn, d, stage, src, progress)
+        job_id = conn.execute(
+            insert(ImportJob).values(
+                source=str(src.path)[:400],
+                fingerprint=src.fingerprint,
+                status="running",
+                rows_total=staged,
+                rows_done=0,
+                rows_rejected=0,
+                started_at=utcnow(),
+                message="",
+            )
+        ).inserted_primary_key[0]
+        t = q.Tables(int(job_id), stage.token)
+        states = _validate(conn, d, t, progress)
+        warnings = states.pop("W", 0)
+        rows = conn.execute(text(q.read_err(t)), execution_options={"yield_per": 10_000})
+        write_error_file(errors_to, ((int(r[0]), r[1], r[2], r[3]) for r in rows))
+        loaded, rejected = states.get("N", 0), sum(states.get(s, 0) for s in "RDH")
+        if loaded:
+            _create_event(conn, t.job, src)
+        job = _Job(
+            t.job,
+            "running",
+            staged,
+            0,
+            rejected,
+            f"loaded={loaded} skipped={states.get('S', 0)} warnings={warnings}",
+        )
+        conn.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id)
+            .values(rows_rejected=rejected, message=job.message)
+        )
+        for table in t.scratch:
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    return job
+
+
+def _load_stage(
+    conn: Connection, d: q.Dialect, t: q.Tables, src: SourceFile, progress: Progress | None
+) -> int:
+    """Stream the file into the staging table; returns the number of rows."""
+    raw = conn.connection.driver_connection
+    staged = 0
+    if d.pg:
+        with raw.cursor() as cur, cur.copy(q.copy_stage(t)) as copy:
+            for table in read_batches(src):
+                copy.write(csv_bytes(table))
+                staged += table.num_rows
+                if progress:
+                    progress("stage", staged, src.rows_estimate)
+        conn.execute(text(f"ANALYZE {t.stage}"))
+        return staged
+    cur = raw.cursor()
+    try:
+        for table in read_batches(src):
+            columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+            cur.executemany(q.insert_stage(t), zip(*columns, strict=True))
+            staged += table.num_rows
+            if progress:
+                progress("stage", staged, src.rows_estimate)
+    finally:
+        cur.close()
+    return staged
+
+
+def _validate(
+    conn: Connection, d: q.Dialect, t: q.Tables, progress: Progress | None
+) -> dict[str, int]:
+    """Run the validation steps; returns row counts by state (and ``W``: warnings)."""
+    extra: dict[str, Any] = {}
+    if d.pg:
+        extra["seq"] = conn.execute(
+            text("SELECT pg_get_serial_sequence('person', 'id')")
+        ).scalar_one()
+    else:
+        # Reserve the id range by writing its top row now (see _reserve_ids).
+        extra["base"] = int(
+            conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM person")).scalar_one()
+        )
+    params = _params(conn, **extra)
+    rule_sql, rule_params = q.err_rules(d, t)
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("forward map", q.create_fwd(d, t), {}),
+        ("forward index", q.index_fwd(t), {}),
+        ("check", q.create_check(d, t), params),
+        ("households", q.create_hh(d, t), {}),
+        ("states", q.create_rows(d, t), params),
+        ("merge table", q.create_imp(d, t), {}),
+        ("merge index", q.index_imp(t), {}),
+        ("report", q.create_err(t), {}),
+        ("rule errors", rule_sql, rule_params),
+        ("row errors", q.err_states(t), {}),
+        ("warnings", q.err_references(d, t), {}),
+    ]
+    for i, (name, sql, values) in enumerate(steps, 1):
+        conn.execute(text(sql), values)
+        if d.pg and name in ("check", "states", "merge index"):
+            conn.execute(
+                text(
+                    f"ANALYZE {t.check if name == 'check' else t.rows}"
+                    if name != "merge index"
+                    else f"ANALYZE {t.imp}"
+                )
+            )
+        if progress:
+            progress("validate", i, len(steps))
+    states = {str(s): int(n) for s, n in conn.execute(text(q.counts(t)))}
+    if not d.pg and states.get("N"):
+        _reserve_ids(conn, int(extra["base"]) + states["N"] - 1)
+    return states
+
+
+def _reserve_ids(conn: Connection, top: int) -> None:
+    """SQLite gives a new row the largest id plus one, so a registration made between two
+    batches would take an id this import has already handed out. Writing the person row of
+    the highest id now moves everyone else above the range."""
+    conn.execute(
+        text("INSERT INTO person (id, created_at) VALUES (:id, :now)"),
+        _params(conn, id=top, now=utcnow()),
+    )
+
+
+def _create_event(conn: Connection, job_id: int, src: SourceFile) -> None:
+    conn.execute(
+        insert(CivilEvent).values(
+            kind="import",
+            occurred_on=today(),
+            recorded_at=utcnow(),
+            person_id=None,
+            unit_id=None,
+            actor=f"import:{job_id}",
+            source="import",
+            reference="",
+            details={"file": src.path.name, "job": job_id},
+        )
+    )
+
+
+def _event_id(engine: Engine, job_id: int) -> int | None:
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(CivilEvent.id)
+            .where(CivilEvent.source == "import", CivilEvent.actor == f"import:{job_id}")
+            .order_by(CivilEvent.id)
+            .limit(1)
+        ).scalar()
+    return int(found) if found is not None else None
+
+
+# -- phase 2: merge --------------------------------------------------------------------------
+
+
+def _merge(
+    engine: Engine, job: _Job, src: SourceFile, batch_size: int, progress: Progress | None
+) -> None:
+    """Write the new rows batch by batch; each batch and its progress commit together."""
+    event = _event_id(engine, job.id)
+    t = q.Tables(job.id, src.fingerprint[:16])
+    if event is None:  # nothing new to load
+        return
+    steps = q.merge_steps(t)
+    while job.rows_done < job.rows_total:
+        done = min(job.rows_done + batch_size, job.rows_total)
+        lo, hi = src.first_line + job.rows_done, src.first_line + done - 1
+        with _transaction(engine) as conn:
+            # Claim the batch first: a second process resuming the same job waits on this row
+            # and then finds rows_done moved, instead of writing the batch twice.
+            claimed = conn.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job.id, ImportJob.rows_done == job.rows_done)
+                .values(rows_done=done, status="running")
+            ).rowcount
+            if claimed != 1:
+                raise ImportFileError(f"import job {job.id} was advanced by another process")
+            params = _params(conn, lo=lo, hi=hi, now=utcnow(), event=event)
+            for _name, sql in steps:
+                conn.execute(text(sql), params)
+        job.rows_done = done
+        if progress:
+            progress("merge", done, job.rows_total)
+
+
+# -- phase 3: finish -------------------------------------------------------------------------
+
+
+def _finish(engine: Engine, job: _Job) -> None:
+    with _transaction(engine) as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {q.Tables(job.id, '').imp}"))
+        conn.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id)
+            .values(status="done", rows_done=job.rows_total, finished_at=utcnow())
+        )
+    job.status = "done"
+
+
+def _mark_failed(engine: Engine, job: _Job, exc: Exception) -> None:
+    """Record why the merge stopped (best effort: the database may be what failed)."""
+    message = f"{job.message}; failed: {mask_text(str(exc))}"[:400]
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job.id)
+                .values(status="failed", message=message)
+            )
+    except Exception:  # noqa: S110  (the original error is what the caller needs to see)
+        pass
