@@ -9,7 +9,7 @@ PORT ?= 8000
 PEOPLE ?= 10000
 export DANCU_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test bench lint lock chromium clean
+.PHONY: install run test bench lint lock chromium clean messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: install chromium
 
 bench: install
 	$(BIN)/python -m bench
+
+# Merges new UI messages into the Vietnamese catalog; translate the empty ones it lists.
+messages: install
+	$(BIN)/python tools/messages.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

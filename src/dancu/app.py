@@ -35,6 +35,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(registry_api.router)
     core_web.install(app)
+    core_web.install_page_errors(app)
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +11,11 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from dancu.bootstrap import Container
-from dancu.core.access import Role
+from dancu.core.access import OfficerContext, Role
 from dancu.core.models import Officer
 from dancu.core.officers import create_officer
+from dancu.registry import schemas as s
+from dancu.registry.service import RegistryService
 
 console = Console()
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
@@ -30,26 +33,111 @@ def demo_seed(
     seed: Annotated[int, typer.Option(help="random seed")] = 6,
 ) -> None:
     """Load a synthetic population and demo officers once (skipped when already seeded)."""
+    with Container() as container:
+        seed_demo(container, people, seed)
+    console.print(
+        "[bold]demo officers[/bold] (password: "
+        f"[cyan]{DEMO_PASSWORD}[/cyan]): "
+        + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
+    )
+
+
+def seed_demo(container: Container, people: int, seed: int = 6) -> None:
+    """The demo register: ``people`` synthetic residents, a Ba Đình family with some history
+    (so the commune officer has people to look at) and the demo officers. Idempotent."""
     from dancu.registry.bulk import import_population
     from dancu.registry.models import PersonCurrent
     from dancu.registry.synth import generate_population
 
-    with Container() as container:
-        with container.sessions() as session:
-            present = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0
-        if not present:
-            path = Path(container.settings.data_dir) / f"sample-{people}.parquet"
-            if not path.exists():
-                generate_population(people, seed, path)
-            import_population(container.engine, path)
-        with container.sessions() as session, session.begin():
-            for username, name, role, unit in DEMO_OFFICERS:
-                if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
-                    create_officer(
-                        session, container.units, username, name, DEMO_PASSWORD, role, unit
-                    )
-        console.print(
-            "[bold]demo officers[/bold] (password: "
-            f"[cyan]{DEMO_PASSWORD}[/cyan]): "
-            + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
-        )
+    with container.sessions() as session:
+        present = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0
+    if not present:
+        path = Path(container.settings.data_dir) / f"sample-{people}-{seed}.parquet"
+        if not path.exists():
+            generate_population(people, seed, path)
+        import_population(container.engine, path)
+        ba_dinh_family(container.registry)
+    with container.sessions() as session, session.begin():
+        for username, name, role, unit in DEMO_OFFICERS:
+            if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
+                create_officer(session, container.units, username, name, DEMO_PASSWORD, role, unit)
+
+
+def ba_dinh_family(registry: RegistryService) -> dict[str, str]:
+    """A family in Phường Ba Đình, Hà Nội (commune 00004) with a marriage, a birth, a move and
+    a death on record; returns their personal ID numbers by role."""
+    officer = OfficerContext("demo", Role.COMMUNE, "01", "00004")
+    father = registry.register_person(
+        officer,
+        s.PersonRegistration(
+            full_name="Nguyễn Văn An",
+            birth_date=date(1988, 3, 14),
+            sex="M",
+            birth_commune_code="00001",
+            residence_commune_code="00004",
+            residence_since=date(2012, 1, 10),
+            address_line="Số 5 phố Đội Cấn",
+            old_id_number="012345678",
+            old_id_issuer="01",
+            reference="TT-2012-0110",
+        ),
+    )
+    household = registry.get_person(officer, father).household_number
+    mother = registry.register_person(
+        officer,
+        s.PersonRegistration(
+            full_name="Trần Thị Hoà",
+            birth_date=date(1991, 8, 1),
+            sex="F",
+            birth_commune_code="00001",
+            residence_commune_code="00004",
+            residence_since=date(2016, 5, 20),
+            household_number=household,
+            relationship="spouse",
+        ),
+    )
+    registry.register_marriage(
+        officer,
+        s.MarriageRegistration(
+            personal_id=father, spouse_personal_id=mother, married_on=date(2016, 5, 1)
+        ),
+    )
+    grandmother = registry.register_person(
+        officer,
+        s.PersonRegistration(
+            full_name="Lê Thị Tuyết",
+            birth_date=date(1950, 2, 2),
+            sex="F",
+            birth_commune_code="00001",
+            residence_commune_code="00004",
+            residence_since=date(2012, 1, 10),
+            household_number=household,
+            relationship="parent",
+            marital_status="widowed",
+        ),
+    )
+    child = registry.register_birth(
+        officer,
+        s.BirthRegistration(
+            full_name="Nguyễn Minh Khôi",
+            birth_date=date(2025, 9, 2),
+            sex="M",
+            birth_commune_code="00004",
+            mother_personal_id=mother,
+            father_personal_id=father,
+            reference="KS-2025-0902",
+        ),
+    )
+    registry.register_death(
+        officer,
+        s.DeathRegistration(
+            personal_id=grandmother, death_date=date(2026, 3, 15), reference="KT-2026-0315"
+        ),
+    )
+    return {
+        "father": father,
+        "mother": mother,
+        "child": child,
+        "grandmother": grandmother,
+        "household": household or "",
+    }

@@ -44,6 +44,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it here (it is translated where it
+    is shown, e.g. a table of labels built at import time)."""
+    return message
+
+
 def pick_locale(requested: str | None, accept_language: str | None, default: str) -> str:
     """Choose the page language: explicit choice, then the browser's, then the default."""
     if requested in LOCALES:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dancu.core import ids
+from dancu.core.i18n import N_
 from dancu.core.names import clean_name
 from dancu.core.timeutil import today
 
@@ -17,6 +18,7 @@ Sex = Literal["M", "F"]
 Relationship = Literal["head", "spouse", "child", "parent", "grandchild", "sibling", "other"]
 MaritalStatus = Literal["single", "married", "divorced", "widowed"]
 ResidenceKind = Literal["permanent", "temporary"]
+INVALID_ID = N_("invalid personal ID number")
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
 
 
@@ -24,7 +26,7 @@ def _personal_id(value: str) -> str:
     try:
         return ids.parse(value).number
     except ids.InvalidPersonalID as exc:
-        raise ValueError(f"invalid personal ID number: {exc.reason}") from None
+        raise ValueError(f"{INVALID_ID}: {exc.reason}") from None
 
 
 def check_name(value: str) -> str:
