@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from dancu import __version__
 from dancu.bootstrap import Container
@@ -30,6 +33,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="National population registry: lookup, search, civil events.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     install_problem_handlers(app)
@@ -39,5 +44,18 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
+    # Swagger UI from the installed swagger-ui-bundle, not a CDN (the docs work offline).
+    app.mount("/static/docs", StaticFiles(directory=swagger_ui_path), name="docs-static")
     app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="dancu API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
     return app

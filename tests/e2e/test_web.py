@@ -181,3 +181,10 @@ def test_language_switch_to_english(page: Page, live_server: LiveServer) -> None
     shoot(page, "search-en")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login$"))
+
+
+def test_api_docs_render_offline(page: Page, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("dancu")
+    expect(page.get_by_text("/api/v1/persons/{personal_id}").first).to_be_visible()
+    shoot(page, "api-docs")

@@ -132,3 +132,11 @@ def test_unknown_person_is_an_html_404(client: TestClient) -> None:
     assert r.status_code == 404
     assert "text/html" in r.headers["content-type"]
     assert "Không tìm thấy" in r.text
+
+
+def test_api_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert "cdn" not in r.text.lower()
+    assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "dancu"
