@@ -188,3 +188,14 @@ def test_api_docs_render_offline(page: Page, live_server: LiveServer) -> None:
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("dancu")
     expect(page.get_by_text("/api/v1/persons/{personal_id}").first).to_be_visible()
     shoot(page, "api-docs")
+
+
+def test_overview_shows_the_area_in_charts(page: Page, live_server: LiveServer) -> None:
+    login(page, live_server.url, "hanoi")
+    page.get_by_role("link", name="Tổng quan").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Thành phố Hà Nội")
+    expect(page.locator(".pyr-row")).to_have_count(18)
+    expect(page.locator(".hbars li").first).to_be_visible()
+    page.get_by_text("Xem dạng bảng").click()
+    expect(page.locator("details table tbody tr")).to_have_count(18)
+    shoot(page, "overview")

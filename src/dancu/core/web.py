@@ -16,6 +16,7 @@ from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -69,6 +70,7 @@ def _environment() -> Environment:
     env.globals["version"] = __version__
     env.filters["dmy"] = lambda d: d.strftime("%d/%m/%Y") if d else ""
     env.filters["mask"] = _mask_cmnd
+    env.filters["num"] = lambda n: format_decimal(n, locale=i18n.current_locale.get())
     return env
 
 

@@ -339,3 +339,30 @@ class Correction(_Input):
     value: str = Field(min_length=1, max_length=120)
     reason: str = Field(min_length=3, max_length=200)
     reference: str = Field(default="", max_length=60)
+
+
+class AgeBand(BaseModel):
+    start: int
+    end: int | None  # None: and older
+    male: int
+    female: int
+
+
+class UnitCount(BaseModel):
+    code: str
+    name: str
+    people: int
+
+
+class Overview(BaseModel):
+    """Aggregates of an officer's area (no personal data)."""
+
+    area: str
+    alive: int
+    deceased: int
+    missing: int
+    households: int
+    pyramid: list[AgeBand]
+    units: list[UnitCount]
+    unit_level: str
+    on: date

@@ -22,14 +22,16 @@ from dancu.registry.models import (
     PersonVersion,
     Residence,
 )
+from dancu.registry.overview import OverviewReads
 from dancu.registry.residence import ResidenceUseCases
 from dancu.registry.status import CivilStatusUseCases
 from dancu.registry.versioning import supersede
 
 
-class RegistryService(ResidenceUseCases, CivilStatusUseCases):
+class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
     """The population register's use cases: births, deaths and registration here; residence
-    in ``residence.py``, civil status in ``status.py``, reads in ``reads.py``."""
+    in ``residence.py``, civil status in ``status.py``, reads in ``reads.py``, area
+    aggregates in ``overview.py``."""
 
     # -- births, deaths -------------------------------------------------------------------
 

@@ -104,6 +104,39 @@ def _wants_fragment(request: Request) -> bool:
     )
 
 
+# -- overview ---------------------------------------------------------------------------------
+
+
+@router.get("/overview")
+def overview_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+    """The officer's area at a glance: counts, the age pyramid, people by unit."""
+    data = container.registry.overview(officer)
+    widest = max([max(b.male, b.female) for b in data.pyramid] + [1])
+    top = max([u.people for u in data.units] + [1])
+    return render(
+        request,
+        "registry/overview.html",
+        {
+            "o": data,
+            # Bars as percentages of the half-width (pyramid) or full width (units).
+            "pyramid": [
+                {
+                    "label": f"{b.start}–{b.end}" if b.end is not None else f"{b.start}+",
+                    "male": b.male,
+                    "female": b.female,
+                    "m": round(100 * b.male / widest, 1),
+                    "f": round(100 * b.female / widest, 1),
+                }
+                for b in reversed(data.pyramid)
+            ],
+            "unit_bars": [
+                {"name": u.name, "people": u.people, "w": round(100 * u.people / top, 1)}
+                for u in data.units
+            ],
+        },
+    )
+
+
 # -- person and household ---------------------------------------------------------------------
 
 

@@ -432,3 +432,20 @@ def test_correction_supersedes_and_keeps_what_the_register_said(registry: Regist
         registry.correct_record(
             BA_DINH, s.Correction(personal_id=new, field="sex", value="M", reason="thử lại")
         )
+
+
+def test_overview_counts_the_officers_area_only(registry: RegistryService) -> None:
+    _husband, wife, _household = couple(registry)
+    registry.register_death(
+        BA_DINH, s.DeathRegistration(personal_id=wife, death_date=date(2024, 1, 1))
+    )
+    mine = registry.overview(BA_DINH, on=date(2026, 1, 1))
+    assert (mine.alive, mine.deceased, mine.households) == (1, 1, 1)
+    band = next(b for b in mine.pyramid if b.start == 35)  # born 1990: 36 in 2026
+    assert (band.male, band.female) == (1, 0)
+    assert mine.units == [] and mine.area.startswith("Phường Ba Đình")
+    assert registry.overview(NGOC_HA).alive == 0
+    hanoi = registry.overview(HANOI)
+    assert [(u.code, u.people) for u in hanoi.units] == [("00004", 1)]
+    nation = registry.overview(MINISTRY)
+    assert [(u.code, u.people) for u in nation.units] == [("01", 1)]
