@@ -215,6 +215,13 @@ def render(
     return HTMLResponse(html, status_code=status_code)
 
 
+def error_page(request: Request, title: str, message: str, status_code: int) -> HTMLResponse:
+    """An error as a page (the API answers problem details instead)."""
+    return render(
+        request, "error.html", {"title": title, "message": message}, status_code=status_code
+    )
+
+
 def flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 
@@ -382,12 +389,9 @@ def install_page_errors(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
-        return render(
+        return error_page(
             request,
-            "error.html",
-            {
-                "title": _("The form has expired"),
-                "message": _("Reload the page and submit the form again."),
-            },
-            status_code=403,
+            _("The form has expired"),
+            _("Reload the page and submit the form again."),
+            403,
         )

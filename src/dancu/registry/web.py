@@ -23,6 +23,7 @@ from dancu.core.web import (
     CSRF_FIELD,
     WebOfficer,
     check_csrf,
+    error_page,
     field_errors,
     flash,
     form_values,
@@ -61,9 +62,7 @@ def _parse_date(raw: str | None, field: str) -> date | None:
 
 
 def _not_found(request: Request, message: str) -> Response:
-    return render(
-        request, "error.html", {"title": _("Not found"), "message": message}, status_code=404
-    )
+    return error_page(request, _("Not found"), message, 404)
 
 
 # -- search -----------------------------------------------------------------------------------
@@ -378,14 +377,11 @@ def event_form(
 
 
 def _forbidden(request: Request) -> Response:
-    return render(
+    return error_page(
         request,
-        "error.html",
-        {
-            "title": _("Not allowed"),
-            "message": _("Your role may read the register but not record civil events."),
-        },
-        status_code=403,
+        _("Not allowed"),
+        _("Your role may read the register but not record civil events."),
+        403,
     )
 
 
