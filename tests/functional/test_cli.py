@@ -94,3 +94,42 @@ def test_show_and_audit_verify_detects_tampering(env: Engine, container: Contain
         )
     tampered = runner.invoke(app, ["audit", "verify"])
     assert tampered.exit_code == 1 and "TAMPERED" in tampered.output
+
+
+def test_synth_import_export_round_trip(env: Engine, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    made = runner.invoke(
+        app,
+        [
+            "synth",
+            "population",
+            "--people",
+            "250",
+            "--out",
+            str(people),
+            "--seed",
+            "4",
+            "--as-of",
+            "2026-11-01",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    assert "250 people written" in made.output
+    loaded = runner.invoke(app, ["registry", "import", str(people)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "250 people loaded" in loaded.output
+    again = runner.invoke(app, ["registry", "import", str(people)])
+    assert "already imported" in again.output
+    out = tmp_path / "out.parquet"
+    exported = runner.invoke(app, ["registry", "export", "--out", str(out)])
+    assert exported.exit_code == 0 and "250 people written" in exported.output
+
+
+def test_import_of_a_broken_file_explains_and_writes_nothing(env: Engine, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text("personal_id,full_name\n001090000001,Nguyễn Văn A\n", encoding="utf-8")
+    result = runner.invoke(app, ["registry", "import", str(broken)])
+    assert result.exit_code == 2
+    assert "birth_date" in result.output and "nothing was imported" in result.output
+    bad = runner.invoke(app, ["synth", "population", "--as-of", "31/02/2020"])
+    assert bad.exit_code == 2 and "not a date" in bad.output

@@ -62,11 +62,17 @@ def registry_import(
     from dancu.registry.bulk import import_population
 
     with Container() as container:
-        with _progress() as progress:
-            report = import_population(
-                container.engine, file, progress=_stage_callback(progress), error_path=errors
-            )
-        console.print(report.summary() if hasattr(report, "summary") else str(report))
+        try:
+            with _progress() as progress:
+                report = import_population(
+                    container.engine, file, progress=_stage_callback(progress), error_path=errors
+                )
+        except DancuError as exc:
+            console.print(f"[red]{file.name}: {exc.message}[/red] (nothing was imported)")
+            raise typer.Exit(2) from None
+        console.print(report.summary())
+        if report.rejected:
+            console.print(f"[yellow]{report.rejected:,} rows rejected; see {report.error_path}")
 
 
 @registry_app.command("export")
