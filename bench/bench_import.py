@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.population import generate  # noqa: E402
+from dancu.registry.synth import generate_population  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 PG_ADMIN = os.environ.get("DANCU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PEOPLE = int(os.environ.get("BENCH_IMPORT_PEOPLE", "1000000"))
 RSS_LIMIT_MB = 500
+AS_OF = date(2026, 11, 1)  # the generator's reference "today": the same file every run
 SQLITE_LIMIT_S = 120.0
 
 _CHILD = """
@@ -57,14 +59,14 @@ old_id_number text, old_id_issuer text"""
 def population_file(people: int) -> Path:
     """The benchmark's population file, generated once (seeded, so always the same)."""
     DATA.mkdir(parents=True, exist_ok=True)
+    ignore = DATA / ".gitignore"  # generated files, hundreds of MB: never committed
+    if not ignore.exists():
+        ignore.write_text("*\n")
     path = DATA / f"population-{people}.csv"
     if not path.exists():
-        try:
-            from dancu.registry.synth import generate_population
-        except ImportError:  # the project's generator is not there yet: use the bench's own
-            generate(people, 6, path)
-        else:
-            generate_population(people, 6, path, "csv", None)
+        tmp = path.with_name(f"part-{path.name}")  # never reuse a half-written file
+        generate_population(people, 6, tmp, as_of=AS_OF)
+        tmp.replace(path)
     return path
 
 

@@ -54,6 +54,13 @@ __all__ = [
     "import_population",
 ]
 
+SQLITE_CACHE_KIB = 65_536  # page cache of the main and the temporary database: 64 MiB each
+# The merge writes random keys into the register's indexes: a larger cache for the main
+# database keeps more of them in memory (the temporary database is idle by then).
+SQLITE_MERGE_CACHE_KIB = 196_608
+# Rows per merge transaction unless told otherwise. Each commit writes every index page the
+# batch touched, so larger batches write far less; a crash loses at most one batch.
+DEFAULT_BATCH = {"sqlite": 250_000, "postgresql": 250_000}
 _COUNTS = re.compile(r"loaded=(\d+) skipped=(\d+) warnings=(\d+)")
 
 
@@ -104,7 +111,7 @@ def import_population(
     engine: Engine,
     path: Path | str,
     *,
-    batch_size: int = 50_000,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     error_path: Path | str | None = None,
 ) -> ImportReport:
@@ -117,6 +124,8 @@ def import_population(
     does nothing. ``progress(stage, done, total)`` is called as the stages advance
     (``scan``, ``stage``, ``validate``, ``merge``).
     """
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH.get(engine.dialect.name, 50_000)
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     src = scan(Path(path), progress)
@@ -163,13 +172,47 @@ def _is_pg(engine: Engine | Connection) -> bool:
 
 
 @contextmanager
-def _transaction(engine: Engine, *, immediate: bool = True) -> Iterator[Connection]:
+def _transaction(
+    engine: Engine, *, immediate: bool = True, cache_kib: int = SQLITE_CACHE_KIB
+) -> Iterator[Connection]:
     """One transaction. On SQLite an explicit BEGIN, because the sqlite3 module would
-    otherwise run CREATE TABLE outside any transaction and a crash would leave it behind."""
-    with engine.begin() as conn:
+    otherwise run CREATE TABLE outside any transaction and a crash would leave it behind.
+    On PostgreSQL the settings of bulk work, for this transaction only."""
+    with engine.connect() as conn:
+        restore: list[str] = []
         if not _is_pg(engine):
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        yield conn
+            # Bulk work on this connection: a larger page cache for the main and temporary
+            # databases, set before the transaction starts and given back afterwards (the
+            # connection returns to the pool).
+            for db in ("main", "temp"):
+                size = conn.exec_driver_sql(f"PRAGMA {db}.cache_size").scalar_one()
+                restore.append(f"PRAGMA {db}.cache_size = {int(size)}")
+            conn.exec_driver_sql(f"PRAGMA main.cache_size = -{cache_kib}")
+            conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KIB}")
+            conn.commit()
+        try:
+            with conn.begin():
+                if _is_pg(engine):
+                    # The validation statements are large expressions over every row:
+                    # compiling them costs more than it saves; sorts and hashes of a million
+                    # rows stay in memory. Without waiting for the WAL flush a server crash
+                    # may lose the last commits, but each whole: a batch and the progress
+                    # that records it go together.
+                    for sql in (
+                        "SET LOCAL jit = off",
+                        "SET LOCAL work_mem = '128MB'",
+                        "SET LOCAL maintenance_work_mem = '256MB'",
+                        "SET LOCAL synchronous_commit = off",
+                    ):
+                        conn.exec_driver_sql(sql)
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                yield conn
+        finally:
+            if restore:
+                for sql in restore:
+                    conn.exec_driver_sql(sql)
+                conn.commit()
 
 
 @contextmanager
@@ -230,14 +273,11 @@ def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progres
     # SQLite: stage into the temporary database first, then take the write lock, so other
     # writers are blocked only while validating, not while the file is read.
     with _transaction(engine, immediate=False) as conn:
-        if d.pg:
-            conn.execute(text("SET LOCAL work_mem = '256MB'"))
-            conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         stage = q.Tables(0, src.fingerprint[:16])
         conn.execute(text(f"DROP TABLE IF EXISTS {stage.stage}"))
         conn.execute(text(q.create_stage(d, stage)))
         staged = _load_stage(conn, d, stage, src, progress)
-        job_id = conn.execute(
+        created = conn.execute(
             insert(ImportJob).values(
                 source=str(src.path)[:400],
                 fingerprint=src.fingerprint,
@@ -248,7 +288,9 @@ def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progres
                 started_at=utcnow(),
                 message="",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert created is not None
+        job_id = created[0]
         t = q.Tables(int(job_id), stage.token)
         states = _validate(conn, d, t, progress)
         warnings = states.pop("W", 0)
@@ -280,6 +322,7 @@ def _load_stage(
 ) -> int:
     """Stream the file into the staging table; returns the number of rows."""
     raw = conn.connection.driver_connection
+    assert raw is not None  # a live connection from the pool
     staged = 0
     if d.pg:
         with raw.cursor() as cur, cur.copy(q.copy_stage(t)) as copy:
@@ -319,29 +362,26 @@ def _validate(
         )
     params = _params(conn, **extra)
     rule_sql, rule_params = q.err_rules(d, t)
-    steps: list[tuple[str, str, dict[str, Any]]] = [
-        ("forward map", q.create_fwd(d, t), {}),
-        ("forward index", q.index_fwd(t), {}),
-        ("check", q.create_check(d, t), params),
-        ("households", q.create_hh(d, t), {}),
-        ("states", q.create_rows(d, t), params),
-        ("merge table", q.create_imp(d, t), {}),
-        ("merge index", q.index_imp(t), {}),
-        ("report", q.create_err(t), {}),
-        ("rule errors", rule_sql, rule_params),
-        ("row errors", q.err_states(t), {}),
-        ("warnings", q.err_references(d, t), {}),
+    # (name, statements, parameters, table to ANALYZE afterwards on PostgreSQL: the planner
+    # must know the work tables' sizes to pick hash joins over nested loops).
+    steps: list[tuple[str, list[str], dict[str, Any], str | None]] = [
+        ("forward map", [q.create_fwd(d, t), q.index_fwd(t)], {}, t.fwd),
+        ("duplicates", [q.create_dup(d, t), q.index_dup(t)], {}, t.dup),
+        ("check", q.create_check(d, t), params, t.check),
+        ("households", [q.create_hh(d, t), q.index_hh(t)], {}, t.hh),
+        ("states", [q.create_rows(d, t)], params, t.rows),
+        ("references", [q.create_ref(d, t), q.index_ref(t)], {}, t.ref),
+        ("merge table", [q.create_imp(d, t), q.index_imp(t)], {}, t.imp),
+        ("report", [q.create_err(t)], {}, None),
+        ("rule errors", [rule_sql], rule_params, None),
+        ("row errors", [q.err_states(t)], {}, None),
+        ("warnings", [q.err_references(d, t)], {}, t.err),
     ]
-    for i, (name, sql, values) in enumerate(steps, 1):
-        conn.execute(text(sql), values)
-        if d.pg and name in ("check", "states", "merge index"):
-            conn.execute(
-                text(
-                    f"ANALYZE {t.check if name == 'check' else t.rows}"
-                    if name != "merge index"
-                    else f"ANALYZE {t.imp}"
-                )
-            )
+    for i, (_name, statements, values, analyze) in enumerate(steps, 1):
+        for sql in statements:
+            conn.execute(text(sql), values)
+        if d.pg and analyze:
+            conn.execute(text(f"ANALYZE {analyze}"))
         if progress:
             progress("validate", i, len(steps))
     states = {str(s): int(n) for s, n in conn.execute(text(q.counts(t)))}
@@ -399,10 +439,11 @@ def _merge(
     if event is None:  # nothing new to load
         return
     steps = q.merge_steps(t)
+    skip_fk = _may_skip_fk_triggers(engine)
     while job.rows_done < job.rows_total:
         done = min(job.rows_done + batch_size, job.rows_total)
         lo, hi = src.first_line + job.rows_done, src.first_line + done - 1
-        with _transaction(engine) as conn:
+        with _transaction(engine, cache_kib=SQLITE_MERGE_CACHE_KIB) as conn:
             # Claim the batch first: a second process resuming the same job waits on this row
             # and then finds rows_done moved, instead of writing the batch twice.
             claimed = conn.execute(
@@ -412,12 +453,37 @@ def _merge(
             ).rowcount
             if claimed != 1:
                 raise ImportFileError(f"import job {job.id} was advanced by another process")
+            if skip_fk:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
             params = _params(conn, lo=lo, hi=hi, now=utcnow(), event=event)
             for _name, sql in steps:
                 conn.execute(text(sql), params)
         job.rows_done = done
         if progress:
             progress("merge", done, job.rows_total)
+
+
+def _may_skip_fk_triggers(engine: Engine) -> bool:
+    """Whether the merge may switch off PostgreSQL's per-row foreign-key checks.
+
+    Every reference the merge writes is produced by the merge's own joins (new persons are
+    inserted before anything points at them, units and households come from joins on the
+    tables themselves), so the checks cannot fail; they are, however, most of the merge's
+    cost (one trigger call per row and constraint). Skipping them needs permission to set
+    ``session_replication_role``: a superuser has it, and an operator can grant it to the
+    import role (``GRANT SET ON PARAMETER session_replication_role TO …``, PostgreSQL 15+).
+    Without it the checks simply run."""
+    if not _is_pg(engine):
+        return False
+    with engine.connect() as conn:
+        allowed = conn.execute(
+            text(
+                "SELECT CASE WHEN current_setting('server_version_num')::int >= 150000 "
+                "THEN has_parameter_privilege('session_replication_role', 'SET') "
+                "ELSE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) END"
+            )
+        ).scalar()
+    return bool(allowed)
 
 
 # -- phase 3: finish -------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def export_population(
     return written
 
 
-def _count(province_code: str | None) -> Select[tuple[int]]:
+def _count(province_code: str | None) -> Select[int]:
     stmt = select(func.count()).select_from(PersonCurrent)
     if province_code:
         stmt = stmt.where(PersonCurrent.province_code == province_code)
@@ -62,7 +62,7 @@ def _open(model: Any) -> Any:
     return and_(model.superseded_at.is_(None), model.valid_to.is_(None))
 
 
-def _query(province_code: str | None) -> Select[Any]:
+def _query(province_code: str | None) -> Select[*tuple[Any, ...]]:
     """One row per person, in the column order of ``bulk_io.COLUMNS``."""
     pc, v = PersonCurrent, PersonVersion
     birth, home, res_unit = (aliased(AdminUnit) for _ in range(3))
@@ -78,7 +78,7 @@ def _query(province_code: str | None) -> Select[Any]:
         PersonIdentifier,
         select(PersonIdentifier).where(PersonIdentifier.id.in_(last_cmnd)).subquery(),
     )
-    stmt = (
+    stmt: Select[*tuple[Any, ...]] = (
         select(
             pc.personal_id,
             v.full_name,

@@ -80,7 +80,7 @@ STAGE_COLUMNS: tuple[str, ...] = ("line", *COLUMNS, "name_clean", "name_key", "n
 ERROR_HEADER = ("line", "column", "value", "reason")
 
 _CHUNK = 8 << 20
-_BLOCK = 4 << 20
+_BLOCK = 1 << 20
 _NAME_CACHE_LIMIT = 500_000
 
 

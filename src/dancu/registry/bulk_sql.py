@@ -2,15 +2,23 @@
 
 Validation runs on per-job work tables, all derived from the staging table in one transaction:
 
-- ``check``: every staged row with typed dates, the ID number's decoded parts, the units looked
-  up in the scheme in force on the row's dates, the register's person for its ID number, and a
-  bit mask ``bad`` of the row-level rules it breaks (``RULES``);
-- ``hh``: one row per household number with its head count and its verdict;
+- ``dup``: the personal ID numbers given on several lines, with the first such line;
+- ``check``: every staged row with typed dates, the units looked up in the scheme in force on
+  the row's dates, the register's person for its ID number, the first line of its ID number,
+  and a bit mask ``bad`` of the row-level rules it breaks (``RULES``);
+- ``hh``: one row per household number with its head count, its verdict and, for a new
+  household, the date it is established;
 - ``rows``: every row's state (``N`` new, ``S`` already in the register, ``R`` rejected by a
   rule, ``D`` duplicate ID, ``H`` rejected with its household) and, for new rows, a person id
-  drawn in line order (so the merge needs no per-row round trips);
+  drawn in line order (so the merge needs no per-row round trips); narrow, the values stay in
+  ``check``;
+- ``ref``: the rows a parent or spouse reference may point to, by personal ID number;
 - ``imp``: the new rows as they will be written, with parents and spouse resolved. It is the
   only work table that outlives validation: the merge reads it batch by batch.
+
+Every work table is written by one set-based statement reading its inputs once: no wide row
+is sorted, and (SQLite) the staging and check tables are keyed by line so that the running
+count that numbers the new people needs no sort either.
 
 Each function returns SQL text for one backend; values are always bound parameters, and the
 only interpolated names are our own table and column names.
@@ -48,6 +56,13 @@ class Dialect:
     def date(self, expr: str) -> str:
         # SQLite keeps dates as ISO text (as SQLAlchemy's Date type stores them).
         return f"CAST({expr} AS DATE)" if self.pg else expr
+
+    @property
+    def fence(self) -> str:
+        """Ends a FROM-clause subquery so that the planner evaluates it once per row instead
+        of pasting its expressions into every reference (subquery flattening would repeat
+        the date checks in each of the rules that use a date)."""
+        return "OFFSET 0" if self.pg else "LIMIT -1"
 
     def scratch(self, name: str, select: str) -> str:
         """A work table that lives only inside the validation transaction: not WAL-logged on
@@ -93,14 +108,34 @@ class Tables:
         return f"import_fwd_{self.job}"
 
     @property
+    def dup(self) -> str:
+        return f"import_dup_{self.job}"
+
+    @property
+    def ref(self) -> str:
+        return f"import_ref_{self.job}"
+
+    @property
     def scratch(self) -> tuple[str, ...]:
-        return (self.err, self.rows, self.hh, self.check, self.fwd, self.stage)
+        return (
+            self.err,
+            self.ref,
+            self.rows,
+            self.hh,
+            self.check,
+            self.dup,
+            self.fwd,
+            self.stage,
+        )
 
 
 def create_stage(d: Dialect, t: Tables) -> str:
+    """The staging table. On SQLite ``line`` is the rowid, so the work tables derived from it
+    are written, and read, in line order without sorting."""
     cols = ", ".join(f"{c} TEXT" for c in STAGE_COLUMNS[1:])
-    kind = "UNLOGGED TABLE" if d.pg else "TEMP TABLE"
-    return f"CREATE {kind} {t.stage} (line BIGINT NOT NULL, {cols})"
+    if d.pg:
+        return f"CREATE UNLOGGED TABLE {t.stage} (line BIGINT NOT NULL, {cols})"
+    return f"CREATE TEMP TABLE {t.stage} (line INTEGER PRIMARY KEY, {cols})"
 
 
 def copy_stage(t: Tables) -> str:
@@ -253,6 +288,15 @@ def rules(d: Dialect) -> list[tuple[str, str | None, str]]:
 
 
 def _date_ok(d: Dialect, e: str) -> str:
+    """1 when ``e`` is a real date written YYYY-MM-DD (year 1 or later), else 0."""
+    if not d.pg:
+        # SQLite's date() arithmetic normalises an impossible day ("2023-02-29" becomes
+        # "2023-03-01"), so a real date is one that comes back unchanged; one C call per
+        # value instead of a dozen casts.
+        return (
+            f"CASE WHEN {d.iso_date_shape(e)} AND {e} >= '0001' "
+            f"AND date({e}, '+0 days') IS {e} THEN 1 ELSE 0 END"
+        )
     y, m, day = (f"CAST(substr({e}, {a}, {b}) AS INTEGER)" for a, b in ((1, 4), (6, 2), (9, 2)))
     leap = f"(({y}) % 4 = 0 AND ({y}) % 100 <> 0) OR ({y}) % 400 = 0"
     days = (
@@ -297,14 +341,53 @@ def index_fwd(t: Tables) -> str:
     return f"CREATE UNIQUE INDEX {t.fwd}_old ON {t.fwd} (old_unit_id)"
 
 
-def create_check(d: Dialect, t: Tables) -> str:
-    """Typed values, units, register lookups and the rule mask of every staged row."""
+# Keeps the typed subquery from being flattened into the outer query, which would evaluate the
+# date regexes and casts again at every one of the dozens of rules that use them.
+_MATERIALISE = "OFFSET 0"
+_MATERIALISE_SQLITE = "LIMIT -1 OFFSET 0"
+
+
+def create_dup(d: Dialect, t: Tables) -> str:
+    """The personal ID numbers given on more than one line, with the first of those lines: a
+    narrow table, so no wide row is ever sorted to find duplicates."""
+    return d.scratch(
+        t.dup,
+        f"SELECT personal_id, MIN(line) AS first_line FROM {t.stage} "
+        "WHERE personal_id IS NOT NULL GROUP BY personal_id HAVING COUNT(*) > 1",
+    )
+
+
+def index_dup(t: Tables) -> str:
+    return f"CREATE UNIQUE INDEX {t.dup}_pid ON {t.dup} (personal_id)"
+
+
+# The columns of the check table, in order: the staged ones, then the derived ones.
+CHECK_COLUMNS: tuple[str, ...] = (
+    *STAGE_COLUMNS,
+    "bd",
+    "dd",
+    "rs",
+    "birth_unit_id",
+    "hometown_unit_id",
+    "res_unit_id",
+    "now_province",
+    "now_commune",
+    "reg_person_id",
+    "pid_first",
+    "bad",
+)
+
+
+def create_check(d: Dialect, t: Tables) -> list[str]:
+    """Typed values, units, register lookups and the rule mask of every staged row. On
+    SQLite the table is keyed by ``line`` (the rowid), filled in line order."""
     raw = ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
+    picked = ", ".join(f"q.{c}" for c in (*STAGE_COLUMNS, "bd", "dd", "rs"))
     select = f"""
-SELECT q.*, bu.id AS birth_unit_id, hu.id AS hometown_unit_id, ru.id AS res_unit_id,
+SELECT {picked}, bu.id AS birth_unit_id, hu.id AS hometown_unit_id, ru.id AS res_unit_id,
   COALESCE(f.province_code, ru.province_code) AS now_province,
   COALESCE(f.code, ru.code) AS now_commune, pi.person_id AS reg_person_id,
-  MIN(q.line) OVER (PARTITION BY q.personal_id) AS pid_first,
+  COALESCE(dp.first_line, q.line) AS pid_first,
   {_bad_mask(d)} AS bad
 FROM (
   SELECT p.*,
@@ -321,13 +404,21 @@ FROM (
       {_date_ok(d, "s.residence_since")} AS rs_ok,
       CASE WHEN {d.digits("s.personal_id", 12)} THEN 1 ELSE 0 END AS pid_ok
     FROM {t.stage} s) p
+  {d.fence}
 ) q
 {_unit_join("bu", "q.birth_commune_code", "q.bd")}
 {_unit_join("hu", "q.hometown_commune_code", "q.bd")}
 {_unit_join("ru", "q.residence_commune_code", "q.rs")}
 LEFT JOIN {t.fwd} f ON f.old_unit_id = ru.id
-LEFT JOIN person_identifier pi ON pi.kind = 'personal_id' AND pi.value = q.personal_id"""
-    return d.scratch(t.check, select)
+LEFT JOIN person_identifier pi ON pi.kind = 'personal_id' AND pi.value = q.personal_id
+LEFT JOIN {t.dup} dp ON dp.personal_id = q.personal_id"""
+    if d.pg:
+        return [d.scratch(t.check, select)]
+    cols = ", ".join(CHECK_COLUMNS[1:])
+    return [
+        f"CREATE TEMP TABLE {t.check} (line INTEGER PRIMARY KEY, {cols})",
+        f"INSERT INTO {t.check} (line, {cols}) {select}",
+    ]
 
 
 # -- households, states, person ids ----------------------------------------------------------
@@ -339,7 +430,9 @@ _HEAD = f"c.relationship = 'head' AND {_VALID}"
 def create_hh(d: Dialect, t: Tables) -> str:
     """One row per household number: its valid heads and the verdict ``hh_err``:
     1 its head row was rejected, 2 no head, 3 several heads, 4 the register has this household
-    with another head, 5 the head is already in the register but the household is not."""
+    with another head, 5 the head is already in the register but the household is not.
+    ``est_on``, the date a new household is established, is its new members' earliest
+    residence date."""
     select = f"""
 SELECT x.*, h.id AS existing_id,
   CASE WHEN x.heads = 0 AND x.any_head_line IS NOT NULL THEN 1
@@ -355,19 +448,26 @@ FROM (
     MAX(CASE WHEN {_HEAD} THEN c.line END) AS last_head_line,
     MIN(CASE WHEN c.relationship = 'head' THEN c.line END) AS any_head_line,
     MIN(CASE WHEN {_HEAD} THEN c.reg_person_id END) AS head_reg,
+    MIN(CASE WHEN {_VALID} AND c.reg_person_id IS NULL THEN c.rs END) AS est_on,
     MIN(c.line) AS hh_line
   FROM {t.check} c WHERE c.household_no IS NOT NULL GROUP BY c.household_no) x
 LEFT JOIN household h ON h.number = x.household_no"""
     return d.scratch(t.hh, select)
 
 
+def index_hh(t: Tables) -> str:
+    return f"CREATE UNIQUE INDEX {t.hh}_no ON {t.hh} (household_no)"
+
+
 def create_rows(d: Dialect, t: Tables) -> str:
-    """Every row's state; new rows get person ids in line order (PostgreSQL: drawn from the
-    person sequence, so concurrent registrations never collide; SQLite: a range above the
-    current maximum, reserved by the caller)."""
+    """Every row's state (a narrow table: the wide values stay in ``check``); new rows get
+    person ids in line order (PostgreSQL: drawn from the person sequence, so concurrent
+    registrations never collide; SQLite: a range above the current maximum, reserved by the
+    caller, numbered by a running count over ``check`` read in rowid (= line) order)."""
     inner = f"""
-SELECT c.*, h.hh_line, h.hh_err, h.existing_id, h.head_line, h.last_head_line,
-  h.any_head_line, CASE WHEN c.bad <> 0 THEN 'R' WHEN c.line <> c.pid_first THEN 'D'
+SELECT c.line, c.personal_id, c.household_no, c.reg_person_id, c.pid_first, h.hh_line,
+  h.hh_err, h.existing_id, h.head_line, h.last_head_line, h.any_head_line,
+  CASE WHEN c.bad <> 0 THEN 'R' WHEN c.line <> c.pid_first THEN 'D'
     WHEN h.hh_err IS NOT NULL THEN 'H' WHEN c.reg_person_id IS NOT NULL THEN 'S'
     ELSE 'N' END AS state
 FROM {t.check} c LEFT JOIN {t.hh} h ON h.household_no = c.household_no"""
@@ -379,56 +479,73 @@ FROM {t.check} c LEFT JOIN {t.hh} h ON h.household_no = c.household_no"""
         )
     else:
         select = (
-            f"SELECT z.*, CASE WHEN z.state = 'N' THEN :base - 1 + ROW_NUMBER() OVER "
-            f"(PARTITION BY z.state = 'N' ORDER BY z.line) END AS person_id "
-            f"FROM ({inner}) z"
+            f"SELECT z.*, CASE WHEN z.state = 'N' THEN :base - 1 + SUM(CASE WHEN z.state = 'N' "
+            f"THEN 1 ELSE 0 END) OVER (ORDER BY z.line ROWS UNBOUNDED PRECEDING) END "
+            f"AS person_id FROM ({inner}) z"
         )
     return d.scratch(t.rows, select)
 
 
+def create_ref(d: Dialect, t: Tables) -> str:
+    """Who a parent or spouse reference can point to in the file: the new and the
+    already-registered rows, by personal ID number (unique among them)."""
+    return d.scratch(
+        t.ref,
+        f"SELECT personal_id, COALESCE(person_id, reg_person_id) AS person_id, "
+        f"person_id AS new_id FROM {t.rows} WHERE state IN ('N', 'S')",
+    )
+
+
+def index_ref(t: Tables) -> str:
+    return f"CREATE UNIQUE INDEX {t.ref}_pid ON {t.ref} (personal_id)"
+
+
 def _ref(alias: str, col: str) -> str:
     return (
-        f"LEFT JOIN {{rows}} {alias} ON {alias}.personal_id = r.{col} "
-        f"AND {alias}.state IN ('N', 'S')\n"
+        f"LEFT JOIN {{ref}} {alias} ON {alias}.personal_id = c.{col}\n"
         f"LEFT JOIN person_identifier {alias}i ON {alias}i.kind = 'personal_id' "
-        f"AND {alias}i.value = r.{col}"
+        f"AND {alias}i.value = c.{col}"
     )
 
 
 def create_imp(d: Dialect, t: Tables) -> str:
-    """The new rows as they will be written, ordered by batch key so a batch reads
-    contiguous pages. Durable: the merge, and a resumed merge, read it."""
+    """The new rows as they will be written. Durable: the merge, and a resumed merge, read
+    it batch by batch through its (hh_line, line) index. PostgreSQL writes it in batch order
+    so a batch reads contiguous pages; on SQLite it comes out in line order, which is the
+    same order for any file that lists each household's members together."""
     joins = "\n".join(
         _ref(a, f"{role}_personal_id")
         for a, role in (("fa", "father"), ("mo", "mother"), ("sp", "spouse"))
     )
     refs = ",\n  ".join(
-        f"COALESCE({a}.person_id, {a}.reg_person_id, {a}i.person_id) AS {role}_id, "
-        f"{a}.person_id AS {role}_new, r.{role}_personal_id"
+        f"COALESCE({a}.person_id, {a}i.person_id) AS {role}_id, "
+        f"{a}.new_id AS {role}_new, c.{role}_personal_id"
         for a, role in (("fa", "father"), ("mo", "mother"), ("sp", "spouse"))
     )
+    order = "ORDER BY r.hh_line, r.line" if d.pg else ""
     return f"""
 CREATE TABLE {t.imp} AS
-SELECT r.line, r.hh_line, r.person_id, r.personal_id, r.name_clean, r.name_key, r.bd,
-  r.sex, COALESCE(r.nationality, 'VN') AS nationality,
-  COALESCE(r.ethnicity, 'Kinh') AS ethnicity, COALESCE(r.religion, '') AS religion,
-  r.birth_unit_id, r.hometown_unit_id,
-  COALESCE(r.marital_status, 'single') AS marital_status,
-  COALESCE(r.status, 'alive') AS status, r.dd,
+SELECT r.line, r.hh_line, r.person_id, c.personal_id, c.name_clean, c.name_key, c.bd,
+  c.sex, COALESCE(c.nationality, 'VN') AS nationality,
+  COALESCE(c.ethnicity, 'Kinh') AS ethnicity, COALESCE(c.religion, '') AS religion,
+  c.birth_unit_id, c.hometown_unit_id,
+  COALESCE(c.marital_status, 'single') AS marital_status,
+  COALESCE(c.status, 'alive') AS status, c.dd,
   {refs},
-  r.old_id_number, COALESCE(r.old_id_issuer, '') AS old_id_issuer,
-  r.household_no, r.relationship, r.res_unit_id,
-  COALESCE(r.address_line, '') AS address_line, r.rs, r.now_province, r.now_commune,
-  r.existing_id AS household_id,
-  MIN(r.rs) OVER (PARTITION BY r.household_no) AS est_on
+  c.old_id_number, COALESCE(c.old_id_issuer, '') AS old_id_issuer,
+  c.household_no, c.relationship, c.res_unit_id,
+  COALESCE(c.address_line, '') AS address_line, c.rs, c.now_province, c.now_commune,
+  r.existing_id AS household_id, h.est_on
 FROM {t.rows} r
-{joins.format(rows=t.rows)}
+JOIN {t.check} c ON c.line = r.line
+JOIN {t.hh} h ON h.household_no = r.household_no
+{joins.format(ref=t.ref)}
 WHERE r.state = 'N'
-ORDER BY r.hh_line, r.line"""
+{order}"""
 
 
 def index_imp(t: Tables) -> str:
-    return f"CREATE INDEX ix_{t.imp}_hh_line ON {t.imp} (hh_line)"
+    return f"CREATE INDEX ix_{t.imp}_hh_line ON {t.imp} (hh_line, line)"
 
 
 # -- the error report ------------------------------------------------------------------------
@@ -449,8 +566,8 @@ def err_rules(d: Dialect, t: Tables) -> tuple[str, dict[str, str | None]]:
 WITH rule (bit, col, reason) AS (VALUES {", ".join(values)})
 INSERT INTO {t.err} (line, col, value, reason, level)
 SELECT c.line, rule.col, CASE rule.col {pick} END, COALESCE(rule.reason, c.name_err), 'error'
-FROM {t.check} c JOIN rule ON (c.bad & rule.bit) <> 0
-WHERE c.bad <> 0"""
+FROM (SELECT * FROM {t.check} WHERE bad <> 0) c CROSS JOIN rule
+WHERE (c.bad & rule.bit) <> 0"""
     return sql, params
 
 
@@ -459,7 +576,7 @@ def _line(expr: str) -> str:
 
 
 def err_states(t: Tables) -> str:
-    """Duplicates and rows rejected with their household."""
+    """Duplicates and rows rejected with their household (``rows`` carries what they need)."""
     hh = (
         f"CASE r.hh_err "
         f"WHEN 1 THEN 'the household''s head (line ' || {_line('r.any_head_line')} || "
