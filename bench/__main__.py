@@ -63,7 +63,7 @@ def write_markdown(results: dict[str, list[dict[str, Any]]]) -> None:
         "| benchmark | figure | baseline (same run) | ratio | target | met | measured |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in ORDER + sorted(set(results) - set(ORDER)):
+    for key in ORDER + sorted(k for k in set(results) - set(ORDER) if not k.startswith("_")):
         for r in results.get(key, []):
             figure = f"{_fmt(r.get('value'))} {r.get('unit', '')}".strip()
             base = r.get("baseline")

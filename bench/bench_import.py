@@ -18,7 +18,6 @@ import secrets
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from dancu.registry.synth import generate_population  # noqa: E402
+from bench import data_files  # noqa: E402
 
-DATA = ROOT / "bench" / "data"
+DATA = data_files.DATA
 PG_ADMIN = os.environ.get("DANCU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PEOPLE = int(os.environ.get("BENCH_IMPORT_PEOPLE", "1000000"))
 RSS_LIMIT_MB = 500
-AS_OF = date(2026, 11, 1)  # the generator's reference "today": the same file every run
 SQLITE_LIMIT_S = 120.0
 
 _CHILD = """
@@ -57,17 +55,7 @@ old_id_number text, old_id_issuer text"""
 
 
 def population_file(people: int) -> Path:
-    """The benchmark's population file, generated once (seeded, so always the same)."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    ignore = DATA / ".gitignore"  # generated files, hundreds of MB: never committed
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    path = DATA / f"population-{people}.csv"
-    if not path.exists():
-        tmp = path.with_name(f"part-{path.name}")  # never reuse a half-written file
-        generate_population(people, 6, tmp, as_of=AS_OF)
-        tmp.replace(path)
-    return path
+    return data_files.population_file(f"population-{people}.csv", people, 6)
 
 
 def _pg_url(name: str) -> str:

@@ -8,12 +8,13 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dancu.core.audit import GroupAuditWriter
-from dancu.core.db import make_engine, make_sessionmaker
+from dancu.core.audit import AsyncGroupAuditWriter, GroupAuditWriter
+from dancu.core.db import libpq_conninfo, make_engine, make_sessionmaker
 from dancu.core.officers import TokenSigner
 from dancu.core.outbox import JetStreamPublisher, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
+from dancu.registry.lookup import PersonLookup
 from dancu.registry.service import RegistryService
 
 
@@ -46,7 +47,33 @@ class Container:
 
     @cached_property
     def registry(self) -> RegistryService:
-        return RegistryService(self.sessions, self.units, self.audit_writer)
+        service = RegistryService(self.sessions, self.units, self.audit_writer)
+        service.lookup = self.person_lookup
+        return service
+
+    @cached_property
+    def person_lookup(self) -> PersonLookup | None:
+        """The async person lookup, on PostgreSQL only (``start_async`` opens it)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        conninfo = libpq_conninfo(self.engine.url)
+        return PersonLookup(
+            conninfo,
+            self.units,
+            AsyncGroupAuditWriter(
+                conninfo, self.settings.audit_max_batch, self.settings.audit_gather_ms
+            ),
+            self.settings.lookup_pool_size,
+        )
+
+    async def start_async(self) -> None:
+        """Open what the async server uses, on its event loop (the app's lifespan calls it)."""
+        if self.person_lookup is not None:
+            await self.person_lookup.start()
+
+    async def stop_async(self) -> None:
+        if "person_lookup" in self.__dict__ and self.person_lookup is not None:
+            await self.person_lookup.stop()
 
     @cached_property
     def tokens(self) -> TokenSigner:

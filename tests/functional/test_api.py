@@ -3,15 +3,24 @@ history, households. Both backends."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from dancu.app import create_app
 from dancu.bootstrap import Container
+from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
+from dancu.core.models import AuditEntry
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
@@ -193,3 +202,89 @@ def test_oversized_bodies_get_413(container: Container) -> None:
             content=chunks(),
         )
         assert r.status_code == 413
+
+
+def test_lookup_by_id_answers_alike_on_every_path(client: TestClient, container: Container) -> None:
+    """On PostgreSQL a plain lookup is answered by the async fast path, an "as of" lookup by
+    the framework's route: the same record, headers and problems either way, and each read
+    audited with its purpose."""
+    h = auth(container)
+    head, _wife = register(client, h)
+    fast = client.get(f"/api/v1/persons/{head}", headers=h, params={"purpose": "kiểm tra"})
+    routed = client.get(f"/api/v1/persons/{head}", headers=h, params={"as_of": date.today()})
+    assert fast.status_code == routed.status_code == 200
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    for name in ("x-content-type-options", "x-frame-options", "content-security-policy"):
+        assert fast.headers[name] == routed.headers[name]
+    assert fast.json() == {**routed.json(), "as_of": None}
+    lookup = container.person_lookup
+    if container.engine.dialect.name == "postgresql":
+        assert lookup is not None and lookup.audit.committed == 1  # the fast path served it
+    with container.sessions() as session:
+        purposes = session.scalars(
+            select(AuditEntry.purpose).where(AuditEntry.action == "person.read")
+        ).all()
+    assert "kiểm tra" in purposes
+
+    bad = client.get("/api/v1/persons/0010", headers=h)
+    assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+    assert bad.json()["errors"][0]["field"] == "personal_id"
+    assert client.get("/api/v1/persons/001099999999", headers=h).status_code == 404
+    assert client.get(f"/api/v1/persons/{head}").status_code == 403
+    forged = client.get(f"/api/v1/persons/{head}", headers={"Authorization": "Bearer x.y"})
+    assert forged.status_code == 403 and forged.json()["title"] == "the token is not valid"
+    long_purpose = client.get(f"/api/v1/persons/{head}", headers=h, params={"purpose": "x" * 61})
+    assert long_purpose.status_code == 422
+
+
+def test_concurrent_lookups_over_real_http_are_all_audited(container: Container) -> None:
+    """A live server on a free port, 64 lookups at once: every answer is 200 and every read
+    is in a verified audit log; on PostgreSQL the reads share commits."""
+    headers = auth(container)
+    head, wife = register_direct(container)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+        async def load() -> list[int]:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                answers = await asyncio.gather(
+                    *(
+                        http.get(f"/api/v1/persons/{(head, wife)[i % 2]}", headers=headers)
+                        for i in range(64)
+                    )
+                )
+            return [a.status_code for a in answers]
+
+        assert asyncio.run(load()) == [200] * 64
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    with container.sessions() as session:
+        report = audit.verify(session)
+        reads = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "person.read")
+        )
+    assert report.ok and reads == 64 + 1  # and the one read by register_direct
+    lookup = container.person_lookup
+    if lookup is not None:
+        assert lookup.audit.committed == 64 and lookup.audit.commits < 64
+
+
+def register_direct(container: Container) -> tuple[str, str]:
+    with TestClient(create_app(container)) as c:
+        return register(c, auth(container))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -59,7 +59,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, "http-error", str(exc.detail))
 
 
-def get_container(request: Request) -> Container:
+# The dependencies are coroutines (they never block): FastAPI runs plain functions on a
+# worker thread, which would cost every request a thread hop.
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -67,7 +69,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def current_api_officer(
+async def current_api_officer(
     container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> OfficerContext:
     """The officer a bearer token (``dancu officer token``) was issued to."""

@@ -17,8 +17,9 @@ Two writers fill chains without ever serialising on one global head (DESIGN "dur
   PostgreSQL, so only transactions that picked the same shard wait for one another.
 - **Reads** go through ``GroupAuditWriter``: callers hand over an entry and wait; a single
   flusher thread gathers whatever arrived in the last few milliseconds into one transaction
-  (one WAL flush for many requests) in a chain owned by this process alone, and only then
-  releases the callers. A crash loses no read whose response left.
+  (one WAL flush for many requests) in a chain owned by this writer alone, and only then
+  releases the callers. A crash loses no read whose response left. The async server on
+  PostgreSQL uses ``AsyncGroupAuditWriter``, the same idea as a task on its event loop.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -136,6 +138,36 @@ class _Pending:
     error: BaseException | None = None
 
 
+class ReadChain:
+    """The chain one group writer appends reads to: its own, so appending needs no lock on a
+    shared head. A new chain starts each day and whenever a commit failed: a commit whose
+    outcome is unknown (the connection dropped while committing) may or may not have stored
+    its entries, so their sequence numbers are never reused."""
+
+    def __init__(self) -> None:
+        self.abandon()
+
+    def abandon(self) -> None:
+        self._writer_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._name, self._seq, self._hash = "", 0, GENESIS
+
+    def rows(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        """The rows that append ``entries``; the chain moves on only with ``advance``."""
+        name = _today_chain("read", self._writer_id)
+        seq, prev = (self._seq, self._hash) if name == self._name else (0, GENESIS)
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = entry.row(name, seq, prev)
+            prev = row["hash"]
+            rows.append(row)
+        return rows
+
+    def advance(self, last: dict[str, Any]) -> None:
+        """The rows up to ``last`` are committed."""
+        self._name, self._seq, self._hash = last["chain"], last["seq"], last["hash"]
+
+
 class GroupAuditWriter:
     """Durable audit of reads with group commit. One instance per process."""
 
@@ -146,10 +178,7 @@ class GroupAuditWriter:
         self._flush_s = flush_ms / 1000
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._writer_id = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._chain = ""
-        self._seq = 0
-        self._hash = GENESIS
+        self._chain = ReadChain()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -212,27 +241,22 @@ class GroupAuditWriter:
                 self._commit(batch)
             except BaseException as exc:  # report to every waiter, keep the thread alive
                 log.exception("audit flush failed")
+                self._chain.abandon()
                 error = exc
             for p in batch:
                 self._release(p, error)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        chain = _today_chain("read", self._writer_id)
-        seq, prev = (self._seq, self._hash) if chain == self._chain else (0, GENESIS)
-        rows = []
-        for p in batch:
-            seq += 1
-            row = p.entry.row(chain, seq, prev)
-            prev = row["hash"]
-            rows.append(row)
+        rows = self._chain.rows([p.entry for p in batch])
+        chain, seq, last = rows[-1]["chain"], rows[-1]["seq"], rows[-1]["hash"]
         with self._factory() as session, session.begin():
             session.execute(insert(AuditEntry), rows)
             head = session.get(AuditChainHead, chain)
             if head is None:
-                session.add(AuditChainHead(chain=chain, seq=seq, hash=prev, updated_at=utcnow()))
+                session.add(AuditChainHead(chain=chain, seq=seq, hash=last, updated_at=utcnow()))
             else:
-                head.seq, head.hash, head.updated_at = seq, prev, utcnow()
-        self._chain, self._seq, self._hash = chain, seq, prev
+                head.seq, head.hash, head.updated_at = seq, last, utcnow()
+        self._chain.advance(rows[-1])
 
     @staticmethod
     def _release(p: _Pending, error: BaseException | None) -> None:
@@ -251,6 +275,165 @@ class GroupAuditWriter:
                     fut.set_exception(error)
 
             p.loop.call_soon_threadsafe(_set)
+
+
+# One statement, so one round trip and one WAL flush per group in autocommit: the entries and
+# the chain's head are written together or not at all.
+_PG_APPEND = """
+WITH entries AS (
+    INSERT INTO audit_entry
+        (chain, seq, at, actor, role, unit, purpose, action, subject, detail, prev_hash, hash)
+    SELECT * FROM unnest(
+        %(chain)s::text[], %(seq)s::bigint[], %(at)s::timestamptz[], %(actor)s::text[],
+        %(role)s::text[], %(unit)s::text[], %(purpose)s::text[], %(action)s::text[],
+        %(subject)s::text[], %(detail)s::text[], %(prev_hash)s::text[], %(hash)s::text[])
+)
+INSERT INTO audit_chain_head (chain, seq, hash, updated_at)
+VALUES (%(head_chain)s, %(head_seq)s, %(head_hash)s, %(now)s)
+ON CONFLICT (chain) DO UPDATE
+    SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
+"""
+_COLUMNS = (*_FIELDS, "hash")
+APPLICATION_NAME = "dancu-audit-writer"  # how its connections show in pg_stat_activity
+
+
+class AsyncGroupAuditWriter:
+    """Durable audit of reads for the async server on PostgreSQL, with group commit.
+
+    The same chains as ``GroupAuditWriter``, but the flusher is a task on the server's event
+    loop writing through its own psycopg connection: a request hands over its entry and
+    awaits the commit. A commit costs PostgreSQL far more than the rows in it, so the flusher
+    gathers: a read announces itself when it starts (``expect``), and while announced reads
+    are still under way the flusher waits for their entries, at most ``gather_ms``, before
+    committing. An idle server commits a lone read at once; a busy one commits the reads in
+    flight together. No thread, so no lock passes between the flusher and the loop."""
+
+    def __init__(self, conninfo: str, max_batch: int = 512, gather_ms: float = 2.0) -> None:
+        self._conninfo = conninfo
+        self._max_batch = max_batch
+        self._gather_s = gather_ms / 1000
+        self._chain = ReadChain()
+        self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
+        self._expected = 0
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.commits = 0  # for monitoring: entries per commit is the grouping achieved
+        self.committed = 0
+
+    async def start(self) -> None:
+        """Start the flusher on the running loop (the loop the server answers requests on)."""
+        if self._task is None:
+            self.loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._stopping = False
+            await self._connect()
+            self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self) -> None:
+        """Commit what was handed over, then close."""
+        if self._task is not None and self._wake is not None:
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def expected(self) -> int:
+        """Reads announced whose entries have not been handed over yet."""
+        return self._expected
+
+    def expect(self) -> None:
+        """A read has started whose entry will follow (``awrite(…, expected=True)``), or
+        not (``unexpect``)."""
+        self._expected += 1
+
+    def unexpect(self) -> None:
+        self._expected -= 1
+        if self._wake is not None:
+            self._wake.set()
+
+    async def awrite(self, entry: Entry, *, expected: bool = False) -> None:
+        """Return once ``entry`` is committed; raise if it could not be."""
+        if self._wake is None or self.loop is None or self._stopping:
+            raise RuntimeError("the audit writer is not running")
+        if expected:
+            self._expected -= 1
+        done: asyncio.Future[None] = self.loop.create_future()
+        self._pending.append((entry, done))
+        self._wake.set()
+        await done
+
+    async def _gather(self) -> None:
+        """Wait while announced reads are under way, up to the gather time."""
+        assert self._wake is not None and self.loop is not None
+        deadline = self.loop.time() + self._gather_s
+        while self._expected > 0 and len(self._pending) < self._max_batch and not self._stopping:
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._gather()
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            error: BaseException | None = None
+            try:
+                await self._commit([entry for entry, _ in batch])
+            except Exception as exc:  # report to every waiter, keep the flusher alive
+                log.exception("audit flush failed")
+                self._chain.abandon()
+                if self._conn is not None and not self._conn.closed:
+                    await self._conn.close()
+                error = exc
+            for _, done in batch:
+                if done.done():  # the request went away (client disconnected)
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, application_name=APPLICATION_NAME
+            )
+        return self._conn
+
+    async def _commit(self, entries: list[Entry]) -> None:
+        rows = self._chain.rows(entries)
+        params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
+        last = rows[-1]
+        params |= {
+            "head_chain": last["chain"],
+            "head_seq": last["seq"],
+            "head_hash": last["hash"],
+            "now": utcnow(),
+        }
+        conn = await self._connect()
+        await conn.execute(_PG_APPEND, params)
+        self._chain.advance(last)
+        self.commits += 1
+        self.committed += len(rows)
 
 
 @dataclass(slots=True)

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
         description="How long the audit writer waits to gather concurrent entries into one commit.",
     )
     audit_max_batch: int = Field(default=512, description="Most audit entries in one commit.")
+    audit_gather_ms: float = Field(
+        default=3.0,
+        description="Longest the async server's audit writer waits for the reads under way "
+        "to join one commit.",
+    )
+    lookup_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description="PostgreSQL connections per server process for person lookups by ID.",
+    )
     session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", description="NATS server the outbox relay publishes to."

@@ -84,6 +84,22 @@ templates = _environment()
 # -- middleware -------------------------------------------------------------------------------
 
 
+def security_headers(path: str, secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (a content security policy except on the API
+    documentation pages, which run Swagger UI's inline script; HSTS behind HTTPS)."""
+    extra = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+    if not path.startswith(_NO_CSP):
+        extra.append((b"content-security-policy", _CSP.encode()))
+    if secure:
+        extra.append((b"strict-transport-security", b"max-age=31536000"))
+    return extra
+
+
 class PageContext:
     """Pure ASGI middleware: picks the page language for the request (cookie, then the
     browser's Accept-Language, then the configured default) and adds the security headers
@@ -103,20 +119,10 @@ class PageContext:
         locale = i18n.pick_locale(cookie, headers.get("accept-language"), self.default_locale)
         scope.setdefault("state", {})["locale"] = locale
         token = i18n.current_locale.set(locale)
-        csp = not str(scope["path"]).startswith(_NO_CSP)
+        extra = security_headers(str(scope["path"]), self.secure)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-                ]
-                if csp:
-                    extra.append((b"content-security-policy", _CSP.encode()))
-                if self.secure:
-                    extra.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 

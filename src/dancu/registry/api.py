@@ -4,30 +4,39 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dancu.core.api import ApiOfficer, ContainerDep
+from dancu.bootstrap import Container
+from dancu.core.access import OfficerContext
+from dancu.core.api import ApiOfficer, ContainerDep, problem
+from dancu.core.errors import DancuError, Forbidden
+from dancu.core.web import security_headers
 from dancu.registry import schemas as s
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
+PERSONS = "/api/v1/persons/"
 
 
 @router.get("/persons/{personal_id}", response_model=s.PersonPublic)
-def get_person(
+async def get_person(
     personal_id: str,
     officer: ApiOfficer,
     container: ContainerDep,
     as_of: Annotated[date | None, Query(description="valid-time date")] = None,
     known_at: Annotated[datetime | None, Query(description="transaction time")] = None,
     purpose: Annotated[str | None, Query(max_length=60)] = None,
-) -> s.PersonPublic:
+) -> Response:
     """Look a person up by personal ID number (current, re-established or old number).
     With ``as_of`` the record as it was valid on that date; with ``known_at`` as the register
     knew it at that moment (before later corrections)."""
-    return container.registry.get_person(
+    person = await container.registry.aget_person(
         officer, personal_id, valid_on=as_of, known_at=known_at, purpose=purpose
     )
+    # Already validated: serialised once, by pydantic, without a second pass by the framework.
+    return Response(person.model_dump_json(), media_type="application/json")
 
 
 @router.get("/persons", response_model=s.SearchPage)
@@ -133,3 +142,78 @@ def correct_record(
     """Correct a fact recorded wrongly from the start (superseding, never editing); returns
     the personal ID number, new when the birth year or sex changed."""
     return {"personal_id": container.registry.correct_record(officer, data)}
+
+
+class PersonLookupFastPath:
+    """Pure ASGI middleware that answers ``GET /api/v1/persons/{personal_id}`` (optionally
+    ``?purpose=…``) straight from the async PostgreSQL lookup, before the framework's routing,
+    dependency solving and middleware stack: the lookup is the register's busiest request
+    (agencies verify identities one at a time) and that machinery costs more than the
+    lookup itself. It authenticates, scopes, reads and audits exactly as ``get_person``
+    above, which stays the documented route and serves everything this does not take
+    (``as_of``/``known_at``, a missing or bad token, SQLite, a test client's own loop).
+    See docs/decisions/0002-person-lookup-fast-path.md."""
+
+    def __init__(self, app: ASGIApp, container: Container) -> None:
+        self.app = app
+        self.container = container
+        self.headers = security_headers(PERSONS, container.settings.secure_cookies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        lookup = self.container.person_lookup if path.startswith(PERSONS) else None
+        if (
+            lookup is None
+            or scope["method"] != "GET"
+            or "/" in (personal_id := path[len(PERSONS) :])
+            or not lookup.serves_here()
+        ):
+            await self.app(scope, receive, send)
+            return
+        purpose = _purpose(scope["query_string"])
+        officer = self._officer(scope["headers"]) if purpose is not None else None
+        if officer is None:  # anything unusual: the framework's route answers it
+            await self.app(scope, receive, send)
+            return
+        try:
+            person = await lookup.get_person(officer, personal_id, purpose or None)
+        except DancuError as exc:
+            errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+            await problem(exc.status, exc.code, exc.message, errors=errors)(scope, receive, send)
+            return
+        body = person.model_dump_json().encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *self.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _officer(self, headers: list[tuple[bytes, bytes]]) -> OfficerContext | None:
+        for key, value in headers:
+            if key == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    return None
+                try:
+                    return self.container.tokens.verify(token.strip())
+                except Forbidden:
+                    return None
+        return None
+
+
+def _purpose(query: bytes) -> str | None:
+    """``purpose`` from the query string ("" when absent); None when the query holds
+    anything else, or a purpose the route would refuse."""
+    if not query:
+        return ""
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    if len(pairs) != 1 or pairs[0][0] != "purpose" or len(pairs[0][1]) > 60:
+        return None
+    return pairs[0][1]

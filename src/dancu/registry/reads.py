@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import partial
 from typing import Protocol
 
+import anyio
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,7 @@ from dancu.core.names import fold, search_key
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
+from dancu.registry.lookup import OUT_OF_AREA, PersonLookup, parse_personal_id, unit_ref
 from dancu.registry.models import (
     CivilEvent,
     Household,
@@ -45,7 +48,6 @@ _TRACKED = (
     "spouse_id",
     "hometown_unit_id",
 )
-OUT_OF_AREA = "no person with this ID number in your area"
 
 
 class ReadAuditor(Protocol):
@@ -74,6 +76,8 @@ class RegistryReads:
         self.factory = factory
         self.units = units
         self.reads_audit = reads_audit
+        # The async PostgreSQL lookup (``lookup.py``), wired by bootstrap when it applies.
+        self.lookup: PersonLookup | None = None
 
     def get_person(
         self,
@@ -93,6 +97,31 @@ class RegistryReads:
             ctx, "person.read", current.person_id, purpose, f"as of {valid_on}" if valid_on else ""
         )
         return out
+
+    async def aget_person(
+        self,
+        ctx: OfficerContext,
+        personal_id: str,
+        *,
+        valid_on: date | None = None,
+        known_at: datetime | None = None,
+        purpose: str | None = None,
+    ) -> s.PersonPublic:
+        """``get_person`` for async callers: the current record through the async lookup
+        where it serves this loop, anything else on a worker thread."""
+        lookup = self.lookup
+        if lookup is not None and valid_on is None and known_at is None and lookup.serves_here():
+            return await lookup.get_person(ctx, personal_id, purpose)
+        return await anyio.to_thread.run_sync(
+            partial(
+                self.get_person,
+                ctx,
+                personal_id,
+                valid_on=valid_on,
+                known_at=known_at,
+                purpose=purpose,
+            )
+        )
 
     def search(
         self,
@@ -253,10 +282,7 @@ class RegistryReads:
     def _current_row(
         self, session: Session, personal_id: str, field: str = "personal_id"
     ) -> PersonCurrent:
-        try:
-            number = ids.parse(personal_id).number
-        except ids.InvalidPersonalID as exc:
-            raise Invalid(f"invalid personal ID number: {exc.reason}", field) from None
+        number = parse_personal_id(personal_id, field)
         person_id = session.scalar(
             select(PersonIdentifier.person_id).where(
                 PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
@@ -279,7 +305,11 @@ class RegistryReads:
 
     @staticmethod
     def _open_version(session: Session, person_id: int) -> PersonVersion:
-        version = session.scalars(open_rows(PersonVersion, person_id=person_id)).first()
+        version = session.scalars(
+            open_rows(PersonVersion, person_id=person_id).order_by(
+                PersonVersion.valid_from.desc(), PersonVersion.id.desc()
+            )
+        ).first()
         if version is None:
             raise NotFound("the person has no current record")
         return version
@@ -308,9 +338,7 @@ class RegistryReads:
         self.reads_audit.write(Entry(ctx.actor(purpose), action, f"{kind}:{subject_id}", detail))
 
     def _unit_ref(self, unit: Unit) -> s.UnitRef:
-        return s.UnitRef(
-            code=unit.code, name=unit.name, label=self.units.label(unit), scheme=unit.scheme
-        )
+        return unit_ref(self.units, unit)
 
     def _summary(self, r: PersonCurrent) -> s.PersonSummary:
         unit = self.units.get("2025", "commune", r.commune_code)
@@ -358,8 +386,16 @@ class RegistryReads:
         pid = current.person_id
         if valid_on is None and known_at is None:
             version = self._open_version(session, pid)
-            residences = list(session.scalars(open_rows(Residence, person_id=pid)))
-            member = session.scalars(open_rows(HouseholdMember, person_id=pid)).first()
+            residences = list(
+                session.scalars(
+                    open_rows(Residence, person_id=pid).order_by(Residence.valid_from, Residence.id)
+                )
+            )
+            member = session.scalars(
+                open_rows(HouseholdMember, person_id=pid).order_by(
+                    HouseholdMember.valid_from.desc(), HouseholdMember.id.desc()
+                )
+            ).first()
         else:
             on, at = valid_on or utcnow().date(), known_at or utcnow()
             found = session.scalars(as_of(PersonVersion, on, at, person_id=pid)).first()
@@ -374,7 +410,7 @@ class RegistryReads:
         idents = session.scalars(
             select(PersonIdentifier)
             .where(PersonIdentifier.person_id == pid)
-            .order_by(PersonIdentifier.valid_from)
+            .order_by(PersonIdentifier.valid_from, PersonIdentifier.id)
         )
         unit = self.units.by_id.get
         return s.PersonPublic(

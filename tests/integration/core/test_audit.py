@@ -3,13 +3,17 @@ tamper detection (edit, delete, truncate)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
+import psycopg
+import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core import audit
 from dancu.core.audit import Actor, Entry, GroupAuditWriter
+from dancu.core.db import libpq_conninfo
 from dancu.core.models import AuditEntry
 
 ACTOR = Actor("officer1", "commune_officer", "00004", "registry-administration")
@@ -96,3 +100,78 @@ def test_signed_checkpoints_catch_a_rewritten_chain(session_factory: sessionmake
         wrong_key = audit.verify(session, "another-key")
     assert not report.ok and "differs from its signed checkpoint" in report.problems[0]
     assert "bad signature" in wrong_key.problems[0]
+
+
+# -- the async writer (PostgreSQL) ----------------------------------------------------------
+
+
+def _async_writer(engine: Engine) -> audit.AsyncGroupAuditWriter:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the async audit writer serves the PostgreSQL server")
+    return audit.AsyncGroupAuditWriter(libpq_conninfo(engine.url), gather_ms=20)
+
+
+def test_async_writer_groups_concurrent_reads_into_few_commits(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    writer = _async_writer(engine)
+
+    async def read(i: int) -> None:
+        writer.expect()  # as a lookup does when it starts
+        await asyncio.sleep(0.001 * (i % 5))  # the query
+        await writer.awrite(Entry(ACTOR, "person.read", f"person:{i}"), expected=True)
+
+    async def main() -> None:
+        await writer.start()
+        try:
+            await asyncio.gather(*(read(i) for i in range(200)))
+            await writer.awrite(Entry(ACTOR, "person.read", "person:lone"))  # nobody waits
+        finally:
+            await writer.stop()
+
+    asyncio.run(main())
+    assert writer.committed == 201 and writer.expected == 0
+    assert writer.commits <= 20  # grouped, not one commit per read
+    with session_factory() as session:
+        subjects = sorted(session.scalars(select(AuditEntry.subject)))
+        report = audit.verify(session)
+    assert subjects == sorted([f"person:{i}" for i in range(200)] + ["person:lone"])
+    assert report.ok and report.chains == 1 and report.entries == 201
+
+
+def test_async_writer_reports_a_lost_connection_and_starts_a_new_chain(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """A commit that fails is reported to every waiting read (which then fails rather than
+    answering unaudited); the next reads reconnect and go to a fresh chain, so the numbers
+    of a commit whose outcome is unknown are never reused and the log still verifies."""
+    writer = _async_writer(engine)
+    admin = engine.url.render_as_string(hide_password=False).replace("+psycopg", "")
+
+    async def main() -> list[bool]:
+        await writer.start()
+        outcomes = []
+        try:
+            await writer.awrite(Entry(ACTOR, "person.read", "person:1"))
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s AND datname = current_database()",
+                    [audit.APPLICATION_NAME],
+                )
+            for i in (2, 3):
+                try:
+                    await writer.awrite(Entry(ACTOR, "person.read", f"person:{i}"))
+                    outcomes.append(True)
+                except psycopg.OperationalError:
+                    outcomes.append(False)
+        finally:
+            await writer.stop()
+        return outcomes
+
+    assert asyncio.run(main()) == [False, True]
+    with session_factory() as session:
+        subjects = sorted(session.scalars(select(AuditEntry.subject)))
+        report = audit.verify(session)
+    assert subjects == ["person:1", "person:3"]
+    assert report.ok and report.chains == 2
