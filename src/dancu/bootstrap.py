@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.audit import AsyncGroupAuditWriter, GroupAuditWriter
 from dancu.core.db import libpq_conninfo, make_engine, make_sessionmaker
 from dancu.core.officers import TokenSigner
-from dancu.core.outbox import JetStreamPublisher, OutboxRelay
+from dancu.core.outbox import JetStreamPublisher, LocalSubscriber, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
+from dancu.identity import ports
+from dancu.identity.service import IdentityService
 from dancu.registry.lookup import PersonLookup
 from dancu.registry.service import RegistryService
 
@@ -50,6 +52,35 @@ class Container:
         service = RegistryService(self.sessions, self.units, self.audit_writer)
         service.lookup = self.person_lookup
         return service
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        key = self.settings.resolved_secret_key
+        return IdentityService(
+            self.sessions,
+            self.registry,
+            secret_key=key,
+            sms=self.sms,
+            portraits=ports.SyntheticPortraits(key),
+            faces=ports.ExactFaceMatcher(),
+            fingerprints=ports.DevFingerprintScanner(),
+            face_threshold=self.settings.face_threshold,
+        )
+
+    @cached_property
+    def sms(self) -> ports.SmsSender:
+        return ports.ConsoleSms()
+
+    def subscribers(self) -> list[LocalSubscriber]:
+        """The in-process consumers of domain events (run by the server's event poller)."""
+        return [
+            LocalSubscriber(
+                self.sessions,
+                "identity",
+                ("registry.person.died",),
+                self.identity.on_registry_event,
+            )
+        ]
 
     @cached_property
     def person_lookup(self) -> PersonLookup | None:

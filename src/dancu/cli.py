@@ -8,6 +8,7 @@ import typer
 
 from dancu.core.cli import audit_app, db_app, officer_app, outbox_app
 from dancu.demo import demo_app
+from dancu.identity.cli import identity_app
 from dancu.registry.cli import registry_app, synth_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(synth_app, name="synth")
 app.add_typer(audit_app, name="audit")
 app.add_typer(officer_app, name="officer")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(identity_app, name="identity")
 app.add_typer(demo_app, name="demo")
 
 

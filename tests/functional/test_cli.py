@@ -133,3 +133,46 @@ def test_import_of_a_broken_file_explains_and_writes_nothing(env: Engine, tmp_pa
     assert "birth_date" in result.output and "nothing was imported" in result.output
     bad = runner.invoke(app, ["synth", "population", "--as-of", "31/02/2020"])
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_identity_account_create_and_show(env: Engine, container: Container) -> None:
+    from dancu.demo import ba_dinh_family
+
+    family = ba_dinh_family(container.registry)
+    father = family["father"]
+    args = ["identity", "account", "create", father, "--phone", "0912345678"]
+    created = runner.invoke(app, [*args, "--passcode", "482915"])
+    assert created.exit_code == 0, created.output
+    assert "level 2, active" in created.output and "+84••••••678" in created.output
+    again = runner.invoke(app, [*args, "--passcode", "482915"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    weak = runner.invoke(
+        app,
+        [
+            "identity",
+            "account",
+            "create",
+            family["mother"],
+            "--phone",
+            "0912345678",
+            "--passcode",
+            "123456",
+        ],
+    )
+    assert weak.exit_code == 1 and "passcode" in weak.output
+    bad_phone = runner.invoke(
+        app,
+        [
+            "identity",
+            "account",
+            "create",
+            family["mother"],
+            "--phone",
+            "12",
+            "--passcode",
+            "482915",
+        ],
+    )
+    assert bad_phone.exit_code == 2 and "phone" in bad_phone.output
+    shown = runner.invoke(app, ["identity", "account", "show", father])
+    assert shown.exit_code == 0 and '"level": 2' in shown.output and "provisioned" in shown.output

@@ -153,3 +153,13 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxCursor(Base):
+    """How far an in-process subscriber has read the outbox (``core.outbox.LocalSubscriber``)."""
+
+    __tablename__ = "outbox_cursor"
+
+    consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

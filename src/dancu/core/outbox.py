@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import timedelta
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dancu.core.models import OutboxEvent
+from dancu.core.models import OutboxCursor, OutboxEvent
 from dancu.core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -129,3 +131,78 @@ class OutboxRelay:
             if published < self.batch:
                 with contextlib.suppress(TimeoutError):  # idle: wait for the next poll
                     await asyncio.wait_for(stop.wait(), interval_s)
+
+
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class LocalSubscriber:
+    """An in-process subscriber to the outbox, for contexts that share the database (the
+    identity context suspends an account when the register records a death). Events reach
+    ``handler`` in id order, at least once: the cursor is saved after a batch was handled,
+    so a crash hands that batch over again, and two processes polling at once may both hand
+    an event over; handlers are idempotent. No lock is held while a handler runs (on SQLite
+    that would block the handler's own writes).
+
+    On PostgreSQL a transaction may commit a lower outbox id after a higher one; events are
+    therefore taken only once they are ``grace`` old, by which time any transaction that
+    wrote a lower id has committed (the register's use cases take milliseconds). SQLite has a
+    single writer, so ids commit in order. Deployments with NATS can subscribe to the same
+    subjects through JetStream instead (the relay publishes every event there)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        name: str,
+        topics: tuple[str, ...],
+        handler: Handler,
+        *,
+        batch: int = 200,
+        grace: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self.factory, self.name, self.topics, self.handler = factory, name, topics, handler
+        self.batch, self.grace = batch, grace
+
+    def deliver(self) -> int:
+        """Hand the pending events to the handler; returns how many were handled."""
+        with self.factory() as session:
+            cursor = session.get(OutboxCursor, self.name)
+            start = cursor.last_id if cursor else 0
+            query = (
+                select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload)
+                .where(OutboxEvent.id > start, OutboxEvent.topic.in_(self.topics))
+                .order_by(OutboxEvent.id)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.where(OutboxEvent.created_at <= utcnow() - self.grace)
+            events = session.execute(query).all()
+        if not events:
+            return 0
+        for _id, topic, payload in events:
+            self.handler(topic, payload)  # in its own transaction
+        with self.factory() as session, session.begin():
+            cursor = session.get(OutboxCursor, self.name, with_for_update=True)
+            if cursor is None:
+                session.add(OutboxCursor(consumer=self.name, last_id=events[-1][0]))
+            elif cursor.last_id < events[-1][0]:
+                cursor.last_id, cursor.updated_at = events[-1][0], utcnow()
+        return len(events)
+
+
+async def run_subscribers(
+    subscribers: list[LocalSubscriber], interval_s: float, stop: asyncio.Event
+) -> None:
+    """Deliver pending events to each subscriber (on a worker thread: handlers use the
+    synchronous services) every ``interval_s`` until ``stop`` is set."""
+    import anyio
+
+    while not stop.is_set():
+        for subscriber in subscribers:
+            try:
+                while await anyio.to_thread.run_sync(subscriber.deliver) >= subscriber.batch:
+                    pass  # a backlog: keep going without waiting
+            except Exception:  # one failing handler must not stop the others; retry later
+                log.exception("delivering events to %s failed; retrying", subscriber.name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,20 @@ class Settings(BaseSettings):
         description="PostgreSQL connections per server process for person lookups by ID.",
     )
     session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
+    event_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the server hands new domain events to in-process subscribers.",
+    )
+    identity_adapters: Literal["dev"] = Field(
+        default="dev",
+        description="SMS, portraits, face matching and fingerprints for electronic identity: "
+        "dev = SMS to the log, synthetic portraits, an exact-match face stand-in (see "
+        "dancu.identity.ports for the real adapters' shape).",
+    )
+    face_threshold: float = Field(
+        default=0.8, ge=0, le=1, description="Least face similarity that counts as a match."
+    )
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", description="NATS server the outbox relay publishes to."
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-import dancu.registry.models  # noqa: F401  (register tables on the metadata)
+import dancu.identity.models
+import dancu.registry.models  # noqa: F401
 from dancu.core import models as _core_models  # noqa: F401
 from dancu.core.db import Base, make_engine
 

@@ -1,0 +1,114 @@
+"""Inputs and outputs of the identity use cases."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from dancu.registry.schemas import PersonalIDStr
+
+Level = Literal[1, 2]
+_PHONE = re.compile(r"^(?:\+84|0)(3|5|7|8|9)\d{8}$")  # Vietnamese mobile numbers
+
+
+def _phone(value: str) -> str:
+    """A Vietnamese mobile number, stored as +84…; spaces, dots and dashes are ignored."""
+    digits = re.sub(r"[\s.\-]", "", value)
+    if not _PHONE.fullmatch(digits):
+        raise ValueError("a mobile number like 0912 345 678 or +84 912 345 678")
+    return "+84" + digits.removeprefix("+84").removeprefix("0")
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("an e-mail address like ten@example.vn")
+    return value.lower()
+
+
+def _passcode(value: str) -> str:
+    if not re.fullmatch(r"\d{6}", value):
+        raise ValueError("the passcode has exactly 6 digits")
+    return value
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
+Email = Annotated[str, AfterValidator(_email)]
+Passcode = Annotated[str, AfterValidator(_passcode)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Registration(_Input):
+    """Level-1 self-registration: the card's number, a phone and an e-mail, and a selfie."""
+
+    personal_id: PersonalIDStr
+    phone: Phone
+    email: Email = ""
+    selfie: bytes = Field(min_length=1, max_length=5 * 1024 * 1024, repr=False)
+
+
+class Confirmation(_Input):
+    """The one-time code from the SMS, and the passcode the citizen chooses."""
+
+    challenge_id: int
+    code: str = Field(pattern=r"^\d{6}$")
+    passcode: Passcode = Field(repr=False)
+
+
+class Challenge(BaseModel):
+    challenge_id: int
+    phone_hint: str  # the masked phone the code went to
+    expires_at: datetime
+
+
+class Login(_Input):
+    personal_id: PersonalIDStr
+    passcode: str = Field(min_length=1, max_length=64, repr=False)
+
+
+class ResetRequest(_Input):
+    personal_id: PersonalIDStr
+    phone: Phone
+
+
+class Level2Activation(_Input):
+    """An officer's activation of level 2, in person: the chip card is read (its number must
+    be the person's), fingerprints are scanned; a phone is needed when the person has no
+    account yet (the citizen then sets a passcode with a code sent to it)."""
+
+    personal_id: PersonalIDStr
+    card_personal_id: PersonalIDStr
+    fingerprint_scan: bytes = Field(min_length=1, repr=False)
+    phone: Phone | None = None
+
+
+class Provisioning(_Input):
+    personal_id: PersonalIDStr
+    phone: Phone
+    passcode: Passcode = Field(repr=False)
+    level: Level
+    email: Email = ""
+
+
+class AccountOut(BaseModel):
+    personal_id: str
+    level: int
+    status: str
+    phone_hint: str
+    email: str
+    created_at: datetime
+    activated_at: datetime | None
+    level2_at: datetime | None
+    locked_until: datetime | None
+
+
+class AccountEventOut(BaseModel):
+    at: datetime
+    kind: str
+    detail: str
