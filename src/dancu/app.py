@@ -19,6 +19,7 @@ from dancu.bootstrap import Container
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, install_problem_handlers
 from dancu.core.outbox import run_subscribers
+from dancu.identity import api as identity_api
 from dancu.registry import api as registry_api
 from dancu.registry import web as registry_web
 
@@ -58,6 +59,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.state.container = container
     install_problem_handlers(app)
     app.include_router(registry_api.router)
+    app.include_router(identity_api.router)
     core_web.install(app)
     core_web.install_page_errors(app)
     app.include_router(core_web.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -15,7 +16,10 @@ from dancu.core.outbox import JetStreamPublisher, LocalSubscriber, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.identity import ports
+from dancu.identity.clients import ClientRegistry
+from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
+from dancu.identity.tokens import ReplayStore, TokenEndpoint
 from dancu.registry.lookup import PersonLookup
 from dancu.registry.service import RegistryService
 
@@ -66,6 +70,18 @@ class Container:
             fingerprints=ports.DevFingerprintScanner(),
             face_threshold=self.settings.face_threshold,
         )
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return KeyRing(self.sessions, self.settings.resolved_secret_key, timedelta(hours=24))
+
+    @cached_property
+    def clients(self) -> ClientRegistry:
+        return ClientRegistry(self.sessions)
+
+    @cached_property
+    def oidc_tokens(self) -> TokenEndpoint:
+        return TokenEndpoint(self.sessions, self.clients, self.keyring, ReplayStore(self.sessions))
 
     @cached_property
     def sms(self) -> ports.SmsSender:

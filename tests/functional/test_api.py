@@ -4,15 +4,11 @@ history, households. Both backends."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -21,6 +17,7 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import AuditEntry
+from tests.live import serve
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
@@ -242,20 +239,10 @@ def test_concurrent_lookups_over_real_http_are_all_audited(container: Container)
     is in a verified audit log; on PostgreSQL the reads share commits."""
     headers = auth(container)
     head, wife = register_direct(container)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+    with serve(container) as base:
 
         async def load() -> list[int]:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            async with httpx.AsyncClient(base_url=base) as http:
                 answers = await asyncio.gather(
                     *(
                         http.get(f"/api/v1/persons/{(head, wife)[i % 2]}", headers=headers)
@@ -265,9 +252,6 @@ def test_concurrent_lookups_over_real_http_are_all_audited(container: Container)
             return [a.status_code for a in answers]
 
         assert asyncio.run(load()) == [200] * 64
-    finally:
-        server.should_exit = True
-        thread.join(10)
     with container.sessions() as session:
         report = audit.verify(session)
         reads = session.scalar(
@@ -282,9 +266,3 @@ def test_concurrent_lookups_over_real_http_are_all_audited(container: Container)
 def register_direct(container: Container) -> tuple[str, str]:
     with TestClient(create_app(container)) as c:
         return register(c, auth(container))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -176,3 +176,34 @@ def test_identity_account_create_and_show(env: Engine, container: Container) -> 
     assert bad_phone.exit_code == 2 and "phone" in bad_phone.output
     shown = runner.invoke(app, ["identity", "account", "show", father])
     assert shown.exit_code == 0 and '"level": 2' in shown.output and "provisioned" in shown.output
+
+
+def test_identity_client_add_list_and_key_rotation(env: Engine, tmp_path: Path) -> None:
+    import json
+
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "k1"}, private=True)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    added = runner.invoke(
+        app,
+        ["identity", "client", "add", "Bộ Y tế", "--purpose", "health insurance checks",
+         "--jwks", str(jwks), "--client-id", "byt"],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "client_id: byt" in added.output and "secret" not in added.output
+    secret = runner.invoke(
+        app, ["identity", "client", "add", "Ngân hàng", "--purpose", "eKYC checks", "--secret"]
+    )
+    assert secret.exit_code == 0 and "client_secret (shown once)" in secret.output
+    bad = runner.invoke(
+        app, ["identity", "client", "add", "RP", "--purpose", "login", "--jwks", str(tmp_path)]
+    )
+    assert bad.exit_code == 2
+    listed = runner.invoke(app, ["identity", "client", "list"])
+    assert "byt" in listed.output and "client_secret_basic" in listed.output
+    first = runner.invoke(app, ["identity", "keys", "rotate"])
+    second = runner.invoke(app, ["identity", "keys", "rotate"])
+    assert first.exit_code == second.exit_code == 0
+    assert first.output != second.output and "signing with key" in second.output

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         "dev = SMS to the log, synthetic portraits, an exact-match face stand-in (see "
         "dancu.identity.ports for the real adapters' shape).",
     )
+    issuer: str = Field(
+        default="",
+        description="The OpenID provider's issuer URL (https://id.example.vn); empty: the URL "
+        "the server is reached at (development only).",
+    )
     face_threshold: float = Field(
         default=0.8, ge=0, le=1, description="Least face similarity that counts as a match."
     )

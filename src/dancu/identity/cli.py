@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +12,7 @@ from rich.console import Console
 
 from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
+from dancu.identity.clients import ClientRegistration
 
 console = Console()
 identity_app = typer.Typer(help="Electronic identity accounts.", no_args_is_help=True)
@@ -33,9 +36,7 @@ def account_create(
         try:
             account = container.identity.provision(personal_id, phone, passcode, level, email)
         except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(p) for p in error["loc"])
-                console.print(f"[red]{field}: {error['msg'].removeprefix('Value error, ')}[/red]")
+            _print_validation(exc)
             raise typer.Exit(2) from None
         except DancuError as exc:
             console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
@@ -59,3 +60,79 @@ def account_show(personal_id: str) -> None:
     console.print_json(account.model_dump_json())
     for e in events:
         console.print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.kind:22} {e.detail}")
+
+
+client_app = typer.Typer(help="Relying parties and agency systems.", no_args_is_help=True)
+keys_app = typer.Typer(help="The provider's signing keys.", no_args_is_help=True)
+identity_app.add_typer(client_app, name="client")
+identity_app.add_typer(keys_app, name="keys")
+
+
+@client_app.command("add")
+def client_add(
+    name: str,
+    purpose: Annotated[str, typer.Option(help="why it asks for data (shown to citizens)")],
+    jwks: Annotated[Path | None, typer.Option(help="JWKS file with its public keys")] = None,
+    jwks_uri: Annotated[str, typer.Option(help="or the URL of its JWKS")] = "",
+    secret: Annotated[bool, typer.Option(help="client_secret_basic instead of keys")] = False,
+    redirect_uri: Annotated[list[str] | None, typer.Option(help="exact redirect URI")] = None,
+    grant: Annotated[list[str] | None, typer.Option(help="grant type (repeatable)")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="scope it may ask for")] = None,
+    claim: Annotated[list[str] | None, typer.Option(help="sensitive claim granted")] = None,
+    client_id: Annotated[str | None, typer.Option(help="a chosen client id")] = None,
+) -> None:
+    """Register a client. With --secret its secret is printed once and never again."""
+    try:
+        document = json.loads(jwks.read_text()) if jwks else None
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]--jwks: {exc}[/red]")
+        raise typer.Exit(2) from None
+    with Container() as container:
+        try:
+            out = container.clients.register(
+                ClientRegistration(
+                    name=name,
+                    purpose=purpose,
+                    client_id=client_id,
+                    auth_method="client_secret_basic" if secret else "private_key_jwt",
+                    jwks=document,
+                    jwks_uri=jwks_uri,
+                    redirect_uris=redirect_uri or [],
+                    grant_types=grant or ["client_credentials"],
+                    scopes=scope or ["registry.lookup"],
+                    claims=claim or [],
+                )
+            )
+        except ValidationError as exc:
+            _print_validation(exc)
+            raise typer.Exit(2) from None
+        except DancuError as exc:
+            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"client_id: {out.client_id}")
+    if out.client_secret:
+        console.print(f"client_secret (shown once): {out.client_secret}")
+
+
+@client_app.command("list")
+def client_list() -> None:
+    """The registered clients."""
+    with Container() as container:
+        for c in container.clients.list():
+            console.print(
+                f"{c.client_id:24} {c.auth_method:20} {' '.join(c.grant_types):40} {c.name}"
+            )
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Sign with a new key from now; the old key stays published until its tokens expire."""
+    with Container() as container:
+        kid = container.keyring.rotate()
+    console.print(f"signing with key {kid}")
+
+
+def _print_validation(exc: ValidationError) -> None:
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        console.print(f"[red]{field}: {error['msg'].removeprefix('Value error, ')}[/red]")

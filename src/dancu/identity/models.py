@@ -10,8 +10,9 @@ stays in ``identity_account_event`` (the citizen's login history).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dancu.core.db import Base, UTCDateTime
@@ -72,3 +73,55 @@ class AccountEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(30))
     detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+# -- the OpenID provider --------------------------------------------------------------------
+
+
+class SigningKey(Base):
+    """A key the provider signs tokens with. One is active; retired keys stay published in the
+    JWKS until every token they signed has expired (``published_until``). The private key is
+    stored encrypted with a key derived from the server secret."""
+
+    __tablename__ = "identity_signing_key"
+
+    kid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    private_pem: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Client(Base):
+    """A relying party or agency system registered with the provider."""
+
+    __tablename__ = "identity_client"
+
+    client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    purpose: Mapped[str] = mapped_column(String(300))  # shown on the consent screen
+    auth_method: Mapped[str] = mapped_column(String(30))  # private_key_jwt | client_secret_basic
+    secret_hash: Mapped[str] = mapped_column(String(64), default="")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str] = mapped_column(String(300), default="")
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)  # what it may ask for
+    claims: Mapped[list[str]] = mapped_column(JSON, default=list)  # sensitive claims granted
+    sector: Mapped[str] = mapped_column(String(120))  # pairwise subject sector
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedAssertion(Base):
+    """Client assertions already presented (``jti``), kept until they expire: a replayed
+    assertion is refused (RFC 7523 section 3, OpenID Connect Core 9)."""
+
+    __tablename__ = "identity_used_assertion"
+    __table_args__ = (Index("ix_identity_used_assertion_expires", "expires_at"),)
+
+    client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(120), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

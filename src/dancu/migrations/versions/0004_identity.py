@@ -1,8 +1,8 @@
-"""identity accounts and outbox cursor
+"""identity accounts, OpenID provider keys and clients, outbox cursor
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-25 10:29:34.211779
+Create Date: 2026-11-25 10:37:48.592033
 """
 
 from __future__ import annotations
@@ -55,6 +55,45 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_account")),
         sa.UniqueConstraint("personal_id", name=op.f("uq_identity_account_personal_id")),
     )
+    op.create_table(
+        "identity_client",
+        sa.Column("client_id", sa.String(length=80), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("purpose", sa.String(length=300), nullable=False),
+        sa.Column("auth_method", sa.String(length=30), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("jwks", sa.JSON(), nullable=True),
+        sa.Column("jwks_uri", sa.String(length=300), nullable=False),
+        sa.Column("redirect_uris", sa.JSON(), nullable=False),
+        sa.Column("grant_types", sa.JSON(), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("claims", sa.JSON(), nullable=False),
+        sa.Column("sector", sa.String(length=120), nullable=False),
+        sa.Column("created_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("client_id", name=op.f("pk_identity_client")),
+    )
+    op.create_table(
+        "identity_signing_key",
+        sa.Column("kid", sa.String(length=40), nullable=False),
+        sa.Column("alg", sa.String(length=10), nullable=False),
+        sa.Column("private_pem", sa.LargeBinary(), nullable=False),
+        sa.Column("public_jwk", sa.JSON(), nullable=False),
+        sa.Column("created_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_until", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("kid", name=op.f("pk_identity_signing_key")),
+    )
+    op.create_table(
+        "identity_used_assertion",
+        sa.Column("client_id", sa.String(length=80), nullable=False),
+        sa.Column("jti", sa.String(length=120), nullable=False),
+        sa.Column("expires_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "jti", name=op.f("pk_identity_used_assertion")),
+    )
+    with op.batch_alter_table("identity_used_assertion", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_used_assertion_expires", ["expires_at"], unique=False)
+
     op.create_table(
         "outbox_cursor",
         sa.Column("consumer", sa.String(length=60), nullable=False),
@@ -131,5 +170,11 @@ def downgrade() -> None:
 
     op.drop_table("identity_account_event")
     op.drop_table("outbox_cursor")
+    with op.batch_alter_table("identity_used_assertion", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_used_assertion_expires")
+
+    op.drop_table("identity_used_assertion")
+    op.drop_table("identity_signing_key")
+    op.drop_table("identity_client")
     op.drop_table("identity_account")
     # ### end Alembic commands ###

@@ -1,0 +1,212 @@
+"""The OpenID provider over real HTTP, driven by a maintained client library (Authlib):
+discovery, JWKS and key rotation, the client-credentials grant with private_key_jwt and
+client_secret_basic, and every way a client assertion can be wrong. Both databases."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, OctKey
+
+from dancu.bootstrap import Container
+from dancu.core import audit
+from dancu.identity.clients import ClientRegistration
+from tests.live import free_port, serve
+
+ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@pytest.fixture
+def provider(container: Container) -> Iterator[str]:
+    port = free_port()
+    container.settings.issuer = f"http://127.0.0.1:{port}"
+    with serve(container, port) as base:
+        yield base
+
+
+@pytest.fixture
+def agency(container: Container) -> tuple[str, ECKey]:
+    """A ministry system registered with its public key (its private key stays with it)."""
+    key = ECKey.generate_key("P-256", parameters={"kid": "bhxh-2026"}, private=True)
+    out = container.clients.register(
+        ClientRegistration(
+            name="Bảo hiểm xã hội Việt Nam",
+            purpose="verify insured persons' identity",
+            client_id="bhxh",
+            jwks={"keys": [key.as_dict(private=False)]},
+            scopes=["registry.lookup"],
+        )
+    )
+    return out.client_id, key
+
+
+def _metadata(base: str) -> dict[str, Any]:
+    response = httpx.get(f"{base}/.well-known/openid-configuration")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _assertion(key: ECKey, client_id: str, aud: str, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "iat": now,
+        "exp": now + 120,
+        "jti": secrets.token_urlsafe(16),
+        **overrides,
+    }
+    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+
+
+def _token(base: str, assertion: str, **form: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/oidc/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION,
+            "client_assertion": assertion,
+            **form,
+        },
+    )
+
+
+def test_client_credentials_with_private_key_jwt_through_authlib(
+    provider: str, agency: tuple[str, ECKey], container: Container
+) -> None:
+    meta = _metadata(provider)
+    assert (
+        meta["issuer"] == provider
+        and "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
+    )
+    client_id, key = agency
+    auth = PrivateKeyJWT(meta["token_endpoint"], alg="ES256", headers={"kid": key.kid})
+    with OAuth2Client(client_id, key, token_endpoint_auth_method=auth) as rp:
+        token = rp.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    assert token["token_type"] == "Bearer" and token["scope"] == "registry.lookup"
+    assert 0 < token["expires_in"] <= 600
+
+    jwks = httpx.get(meta["jwks_uri"])
+    assert jwks.headers["content-type"] == "application/jwk-set+json"
+    verified = jwt.decode(
+        token["access_token"], KeySet.import_key_set(jwks.json()), algorithms=["ES256"]
+    )
+    assert verified.header["typ"] == "at+jwt"
+    claims = verified.claims
+    assert (claims["iss"], claims["sub"], claims["client_id"]) == (provider, client_id, client_id)
+    assert claims["exp"] - claims["iat"] == token["expires_in"]
+    with container.sessions() as session:
+        assert audit.verify(session).ok
+
+
+def test_bad_client_assertions_are_refused(provider: str, agency: tuple[str, ECKey]) -> None:
+    client_id, key = agency
+    endpoint = f"{provider}/oidc/token"
+    other = ECKey.generate_key("P-256", parameters={"kid": "bhxh-2026"}, private=True)
+    now = int(time.time())
+    cases = {
+        "signed with another key": _assertion(other, client_id, endpoint),
+        "another audience": _assertion(key, client_id, "https://elsewhere.example/token"),
+        "expired": _assertion(key, client_id, endpoint, iat=now - 900, exp=now - 300),
+        "too long-lived": _assertion(key, client_id, endpoint, exp=now + 2 * 3600),
+        "sub is not the client": _assertion(key, client_id, endpoint, sub="someone"),
+        "no jti": _assertion(key, client_id, endpoint, jti=""),
+        "unknown client": _assertion(key, "nobody", endpoint),
+        "not a JWT": "abc.def",
+    }
+    hmac_key = OctKey.import_key(b"k" * 32)
+    cases["HMAC instead of a key pair"] = jwt.encode(
+        {"alg": "HS256"},
+        {"iss": client_id, "sub": client_id, "aud": endpoint, "exp": now + 60, "jti": "j" * 16},
+        hmac_key,
+    )
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    body = (
+        base64.urlsafe_b64encode(
+            f'{{"iss":"{client_id}","sub":"{client_id}","aud":"{endpoint}","exp":{now + 60},'
+            f'"jti":"{"n" * 16}"}}'.encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    cases["alg none"] = f"{header}.{body}."
+    for name, assertion in cases.items():
+        response = _token(provider, assertion)
+        assert response.status_code == 401, name
+        assert response.json()["error"] == "invalid_client", name
+        assert response.headers["cache-control"] == "no-store", name
+
+    replayed = _assertion(key, client_id, endpoint)
+    assert _token(provider, replayed).status_code == 200
+    again = _token(provider, replayed)
+    assert again.status_code == 401 and "already used" in again.json()["error_description"]
+
+    scope = _token(provider, _assertion(key, client_id, endpoint), scope="registry.events")
+    assert scope.status_code == 400 and scope.json()["error"] == "invalid_scope"
+    grant = _token(provider, _assertion(key, client_id, endpoint), grant_type="password")
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+    assert httpx.post(endpoint, data={"grant_type": "client_credentials"}).status_code == 401
+
+
+def test_client_secret_basic_and_key_rotation(provider: str, container: Container) -> None:
+    out = container.clients.register(
+        ClientRegistration(
+            name="Ngân hàng thử nghiệm",
+            purpose="eKYC for account opening",
+            auth_method="client_secret_basic",
+            scopes=["registry.lookup"],
+        )
+    )
+    assert out.client_secret
+    meta = _metadata(provider)
+    with OAuth2Client(out.client_id, out.client_secret) as rp:
+        first = rp.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    wrong = httpx.post(
+        meta["token_endpoint"],
+        data={"grant_type": "client_credentials"},
+        auth=(out.client_id, "not-the-secret"),
+    )
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Basic")
+
+    old_kid = jwt.decode(first["access_token"], container.keyring.keyset()).header["kid"]
+    new_kid = container.keyring.rotate()
+    assert new_kid != old_kid
+    with OAuth2Client(out.client_id, out.client_secret) as rp:
+        second = rp.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    published = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    assert {k.kid for k in published.keys} == {old_kid, new_kid}  # the old one until expiry
+    for token, kid in ((first, old_kid), (second, new_kid)):
+        decoded = jwt.decode(token["access_token"], published, algorithms=["ES256"])
+        assert decoded.header["kid"] == kid
+
+
+def test_client_registration_checks(container: Container) -> None:
+    from pydantic import ValidationError
+
+    from dancu.core.errors import DancuError
+
+    private = ECKey.generate_key("P-256", private=True)
+    with pytest.raises(DancuError, match="private key"):
+        container.clients.register(
+            ClientRegistration(
+                name="x-rp", purpose="testing", jwks={"keys": [private.as_dict(private=True)]}
+            )
+        )
+    with pytest.raises(DancuError, match="JWKS"):
+        container.clients.register(ClientRegistration(name="x-rp", purpose="testing"))
+    with pytest.raises(ValidationError, match="https"):
+        ClientRegistration(name="x-rp", purpose="testing", redirect_uris=["http://rp.example/cb"])
+    with pytest.raises(ValidationError, match="fragment"):
+        ClientRegistration(name="x-rp", purpose="testing", redirect_uris=["https://rp.example/#x"])
+    with pytest.raises(ValidationError, match="unknown scopes"):
+        ClientRegistration(name="x-rp", purpose="testing", scopes=["admin"])
