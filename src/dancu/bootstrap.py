@@ -16,6 +16,7 @@ from dancu.core.outbox import JetStreamPublisher, LocalSubscriber, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.identity import ports
+from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
 from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
@@ -82,6 +83,17 @@ class Container:
     @cached_property
     def oidc_tokens(self) -> TokenEndpoint:
         return TokenEndpoint(self.sessions, self.clients, self.keyring, ReplayStore(self.sessions))
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        return Authorizer(
+            self.sessions,
+            self.clients,
+            self.registry,
+            self.keyring,
+            self.oidc_tokens,
+            self.settings.resolved_secret_key,
+        )
 
     @cached_property
     def sms(self) -> ports.SmsSender:

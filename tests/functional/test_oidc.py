@@ -5,10 +5,13 @@ client_secret_basic, and every way a client assertion can be wrong. Both databas
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -210,3 +213,205 @@ def test_client_registration_checks(container: Container) -> None:
         ClientRegistration(name="x-rp", purpose="testing", redirect_uris=["https://rp.example/#x"])
     with pytest.raises(ValidationError, match="unknown scopes"):
         ClientRegistration(name="x-rp", purpose="testing", scopes=["admin"])
+
+
+# -- the authorization code flow ------------------------------------------------------------
+
+CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: the test reads the redirect
+
+
+@pytest.fixture
+def portal(container: Container) -> tuple[str, ECKey, dict[str, str]]:
+    """A relying party (the public-services portal) and a citizen with a level-1 account."""
+    from dancu.demo import ba_dinh_family
+
+    family = ba_dinh_family(container.registry)
+    container.identity.provision(family["father"], "0912345678", "482915", 1)
+    key = ECKey.generate_key("P-256", parameters={"kid": "dvc-1"}, private=True)
+    container.clients.register(
+        ClientRegistration(
+            name="Cổng Dịch vụ công quốc gia",
+            purpose="sign in to online public services",
+            client_id="dvc",
+            jwks={"keys": [key.as_dict(private=False)]},
+            redirect_uris=[CALLBACK],
+            grant_types=["authorization_code"],
+            scopes=["openid", "profile", "address", "phone"],
+            claims=["personal_id"],
+        )
+    )
+    return "dvc", key, family
+
+
+def _rp(client_id: str, key: ECKey) -> OAuth2Client:
+    auth = PrivateKeyJWT(alg="ES256", headers={"kid": key.kid})  # aud: the URL posted to
+    return OAuth2Client(
+        client_id,
+        key,
+        token_endpoint_auth_method=auth,
+        redirect_uri=CALLBACK,
+        code_challenge_method="S256",
+    )
+
+
+def _browser_signs_in(
+    base: str, authorize_url: str, personal_id: str, passcode: str, consent: str | None = "allow"
+) -> httpx.Response:
+    """What the citizen's browser does: follow the provider's pages, sign in, consent.
+    Returns the provider's last answer (the redirect back to the client)."""
+    with httpx.Client(base_url=base, follow_redirects=False) as browser:
+        return _walk(browser, authorize_url, personal_id, passcode, consent)
+
+
+def _walk(
+    browser: httpx.Client, authorize_url: str, personal_id: str, passcode: str, consent: str | None
+) -> httpx.Response:
+    response = browser.get(authorize_url)
+    if response.status_code != 303 or not response.headers["location"].startswith("/oidc/"):
+        return response
+    page = browser.get(response.headers["location"])
+    if "/oidc/login" in str(page.url):
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        response = browser.post(
+            "/oidc/login",
+            data={"personal_id": personal_id, "passcode": passcode, "csrf_token": csrf[1]},
+        )
+        if response.status_code != 303 or response.headers["location"] != "/oidc/consent":
+            return response
+        page = browser.get("/oidc/consent")
+    if page.status_code == 303:  # consent remembered: straight back to the client
+        return page
+    assert (
+        "Cổng Dịch vụ công quốc gia" in page.text
+        and "sign in to online public services" in page.text
+    )
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]
+    return browser.post(
+        "/oidc/consent", data={"decision": consent, "remember": "yes", "csrf_token": csrf[1]}
+    )
+
+
+def _query(location: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(location).query))
+
+
+def test_code_flow_with_par_pkce_private_key_jwt_through_authlib(
+    provider: str, portal: tuple[str, ECKey, dict[str, str]], container: Container
+) -> None:
+    client_id, key, family = portal
+    meta = _metadata(provider)
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    with _rp(client_id, key) as rp:
+        url, state = rp.create_authorization_url(
+            meta["authorization_endpoint"],
+            code_verifier=verifier,
+            nonce=nonce,
+            scope="openid profile address",
+        )
+        params = dict(parse_qsl(urlsplit(url).query))
+        pushed = rp.post(
+            meta["pushed_authorization_request_endpoint"],
+            data=params,
+            auth=rp.client_auth(rp.token_endpoint_auth_method),
+        )
+        assert pushed.status_code == 201, pushed.text
+        request_uri = pushed.json()["request_uri"]
+        authorize = (
+            f"/oidc/authorize?{urlencode({'client_id': client_id, 'request_uri': request_uri})}"
+        )
+        back = _browser_signs_in(provider, authorize, family["father"], "482915")
+        assert back.status_code == 303 and back.headers["location"].startswith(CALLBACK)
+        answer = _query(back.headers["location"])
+        assert answer["state"] == state and answer["iss"] == provider
+        token = rp.fetch_token(meta["token_endpoint"], code=answer["code"], code_verifier=verifier)
+        info = rp.get(meta["userinfo_endpoint"]).json()
+
+    keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    id_token = jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
+    assert (id_token["iss"], id_token["aud"], id_token["nonce"]) == (provider, client_id, nonce)
+    assert id_token["acr"] == "urn:dancu:loa:substantial" and id_token["amr"] == ["pwd"]
+    assert id_token["sub"] == info["sub"] and family["father"] not in id_token["sub"]  # pairwise
+    assert info["name"] == "Nguyễn Văn An" and info["birthdate"] == "1988-03-14"
+    assert info["gender"] == "male" and info["personal_id"] == family["father"]
+    assert "Phường Ba Đình" in info["address"]["formatted"]
+    assert "phone_number" not in info  # the phone scope was not asked for
+
+    # The request_uri is single use; a replayed code revokes the token it gave.
+    again = _browser_signs_in(provider, authorize, family["father"], "482915")
+    assert again.status_code == 400 and "expired" in again.text
+    replay = httpx.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": answer["code"],
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+            "client_assertion_type": ASSERTION,
+            "client_assertion": _assertion(key, client_id, meta["token_endpoint"]),
+        },
+    )
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    revoked = httpx.get(
+        meta["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
+    assert revoked.status_code == 401 and revoked.json()["error"] == "invalid_token"
+    with container.sessions() as session:
+        assert audit.verify(session).ok
+
+
+def test_code_flow_refusals(
+    provider: str, portal: tuple[str, ECKey, dict[str, str]], container: Container
+) -> None:
+    client_id, key, family = portal
+    meta = _metadata(provider)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+    base_params = {
+        "client_id": client_id,
+        "response_type": "code",
+        "scope": "openid profile",
+        "redirect_uri": CALLBACK,
+        "state": "s1",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+
+    def authorize(**changes: str) -> str:
+        return "/oidc/authorize?" + urlencode({**base_params, **changes})
+
+    # An unregistered redirect URI is never redirected to (no open redirector).
+    page = httpx.get(provider + authorize(redirect_uri="https://evil.example/cb"))
+    assert page.status_code == 400 and "evil.example" not in page.headers.get("location", "")
+    # Without PKCE, or with plain PKCE: refused back to the client.
+    for changes in ({"code_challenge": ""}, {"code_challenge_method": "plain"}):
+        answer = httpx.get(provider + authorize(**changes))
+        assert answer.status_code == 303
+        assert _query(answer.headers["location"])["error"] == "invalid_request"
+    # A service that needs level 2 cannot get a token from a level-1 sign-in.
+    back = _browser_signs_in(
+        provider, authorize(acr_values="urn:dancu:loa:high"), family["father"], "482915"
+    )
+    assert _query(back.headers["location"])["error"] == "unmet_authentication_requirements"
+    # A wrong passcode stays on the sign-in page with the reason; refusing consent.
+    wrong = _browser_signs_in(provider, authorize(), family["father"], "000001")
+    assert wrong.status_code == 403 and "passcode" in wrong.text
+    refused = _browser_signs_in(provider, authorize(), family["father"], "482915", "deny")
+    assert _query(refused.headers["location"])["error"] == "access_denied"
+    # A code with the wrong verifier is refused; the consent is remembered next time.
+    back = _browser_signs_in(provider, authorize(), family["father"], "482915")
+    code = _query(back.headers["location"])["code"]
+    bad = httpx.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": "w" * 50,
+            "client_assertion_type": ASSERTION,
+            "client_assertion": _assertion(key, client_id, meta["token_endpoint"]),
+        },
+    )
+    assert bad.status_code == 400 and "code_verifier" in bad.json()["error_description"]

@@ -46,7 +46,7 @@ _CSP = (
 )
 _NO_CSP = ("/docs", "/redoc", "/openapi.json")
 # Contexts whose templates the pages use, in lookup order.
-_TEMPLATE_PACKAGES = ("dancu.core", "dancu.registry")
+_TEMPLATE_PACKAGES = ("dancu.core", "dancu.registry", "dancu.identity")
 ROLE_LABELS = {
     Role.COMMUNE: N_("Commune officer"),
     Role.PROVINCE: N_("Province officer"),
@@ -82,6 +82,12 @@ templates = _environment()
 
 
 # -- middleware -------------------------------------------------------------------------------
+
+
+def csp_allowing_form_target(origin: str) -> str:
+    """The pages' policy, with forms also allowed to lead to ``origin`` (a redirect after a
+    form post is checked against ``form-action``)."""
+    return _CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
 
 
 def security_headers(path: str, secure: bool) -> list[tuple[bytes, bytes]]:
@@ -123,7 +129,11 @@ class PageContext:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + extra
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _v in headers}
+                # A page may set its own policy (the OpenID consent page lets its form lead
+                # to the client's redirect URI); the default fills in the rest.
+                message["headers"] = headers + [h for h in extra if h[0] not in names]
             await send(message)
 
         try:

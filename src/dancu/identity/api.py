@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from dancu.bootstrap import Container
 from dancu.core.api import ContainerDep
-from dancu.identity.clients import SCOPES
+from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL, SCOPE_CLAIMS
+from dancu.identity.clients import SCOPES, SENSITIVE_CLAIMS
 from dancu.identity.keys import ALG
 from dancu.identity.tokens import ASSERTION_ALGS, OAuthError
 
 router = APIRouter(tags=["openid"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+CLAIMS = [c for claims in SCOPE_CLAIMS.values() for c in claims] + list(SENSITIVE_CLAIMS)
 
 
 def issuer(request: Request, configured: str) -> str:
@@ -29,7 +34,15 @@ def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
         "issuer": base,
         "jwks_uri": f"{base}/oidc/jwks",
         "token_endpoint": f"{base}/oidc/token",
-        "grant_types_supported": ["client_credentials"],
+        "authorization_endpoint": f"{base}/oidc/authorize",
+        "pushed_authorization_request_endpoint": f"{base}/oidc/par",
+        "userinfo_endpoint": f"{base}/oidc/userinfo",
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": [LOA_SUBSTANTIAL, LOA_HIGH],
+        "claims_parameter_supported": True,
+        "claims_supported": ["sub", "acr", "auth_time", *CLAIMS],
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": list(SCOPES),
@@ -52,9 +65,8 @@ def jwks(container: ContainerDep) -> JSONResponse:
 
 @router.post("/oidc/token")
 async def token(request: Request, container: ContainerDep) -> JSONResponse:
-    """The token endpoint (RFC 6749 section 3.2); grants: client_credentials."""
-    import anyio
-
+    """The token endpoint (RFC 6749 section 3.2); grants: client_credentials,
+    authorization_code (with PKCE)."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     base = issuer(request, container.settings.issuer)
     endpoint = f"{base}/oidc/token"
@@ -64,16 +76,62 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
         client = oidc.authenticate(form, request.headers.get("authorization"), base, endpoint)
         grant = form.get("grant_type")
         if grant == "client_credentials":
-            response = oidc.client_credentials(client, form.get("scope"), issuer=base)
-        else:
-            raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
-        return response.body()
+            return oidc.client_credentials(client, form.get("scope"), issuer=base).body()
+        if grant == "authorization_code":
+            return container.authorizer.exchange(client, form, base)
+        raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
+    return await _oauth(run)
+
+
+@router.post("/oidc/par", status_code=201)
+async def pushed_authorization_request(request: Request, container: ContainerDep) -> JSONResponse:
+    """Pushed authorization requests (RFC 9126): the client authenticates and sends its
+    authorization request here first; the browser then carries only the request_uri."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    base = issuer(request, container.settings.issuer)
+
+    def run() -> dict[str, Any]:
+        client = container.oidc_tokens.authenticate(
+            form, request.headers.get("authorization"), base, f"{base}/oidc/par"
+        )
+        return container.authorizer.push(client, form)
+
+    return await _oauth(run, status_code=201)
+
+
+@router.get("/oidc/userinfo")
+async def userinfo(request: Request, container: ContainerDep) -> JSONResponse:
+    """The claims the citizen agreed to release, for a bearer access token."""
+    return await _userinfo(request, container)
+
+
+@router.post("/oidc/userinfo")
+async def userinfo_post(request: Request, container: ContainerDep) -> JSONResponse:
+    """The same as GET (OpenID Connect Core 5.3.1 allows both)."""
+    return await _userinfo(request, container)
+
+
+async def _userinfo(request: Request, container: Container) -> JSONResponse:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    base = issuer(request, container.settings.issuer)
+    if scheme.lower() != "bearer" or not token:
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "send the access token"},
+            status_code=401,
+            headers={**NO_STORE, "WWW-Authenticate": 'Bearer realm="dancu"'},
+        )
+    return await _oauth(lambda: container.authorizer.userinfo(token.strip(), base))
+
+
+async def _oauth(run: Callable[[], dict[str, Any]], status_code: int = 200) -> JSONResponse:
+    """Run a synchronous OAuth step off the event loop; errors as RFC 6749 5.2 bodies."""
     try:
         body = await anyio.to_thread.run_sync(run)
     except OAuthError as exc:
         headers = dict(NO_STORE)
         if exc.status == 401:
-            headers["WWW-Authenticate"] = 'Basic realm="dancu"'
+            scheme = "Bearer" if exc.error == "invalid_token" else "Basic"
+            headers["WWW-Authenticate"] = f'{scheme} realm="dancu", error="{exc.error}"'
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-    return JSONResponse(body, headers=NO_STORE)
+    return JSONResponse(body, status_code=status_code, headers=NO_STORE)

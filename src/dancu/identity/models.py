@@ -125,3 +125,60 @@ class UsedAssertion(Base):
     client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     jti: Mapped[str] = mapped_column(String(120), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PushedRequest(Base):
+    """An authorization request pushed by the client (PAR, RFC 9126), or one received at the
+    authorization endpoint and waiting for the citizen to sign in and consent."""
+
+    __tablename__ = "identity_pushed_request"
+
+    request_uri: Mapped[str] = mapped_column(String(100), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("identity_client.client_id"))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthorizationCode(Base):
+    """A code issued to the client after sign-in and consent; single use (a second use
+    revokes what the first one issued). Only its SHA-256 digest is stored."""
+
+    __tablename__ = "identity_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("identity_client.client_id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(300))
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the claims parameter
+    nonce: Mapped[str] = mapped_column(String(200), default="")
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    acr: Mapped[str] = mapped_column(String(60))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    access_jti: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Consent(Base):
+    """What a citizen agreed to release to a client; revocable from "my consents"."""
+
+    __tablename__ = "identity_consent"
+    __table_args__ = (Index("ix_identity_consent_account_client", "account_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("identity_client.client_id"))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    claims: Mapped[list[str]] = mapped_column(JSON)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RevokedToken(Base):
+    """Access tokens revoked before they expire (a replayed code, a revoked consent)."""
+
+    __tablename__ = "identity_revoked_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,485 @@
+"""The authorization code flow of the OpenID provider (OpenID Connect Core 1.0 section 3.1,
+with PAR — RFC 9126 — and PKCE — RFC 7636, S256 only and always required).
+
+1. The client pushes its request (``push``) or sends it to the authorization endpoint; either
+   way it is checked here before the citizen sees anything: a known client, an exactly
+   registered redirect URI, ``response_type=code``, ``openid`` among granted scopes, a PKCE
+   challenge. Until the redirect URI is known to be the client's, errors are shown to the
+   citizen, never redirected (no open redirector).
+2. The citizen signs in (passcode; the account's level gives the ``acr``: level 1 →
+   ``substantial``, level 2 → ``high``). A request that requires ``high`` from a level-1
+   sign-in ends with ``unmet_authentication_requirements``.
+3. The citizen sees the client's name, purpose and the exact attributes asked for, and
+   agrees (remembered unless they say otherwise) or refuses.
+4. The client exchanges the single-use code with its verifier for an ID token and an access
+   token; a second use of a code revokes the access token the first one issued.
+
+Subjects are pairwise: ``sub`` differs per client sector, so two clients cannot link a
+citizen by it. Every release of claims is audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dancu.core.access import OfficerContext, Role
+from dancu.core.audit import Actor, Entry, record_change
+from dancu.core.errors import NotFound
+from dancu.core.timeutil import utcnow
+from dancu.identity.clients import SENSITIVE_CLAIMS, ClientRegistry
+from dancu.identity.keys import ALG, KeyRing
+from dancu.identity.models import (
+    Account,
+    AuthorizationCode,
+    Client,
+    Consent,
+    PushedRequest,
+    RevokedToken,
+)
+from dancu.identity.tokens import OAuthError, TokenEndpoint
+from dancu.registry.service import RegistryService
+
+LOA_SUBSTANTIAL = "urn:dancu:loa:substantial"
+LOA_HIGH = "urn:dancu:loa:high"
+ACR_BY_LEVEL = {1: LOA_SUBSTANTIAL, 2: LOA_HIGH}
+PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
+PAR_TTL = timedelta(seconds=90)
+CODE_TTL = timedelta(seconds=60)
+ID_TOKEN_TTL = timedelta(minutes=10)
+# What each scope releases (OpenID Connect Core 5.4), and the sensitive claims a client must
+# be granted one by one (released with ``profile``).
+SCOPE_CLAIMS = {
+    "profile": ("name", "birthdate", "gender"),
+    "address": ("address",),
+    "phone": ("phone_number",),
+    "email": ("email",),
+}
+_CLIENT_AUTH = ("client_assertion", "client_assertion_type", "client_secret")
+_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "acr_values",
+    "claims",
+    "prompt",
+)
+
+
+class AuthorizeError(Exception):
+    """A refused authorization request. With ``redirect_uri`` the client learns it by
+    redirect (RFC 6749 4.1.2.1); without, the citizen sees it on a page."""
+
+    def __init__(
+        self, error: str, description: str, redirect_uri: str = "", state: str = ""
+    ) -> None:
+        super().__init__(description)
+        self.error, self.description = error, description
+        self.redirect_uri, self.state = redirect_uri, state
+
+    def location(self, issuer: str) -> str:
+        query = {"error": self.error, "error_description": self.description, "iss": issuer}
+        if self.state:
+            query["state"] = self.state
+        return f"{self.redirect_uri}?{urlencode(query)}"
+
+
+@dataclass
+class AuthRequest:
+    client_id: str
+    client_name: str
+    purpose: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str
+    nonce: str
+    code_challenge: str
+    acr_values: list[str]
+    claims: dict[str, Any]
+    prompt: str
+    attributes: list[str] = field(default_factory=list)  # what the citizen is asked to release
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuthRequest:
+        return cls(**data)
+
+    @property
+    def requires_high(self) -> bool:
+        essential = self.claims.get("id_token", {}).get("acr") or {}
+        wanted = essential.get("values") or ([essential["value"]] if "value" in essential else [])
+        return (bool(essential.get("essential")) and wanted == [LOA_HIGH]) or (
+            self.acr_values == [LOA_HIGH]
+        )
+
+
+class Authorizer:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        clients: ClientRegistry,
+        registry: RegistryService,
+        keys: KeyRing,
+        tokens: TokenEndpoint,
+        secret_key: str,
+    ) -> None:
+        self.factory, self.clients, self.registry = factory, clients, registry
+        self.keys, self.tokens = keys, tokens
+        self._pairwise_key = hashlib.sha256(b"dancu.pairwise:" + secret_key.encode()).digest()
+
+    # -- 1. the request -------------------------------------------------------------------
+
+    def push(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
+        """PAR: check the request now, keep it for 90 s, answer with its ``request_uri``."""
+        if form.get("client_id", client.client_id) != client.client_id:
+            raise OAuthError("invalid_request", "client_id differs from the authenticated client")
+        if "request_uri" in form:
+            raise OAuthError("invalid_request", "request_uri cannot be pushed")
+        params = {k: v for k, v in form.items() if k not in _CLIENT_AUTH}
+        try:
+            request = self._check({**params, "client_id": client.client_id})
+        except AuthorizeError as exc:
+            raise OAuthError(exc.error, exc.description) from None
+        uri = PAR_PREFIX + secrets.token_urlsafe(32)
+        with self.factory() as session, session.begin():
+            session.execute(delete(PushedRequest).where(PushedRequest.expires_at < utcnow()))
+            session.add(
+                PushedRequest(
+                    request_uri=uri,
+                    client_id=client.client_id,
+                    params=request.as_dict(),
+                    expires_at=utcnow() + PAR_TTL,
+                )
+            )
+        return {"request_uri": uri, "expires_in": int(PAR_TTL.total_seconds())}
+
+    def request(self, query: dict[str, str]) -> AuthRequest:
+        """The authorization request behind the authorization endpoint's query: a pushed one
+        (``request_uri``, single use) or one given in full."""
+        uri = query.get("request_uri")
+        if uri is None:
+            return self._check(query)
+        with self.factory() as session, session.begin():
+            pushed = session.get(PushedRequest, uri, with_for_update=True)
+            if pushed is None or pushed.expires_at <= utcnow():
+                raise AuthorizeError("invalid_request_uri", "the request has expired: start again")
+            if pushed.client_id != query.get("client_id"):
+                raise AuthorizeError("invalid_request_uri", "the request belongs to another client")
+            session.delete(pushed)
+            return AuthRequest.from_dict(pushed.params)
+
+    def _check(self, q: dict[str, str]) -> AuthRequest:
+        unknown = set(q) - set(_PARAMS) - {"request_uri", "response_mode", "ui_locales"}
+        try:
+            client = self.clients.get(q.get("client_id", ""))
+        except NotFound:
+            raise AuthorizeError("invalid_client", "unknown client") from None
+        redirect = q.get("redirect_uri", "")
+        if redirect not in client.redirect_uris:
+            raise AuthorizeError("invalid_request", "the redirect URI is not registered")
+        state = q.get("state", "")
+
+        def refuse(error: str, description: str) -> AuthorizeError:
+            return AuthorizeError(error, description, redirect, state)
+
+        if "authorization_code" not in client.grant_types:
+            raise refuse("unauthorized_client", "this client may not use the code flow")
+        if q.get("response_type") != "code":
+            raise refuse("unsupported_response_type", "only response_type=code")
+        scopes = q.get("scope", "").split()
+        if "openid" not in scopes:
+            raise refuse("invalid_scope", "the scope must include openid")
+        if set(scopes) - set(client.scopes):
+            raise refuse(
+                "invalid_scope", f"not granted: {sorted(set(scopes) - set(client.scopes))}"
+            )
+        challenge = q.get("code_challenge", "")
+        if q.get("code_challenge_method") != "S256" or not 43 <= len(challenge) <= 128:
+            raise refuse("invalid_request", "PKCE is required: code_challenge with method S256")
+        try:
+            claims = orjson.loads(q["claims"]) if q.get("claims") else {}
+        except orjson.JSONDecodeError:
+            raise refuse("invalid_request", "the claims parameter is not JSON") from None
+        if not isinstance(claims, dict):
+            raise refuse("invalid_request", "the claims parameter must be a JSON object")
+        if unknown:
+            raise refuse("invalid_request", f"unknown parameters: {sorted(unknown)}")
+        request = AuthRequest(
+            client_id=client.client_id,
+            client_name=client.name,
+            purpose=client.purpose,
+            redirect_uri=redirect,
+            scopes=scopes,
+            state=state,
+            nonce=q.get("nonce", ""),
+            code_challenge=challenge,
+            acr_values=q.get("acr_values", "").split(),
+            claims=claims,
+            prompt=q.get("prompt", ""),
+        )
+        request.attributes = self._attributes(client, request)
+        return request
+
+    @staticmethod
+    def _attributes(client: Client, request: AuthRequest) -> list[str]:
+        """The claims this request would release, in a stable order."""
+        names: list[str] = []
+        for scope in request.scopes:
+            names += SCOPE_CLAIMS.get(scope, ())
+        asked = {**request.claims.get("userinfo", {}), **request.claims.get("id_token", {})}
+        for claim in SENSITIVE_CLAIMS:
+            if claim in client.claims and ("profile" in request.scopes or claim in asked):
+                names.append(claim)
+        for claim in asked:
+            if claim in {c for v in SCOPE_CLAIMS.values() for c in v} and claim not in names:
+                names.append(claim)
+        return names
+
+    # -- 2 and 3. sign-in and consent -----------------------------------------------------
+
+    def check_level(self, request: AuthRequest, level: int) -> None:
+        if request.requires_high and level < 2:
+            raise AuthorizeError(
+                "unmet_authentication_requirements",
+                "this service needs a level-2 account",
+                request.redirect_uri,
+                request.state,
+            )
+
+    def has_consent(self, account_id: int, request: AuthRequest) -> bool:
+        if request.prompt == "consent":
+            return False
+        with self.factory() as session:
+            consents = session.scalars(
+                select(Consent).where(
+                    Consent.account_id == account_id,
+                    Consent.client_id == request.client_id,
+                    Consent.revoked_at.is_(None),
+                )
+            )
+            return any(
+                set(request.scopes) <= set(c.scopes) and set(request.attributes) <= set(c.claims)
+                for c in consents
+            )
+
+    def account_id(self, personal_id: str) -> int:
+        with self.factory() as session:
+            found = session.scalars(
+                select(Account.id).where(Account.personal_id == personal_id)
+            ).first()
+        if found is None:
+            raise NotFound("no account for this number", "personal_id")
+        return int(found)
+
+    def approve(
+        self,
+        account_id: int,
+        level: int,
+        auth_time: int,
+        request: AuthRequest,
+        remember: bool,
+        issuer: str,
+    ) -> str:
+        """The citizen agreed: a code for the client; returns where to send the browser."""
+        self.check_level(request, level)
+        code = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            if remember:
+                session.add(
+                    Consent(
+                        account_id=account_id,
+                        client_id=request.client_id,
+                        scopes=request.scopes,
+                        claims=request.attributes,
+                        granted_at=now,
+                    )
+                )
+            session.add(
+                AuthorizationCode(
+                    code_hash=_digest(code),
+                    client_id=request.client_id,
+                    account_id=account_id,
+                    redirect_uri=request.redirect_uri,
+                    scope=" ".join(request.scopes),
+                    claims={"attributes": request.attributes, "request": request.claims},
+                    nonce=request.nonce,
+                    code_challenge=request.code_challenge,
+                    acr=ACR_BY_LEVEL[level],
+                    auth_time=_from_epoch(auth_time),
+                    expires_at=now + CODE_TTL,
+                )
+            )
+        # RFC 9207: the issuer in the response, so the client can tell providers apart.
+        query = {"code": code, "state": request.state, "iss": issuer}
+        return f"{request.redirect_uri}?{urlencode({k: v for k, v in query.items() if v})}"
+
+    # -- 4. the code exchange and userinfo ------------------------------------------------
+
+    def exchange(self, client: Client, form: dict[str, str], issuer: str) -> dict[str, Any]:
+        if "authorization_code" not in client.grant_types:
+            raise OAuthError("unauthorized_client", "this client may not use the code flow")
+        code, verifier = form.get("code", ""), form.get("code_verifier", "")
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            row = session.get(AuthorizationCode, _digest(code), with_for_update=True)
+            if row is None or row.client_id != client.client_id:
+                raise OAuthError("invalid_grant", "unknown code")
+            replayed = row.used_at is not None
+            if replayed and row.access_jti:
+                # A replayed code: revoke what its first use issued (RFC 6749 4.1.2).
+                expiry = now + self.tokens.access_ttl
+                session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
+        if replayed:  # after the commit of the revocation
+            raise OAuthError("invalid_grant", "the code was already used; its tokens are revoked")
+        with self.factory() as session, session.begin():
+            row = session.get(AuthorizationCode, _digest(code), with_for_update=True)
+            if row is None or row.used_at is not None:
+                raise OAuthError("invalid_grant", "the code was already used")
+            if row.expires_at <= now:
+                raise OAuthError("invalid_grant", "the code has expired")
+            if form.get("redirect_uri") != row.redirect_uri:
+                raise OAuthError(
+                    "invalid_grant", "redirect_uri differs from the authorization request"
+                )
+            if not verifier or not hmac.compare_digest(_s256(verifier), row.code_challenge):
+                raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
+            account = session.get(Account, row.account_id)
+            if account is None or account.status != "active":
+                raise OAuthError("invalid_grant", "the account is no longer active")
+            sub = self.subject(client, account.personal_id)
+            jti = secrets.token_urlsafe(16)
+            access = self.tokens.access_token(
+                issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr
+            )
+            row.used_at, row.access_jti = now, jti
+            id_token = self._id_token(issuer, client, sub, row)
+            record_change(
+                session,
+                Entry(
+                    Actor(f"client:{client.client_id}", "client", "", "oidc"),
+                    "oidc.token",
+                    f"account:{account.id}",
+                    f"scope {row.scope}",
+                ),
+            )
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(self.tokens.access_ttl.total_seconds()),
+            "id_token": id_token,
+            "scope": row.scope,
+        }
+
+    def _id_token(self, issuer: str, client: Client, sub: str, row: AuthorizationCode) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": issuer,
+            "sub": sub,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + int(ID_TOKEN_TTL.total_seconds()),
+            "auth_time": int(row.auth_time.timestamp()),
+            "acr": row.acr,
+            "amr": ["pwd"],
+        }
+        if row.nonce:
+            claims["nonce"] = row.nonce
+        key = self.keys.signing_key()
+        return jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
+
+    def userinfo(self, token: str, issuer: str) -> dict[str, Any]:
+        """The claims the citizen agreed to release to the token's client."""
+        try:
+            verified = jwt.decode(token, self.keys.keyset(), algorithms=[ALG])
+        except (JoseError, ValueError):
+            raise OAuthError("invalid_token", "the access token is not valid", 401) from None
+        claims = verified.claims
+        if verified.header.get("typ") != "at+jwt" or claims.get("iss") != issuer:
+            raise OAuthError("invalid_token", "not an access token of this provider", 401)
+        if int(claims.get("exp", 0)) < time.time():
+            raise OAuthError("invalid_token", "the access token has expired", 401)
+        with self.factory() as session, session.begin():
+            if session.get(RevokedToken, claims.get("jti", "")) is not None:
+                raise OAuthError("invalid_token", "the access token was revoked", 401)
+            row = session.scalars(
+                select(AuthorizationCode).where(AuthorizationCode.access_jti == claims.get("jti"))
+            ).first()
+            if row is None:
+                raise OAuthError("invalid_token", "the access token carries no citizen", 401)
+            account = session.get(Account, row.account_id)
+            client = session.get(Client, row.client_id)
+            assert account is not None and client is not None
+            attributes = list(row.claims.get("attributes", []))
+            out = {"sub": claims["sub"], **self._claims(account, client, attributes)}
+            record_change(
+                session,
+                Entry(
+                    Actor(f"client:{client.client_id}", "client", "", "oidc-userinfo"),
+                    "oidc.release",
+                    f"account:{account.id}",
+                    " ".join(sorted(attributes)),
+                ),
+            )
+        return out
+
+    def _claims(self, account: Account, client: Client, attributes: list[str]) -> dict[str, Any]:
+        ctx = OfficerContext(f"client:{client.client_id}", Role.MINISTRY, purpose="oidc-claims")
+        person = self.registry.get_person(ctx, account.personal_id, purpose="oidc-claims")
+        residence = next((r for r in person.residences if r.kind == "permanent"), None)
+        values: dict[str, Any] = {
+            "name": person.full_name,
+            "birthdate": person.birth_date.isoformat(),
+            "gender": {"M": "male", "F": "female"}[person.sex],
+            "personal_id": person.personal_id,
+            "phone_number": account.phone,
+            "email": account.email or None,
+            "address": {
+                "formatted": ", ".join(
+                    p for p in (residence.address_line, residence.current_unit.label) if p
+                ),
+                "country": "VN",
+            }
+            if residence
+            else None,
+        }
+        return {k: values[k] for k in attributes if values.get(k) is not None}
+
+    def subject(self, client: Client, personal_id: str) -> str:
+        """The pairwise subject of a citizen for a client's sector."""
+        mac = hmac.new(self._pairwise_key, f"{client.sector}|{personal_id}".encode(), "sha256")
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _s256(verifier: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

@@ -1,0 +1,184 @@
+"""The citizen's pages of the OpenID provider: the authorization endpoint, sign-in with the
+personal ID number and passcode, and the consent screen (Vietnamese by default, English)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from dancu.bootstrap import Container
+from dancu.core.api import ContainerDep
+from dancu.core.errors import DancuError
+from dancu.core.i18n import N_, _
+from dancu.core.web import (
+    CSRF_FIELD,
+    check_csrf,
+    csp_allowing_form_target,
+    error_page,
+    field_errors,
+    render,
+)
+from dancu.identity import schemas as s
+from dancu.identity.api import issuer
+from dancu.identity.authorize import AuthorizeError, AuthRequest
+
+router = APIRouter(tags=["openid"], include_in_schema=False)
+ATTRIBUTE_LABELS = {
+    "name": N_("Full name"),
+    "birthdate": N_("Date of birth"),
+    "gender": N_("Sex"),
+    "address": N_("Permanent residence address"),
+    "phone_number": N_("Phone number"),
+    "email": N_("E-mail address"),
+    "personal_id": N_("Personal ID number"),
+    "picture": N_("Portrait"),
+}
+
+
+def _page(
+    request: Request,
+    template: str,
+    auth: AuthRequest,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    response = render(request, template, {"auth": auth, **context}, status_code)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(auth.redirect_uri))
+    response.headers["content-security-policy"] = csp_allowing_form_target(origin)
+    return response
+
+
+def _pending(request: Request) -> AuthRequest | None:
+    data = request.session.get("oidc")
+    return AuthRequest.from_dict(data) if data else None
+
+
+def _fail(request: Request, base: str, exc: AuthorizeError) -> Response:
+    request.session.pop("oidc", None)
+    if exc.redirect_uri:
+        return RedirectResponse(exc.location(base), status_code=303)
+    return error_page(request, _("The request cannot be completed"), exc.description, 400)
+
+
+@router.get("/oidc/authorize")
+async def authorize(request: Request, container: ContainerDep) -> Response:
+    """The authorization endpoint: check the request, then sign-in and consent."""
+    base = issuer(request, container.settings.issuer)
+    query = dict(request.query_params)
+    try:
+        auth = await anyio.to_thread.run_sync(container.authorizer.request, query)
+    except AuthorizeError as exc:
+        return _fail(request, base, exc)
+    request.session["oidc"] = auth.as_dict()
+    citizen = request.session.get("citizen")
+    if not citizen or auth.prompt == "login":
+        return RedirectResponse("/oidc/login", status_code=303)
+    return RedirectResponse("/oidc/consent", status_code=303)
+
+
+@router.get("/oidc/login")
+def login_page(request: Request) -> Response:
+    auth = _pending(request)
+    if auth is None:
+        return _no_request(request)
+    return _page(request, "identity/login.html", auth, {"errors": {}, "values": {}})
+
+
+@router.post("/oidc/login")
+def login(
+    request: Request,
+    container: ContainerDep,
+    personal_id: Annotated[str, Form(max_length=20)] = "",
+    passcode: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    auth = _pending(request)
+    if auth is None:
+        return _no_request(request)
+    base = issuer(request, container.settings.issuer)
+    try:
+        account = container.identity.login(s.Login(personal_id=personal_id, passcode=passcode))
+    except (ValidationError, DancuError) as exc:
+        status = exc.status if isinstance(exc, DancuError) else 422
+        context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
+        return _page(request, "identity/login.html", auth, context, status)
+    request.session["citizen"] = {
+        "personal_id": account.personal_id,
+        "level": account.level,
+        "auth_time": int(time.time()),
+    }
+    try:
+        container.authorizer.check_level(auth, account.level)
+    except AuthorizeError as exc:
+        return _fail(request, base, exc)
+    return RedirectResponse("/oidc/consent", status_code=303)
+
+
+@router.get("/oidc/consent")
+def consent_page(request: Request, container: ContainerDep) -> Response:
+    auth = _pending(request)
+    citizen = request.session.get("citizen")
+    if auth is None or citizen is None:
+        return RedirectResponse("/oidc/login" if auth else "/", status_code=303)
+    account_id = container.authorizer.account_id(citizen["personal_id"])
+    if container.authorizer.has_consent(account_id, auth):
+        return _finish(request, container, auth, citizen, remember=False)
+    labels = [(name, _(ATTRIBUTE_LABELS.get(name, name))) for name in auth.attributes]
+    return _page(request, "identity/consent.html", auth, {"labels": labels, "citizen": citizen})
+
+
+@router.post("/oidc/consent")
+def consent(
+    request: Request,
+    container: ContainerDep,
+    decision: Annotated[str, Form(max_length=10)] = "",
+    remember: Annotated[str, Form(max_length=5)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    auth, citizen = _pending(request), request.session.get("citizen")
+    if auth is None or citizen is None:
+        return _no_request(request)
+    base = issuer(request, container.settings.issuer)
+    if decision != "allow":
+        return _fail(
+            request,
+            base,
+            AuthorizeError("access_denied", "the citizen refused", auth.redirect_uri, auth.state),
+        )
+    return _finish(request, container, auth, citizen, remember=remember == "yes")
+
+
+def _finish(
+    request: Request,
+    container: Container,
+    auth: AuthRequest,
+    citizen: dict[str, Any],
+    remember: bool,
+) -> Response:
+    base = issuer(request, container.settings.issuer)
+    account_id = container.authorizer.account_id(citizen["personal_id"])
+    try:
+        location = container.authorizer.approve(
+            account_id, citizen["level"], citizen["auth_time"], auth, remember, base
+        )
+    except AuthorizeError as exc:
+        return _fail(request, base, exc)
+    request.session.pop("oidc", None)
+    return RedirectResponse(location, status_code=303)
+
+
+def _no_request(request: Request) -> Response:
+    return error_page(
+        request,
+        _("No sign-in is under way"),
+        _("Start again from the service you came from."),
+        400,
+    )
