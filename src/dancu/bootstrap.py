@@ -18,6 +18,7 @@ from dancu.core.units import UnitDirectory
 from dancu.identity import ports
 from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
+from dancu.identity.dpop import DPoPVerifier
 from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
 from dancu.identity.tokens import ReplayStore, TokenEndpoint
@@ -81,8 +82,16 @@ class Container:
         return ClientRegistry(self.sessions)
 
     @cached_property
+    def replay_store(self) -> ReplayStore:
+        return ReplayStore(self.sessions)
+
+    @cached_property
     def oidc_tokens(self) -> TokenEndpoint:
-        return TokenEndpoint(self.sessions, self.clients, self.keyring, ReplayStore(self.sessions))
+        return TokenEndpoint(self.sessions, self.clients, self.keyring, self.replay_store)
+
+    @cached_property
+    def dpop(self) -> DPoPVerifier:
+        return DPoPVerifier(self.replay_store)
 
     @cached_property
     def authorizer(self) -> Authorizer:

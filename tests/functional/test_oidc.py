@@ -415,3 +415,113 @@ def test_code_flow_refusals(
         },
     )
     assert bad.status_code == 400 and "code_verifier" in bad.json()["error_description"]
+
+
+# -- DPoP -----------------------------------------------------------------------------------
+
+
+def _proof(key: ECKey, method: str, url: str, token: str | None = None, **overrides: Any) -> str:
+    claims: dict[str, Any] = {
+        "htm": method,
+        "htu": url,
+        "iat": int(time.time()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    if token is not None:
+        digest = hashlib.sha256(token.encode()).digest()
+        claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    claims.update(overrides)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key)
+
+
+def test_dpop_binds_tokens_to_the_clients_key(
+    provider: str, portal: tuple[str, ECKey, dict[str, str]], agency: tuple[str, ECKey]
+) -> None:
+    meta = _metadata(provider)
+    token_url, userinfo_url = meta["token_endpoint"], meta["userinfo_endpoint"]
+    holder = ECKey.generate_key("P-256", private=True)
+    assert "ES256" in meta["dpop_signing_alg_values_supported"]
+
+    # client_credentials with a proof: a DPoP token bound to the holder key.
+    agency_id, agency_key = agency
+    issued = httpx.post(
+        token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION,
+            "client_assertion": _assertion(agency_key, agency_id, token_url),
+        },
+        headers={"DPoP": _proof(holder, "POST", token_url)},
+    )
+    assert issued.status_code == 200 and issued.json()["token_type"] == "DPoP"
+    keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    claims = jwt.decode(issued.json()["access_token"], keys).claims
+    assert claims["cnf"] == {"jkt": holder.thumbprint()}
+
+    # The code flow with dpop_jkt pushed: the code is redeemable only with that key.
+    client_id, key, family = portal
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    pushed = httpx.post(
+        meta["pushed_authorization_request_endpoint"],
+        data={
+            "client_id": client_id,
+            "response_type": "code",
+            "scope": "openid profile",
+            "redirect_uri": CALLBACK,
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+            "dpop_jkt": holder.thumbprint(),
+            "client_assertion_type": ASSERTION,
+            "client_assertion": _assertion(key, client_id, f"{provider}/oidc/par"),
+        },
+    )
+    assert pushed.status_code == 201, pushed.text
+    query = urlencode({"client_id": client_id, "request_uri": pushed.json()["request_uri"]})
+    back = _browser_signs_in(provider, f"/oidc/authorize?{query}", family["father"], "482915")
+    code = _query(back.headers["location"])["code"]
+
+    def exchange(proof: str | None) -> httpx.Response:
+        return httpx.post(
+            token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": verifier,
+                "client_assertion_type": ASSERTION,
+                "client_assertion": _assertion(key, client_id, token_url),
+            },
+            headers={"DPoP": proof} if proof else {},
+        )
+
+    thief = ECKey.generate_key("P-256", private=True)
+    stolen = exchange(_proof(thief, "POST", token_url))
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_dpop_proof"
+    good = exchange(_proof(holder, "POST", token_url))
+    assert good.status_code == 200 and good.json()["token_type"] == "DPoP"
+    access = good.json()["access_token"]
+
+    def userinfo(scheme: str, proof: str | None, method: str = "GET") -> httpx.Response:
+        headers = {"Authorization": f"{scheme} {access}"}
+        if proof:
+            headers["DPoP"] = proof
+        return httpx.request(method, userinfo_url, headers=headers)
+
+    assert userinfo("Bearer", None).status_code == 401  # a bound token alone is useless
+    proof = _proof(holder, "GET", userinfo_url, access)
+    ok = userinfo("DPoP", proof)
+    assert ok.status_code == 200 and ok.json()["name"] == "Nguyễn Văn An"
+    replayed = userinfo("DPoP", proof)
+    assert replayed.status_code == 401 and "already used" in replayed.json()["error_description"]
+    assert replayed.headers["www-authenticate"].startswith("DPoP")
+    refusals = {
+        "another URL": _proof(holder, "GET", f"{provider}/elsewhere", access),
+        "another method": _proof(holder, "POST", userinfo_url, access),
+        "another token": _proof(holder, "GET", userinfo_url, "x" * 40),
+        "another key": _proof(thief, "GET", userinfo_url, access),
+        "too old": _proof(holder, "GET", userinfo_url, access, iat=int(time.time()) - 3600),
+    }
+    for name, bad in refusals.items():
+        assert userinfo("DPoP", bad).status_code == 401, name

@@ -13,6 +13,7 @@ from dancu.bootstrap import Container
 from dancu.core.api import ContainerDep
 from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL, SCOPE_CLAIMS
 from dancu.identity.clients import SCOPES, SENSITIVE_CLAIMS
+from dancu.identity.dpop import PROOF_ALGS as DPOP_ALGS
 from dancu.identity.keys import ALG
 from dancu.identity.tokens import ASSERTION_ALGS, OAuthError
 
@@ -43,6 +44,7 @@ def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
         "claims_parameter_supported": True,
         "claims_supported": ["sub", "acr", "auth_time", *CLAIMS],
         "authorization_response_iss_parameter_supported": True,
+        "dpop_signing_alg_values_supported": DPOP_ALGS,
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": list(SCOPES),
@@ -72,13 +74,16 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
     endpoint = f"{base}/oidc/token"
     oidc = container.oidc_tokens
 
+    proof = request.headers.get("dpop")
+
     def run() -> dict[str, Any]:
         client = oidc.authenticate(form, request.headers.get("authorization"), base, endpoint)
+        jkt = container.dpop.verify(proof, "POST", endpoint) if proof else ""
         grant = form.get("grant_type")
         if grant == "client_credentials":
-            return oidc.client_credentials(client, form.get("scope"), issuer=base).body()
+            return oidc.client_credentials(client, form.get("scope"), base, jkt).body()
         if grant == "authorization_code":
-            return container.authorizer.exchange(client, form, base)
+            return container.authorizer.exchange(client, form, base, jkt)
         raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
     return await _oauth(run)
@@ -115,13 +120,26 @@ async def userinfo_post(request: Request, container: ContainerDep) -> JSONRespon
 async def _userinfo(request: Request, container: Container) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     base = issuer(request, container.settings.issuer)
-    if scheme.lower() != "bearer" or not token:
+    token, scheme = token.strip(), scheme.lower()
+    proof = request.headers.get("dpop")
+    if scheme not in ("bearer", "dpop") or not token or (scheme == "dpop" and not proof):
         return JSONResponse(
             {"error": "invalid_token", "error_description": "send the access token"},
             status_code=401,
-            headers={**NO_STORE, "WWW-Authenticate": 'Bearer realm="dancu"'},
+            headers={**NO_STORE, "WWW-Authenticate": 'Bearer realm="dancu", DPoP algs="ES256"'},
         )
-    return await _oauth(lambda: container.authorizer.userinfo(token.strip(), base))
+
+    def run() -> dict[str, Any]:
+        jkt = None
+        if scheme == "dpop" and proof:
+            url = f"{base}/oidc/userinfo"
+            try:
+                jkt = container.dpop.verify(proof, request.method, url, access_token=token)
+            except OAuthError as exc:  # at a resource, a bad proof is a 401 (RFC 9449 7.1)
+                raise OAuthError(exc.error, exc.description, 401) from None
+        return container.authorizer.userinfo(token, base, jkt)
+
+    return await _oauth(run)
 
 
 async def _oauth(run: Callable[[], dict[str, Any]], status_code: int = 200) -> JSONResponse:
@@ -131,7 +149,9 @@ async def _oauth(run: Callable[[], dict[str, Any]], status_code: int = 200) -> J
     except OAuthError as exc:
         headers = dict(NO_STORE)
         if exc.status == 401:
-            scheme = "Bearer" if exc.error == "invalid_token" else "Basic"
+            scheme = {"invalid_token": "Bearer", "invalid_dpop_proof": "DPoP"}.get(
+                exc.error, "Basic"
+            )
             headers["WWW-Authenticate"] = f'{scheme} realm="dancu", error="{exc.error}"'
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
     return JSONResponse(body, status_code=status_code, headers=NO_STORE)

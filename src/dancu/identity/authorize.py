@@ -81,6 +81,7 @@ _PARAMS = (
     "acr_values",
     "claims",
     "prompt",
+    "dpop_jkt",
 )
 
 
@@ -115,6 +116,7 @@ class AuthRequest:
     acr_values: list[str]
     claims: dict[str, Any]
     prompt: str
+    dpop_jkt: str = ""  # RFC 9449 section 10: the code can only be redeemed with this key
     attributes: list[str] = field(default_factory=list)  # what the citizen is asked to release
 
     def as_dict(self) -> dict[str, Any]:
@@ -236,6 +238,7 @@ class Authorizer:
             acr_values=q.get("acr_values", "").split(),
             claims=claims,
             prompt=q.get("prompt", ""),
+            dpop_jkt=q.get("dpop_jkt", ""),
         )
         request.attributes = self._attributes(client, request)
         return request
@@ -328,6 +331,7 @@ class Authorizer:
                     acr=ACR_BY_LEVEL[level],
                     auth_time=_from_epoch(auth_time),
                     expires_at=now + CODE_TTL,
+                    dpop_jkt=request.dpop_jkt,
                 )
             )
         # RFC 9207: the issuer in the response, so the client can tell providers apart.
@@ -336,7 +340,9 @@ class Authorizer:
 
     # -- 4. the code exchange and userinfo ------------------------------------------------
 
-    def exchange(self, client: Client, form: dict[str, str], issuer: str) -> dict[str, Any]:
+    def exchange(
+        self, client: Client, form: dict[str, str], issuer: str, dpop_jkt: str = ""
+    ) -> dict[str, Any]:
         if "authorization_code" not in client.grant_types:
             raise OAuthError("unauthorized_client", "this client may not use the code flow")
         code, verifier = form.get("code", ""), form.get("code_verifier", "")
@@ -364,13 +370,16 @@ class Authorizer:
                 )
             if not verifier or not hmac.compare_digest(_s256(verifier), row.code_challenge):
                 raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
+            if row.dpop_jkt and row.dpop_jkt != dpop_jkt:
+                raise OAuthError("invalid_dpop_proof", "the code is bound to another DPoP key")
             account = session.get(Account, row.account_id)
             if account is None or account.status != "active":
                 raise OAuthError("invalid_grant", "the account is no longer active")
             sub = self.subject(client, account.personal_id)
             jti = secrets.token_urlsafe(16)
+            bound = {"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {}
             access = self.tokens.access_token(
-                issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr
+                issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr, **bound
             )
             row.used_at, row.access_jti = now, jti
             id_token = self._id_token(issuer, client, sub, row)
@@ -385,7 +394,7 @@ class Authorizer:
             )
         return {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": int(self.tokens.access_ttl.total_seconds()),
             "id_token": id_token,
             "scope": row.scope,
@@ -408,8 +417,9 @@ class Authorizer:
         key = self.keys.signing_key()
         return jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
 
-    def userinfo(self, token: str, issuer: str) -> dict[str, Any]:
-        """The claims the citizen agreed to release to the token's client."""
+    def userinfo(self, token: str, issuer: str, dpop_jkt: str | None = None) -> dict[str, Any]:
+        """The claims the citizen agreed to release to the token's client. ``dpop_jkt`` is
+        the key a DPoP proof with the request proved (None: a plain bearer request)."""
         try:
             verified = jwt.decode(token, self.keys.keyset(), algorithms=[ALG])
         except (JoseError, ValueError):
@@ -419,6 +429,9 @@ class Authorizer:
             raise OAuthError("invalid_token", "not an access token of this provider", 401)
         if int(claims.get("exp", 0)) < time.time():
             raise OAuthError("invalid_token", "the access token has expired", 401)
+        bound = (claims.get("cnf") or {}).get("jkt")
+        if bound and dpop_jkt != bound:
+            raise OAuthError("invalid_token", "the token is DPoP-bound: prove its key", 401)
         with self.factory() as session, session.begin():
             if session.get(RevokedToken, claims.get("jti", "")) is not None:
                 raise OAuthError("invalid_token", "the access token was revoked", 401)

@@ -158,6 +158,7 @@ class AuthorizationCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     access_jti: Mapped[str] = mapped_column(String(64), default="")
+    dpop_jkt: Mapped[str] = mapped_column(String(64), default="")  # the key tokens bind to
 
 
 class Consent(Base):

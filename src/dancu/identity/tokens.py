@@ -177,7 +177,9 @@ class TokenEndpoint:
 
     # -- grants ---------------------------------------------------------------------------
 
-    def client_credentials(self, client: Client, scope: str | None, issuer: str) -> TokenResponse:
+    def client_credentials(
+        self, client: Client, scope: str | None, issuer: str, dpop_jkt: str = ""
+    ) -> TokenResponse:
         """An access token for the client itself (no person involved)."""
         if "client_credentials" not in client.grant_types:
             raise OAuthError("unauthorized_client", "this client may not use client_credentials")
@@ -186,8 +188,10 @@ class TokenEndpoint:
         if refused:
             raise OAuthError("invalid_scope", f"scopes not granted to this client: {refused}")
         granted = " ".join(wanted)
-        token = self.access_token(issuer, client.client_id, client.client_id, granted)
-        return TokenResponse(token, int(self.access_ttl.total_seconds()), granted)
+        bound = {"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {}
+        token = self.access_token(issuer, client.client_id, client.client_id, granted, **bound)
+        kind = "DPoP" if dpop_jkt else "Bearer"
+        return TokenResponse(token, int(self.access_ttl.total_seconds()), granted, kind)
 
     def access_token(
         self, issuer: str, subject: str, client_id: str, scope: str, **extra: Any

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-25 10:44:30.601155
+Create Date: 2026-11-25 10:50:53.550048
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def upgrade() -> None:
         sa.Column("expires_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("used_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("access_jti", sa.String(length=64), nullable=False),
+        sa.Column("dpop_jkt", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["identity_account.id"],
