@@ -282,16 +282,19 @@ def _walk(
         page = browser.get("/oidc/consent")
     if page.status_code == 303:  # consent remembered: straight back to the client
         return page
-    assert (
-        "Cổng Dịch vụ công quốc gia" in page.text
-        and "sign in to online public services" in page.text
-    )
+    assert 'action="/oidc/consent"' in page.text and auth_name(authorize_url) in page.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf
     assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]
     return browser.post(
         "/oidc/consent", data={"decision": consent, "remember": "yes", "csrf_token": csrf[1]}
     )
+
+
+def auth_name(authorize_url: str) -> str:
+    """The service name the consent page must show, by the client in the request."""
+    client = dict(parse_qsl(urlsplit(authorize_url).query)).get("client_id")
+    return {"app": "Ứng dụng di động"}.get(client or "", "Cổng Dịch vụ công quốc gia")
 
 
 def _query(location: str) -> dict[str, str]:
@@ -525,3 +528,82 @@ def test_dpop_binds_tokens_to_the_clients_key(
     }
     for name, bad in refusals.items():
         assert userinfo("DPoP", bad).status_code == 401, name
+
+
+# -- refresh tokens and logout ----------------------------------------------------------------
+
+
+def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_family(
+    provider: str, container: Container
+) -> None:
+    from dancu.demo import ba_dinh_family
+
+    family = ba_dinh_family(container.registry)
+    container.identity.provision(family["mother"], "0912345678", "482915", 2)
+    key = ECKey.generate_key("P-256", parameters={"kid": "app-1"}, private=True)
+    container.clients.register(
+        ClientRegistration(
+            name="Ứng dụng di động",
+            purpose="stay signed in on the phone",
+            client_id="app",
+            jwks={"keys": [key.as_dict(private=False)]},
+            redirect_uris=[CALLBACK],
+            post_logout_redirect_uris=["http://127.0.0.1:9/bye"],
+            grant_types=["authorization_code", "refresh_token"],
+            scopes=["openid", "profile"],
+        )
+    )
+    meta = _metadata(provider)
+    verifier = secrets.token_urlsafe(48)
+    with _rp("app", key) as rp:
+        url, _state = rp.create_authorization_url(
+            meta["authorization_endpoint"],
+            code_verifier=verifier,
+            scope="openid profile",
+            acr_values="urn:dancu:loa:high",
+        )
+        back = _browser_signs_in(provider, url.removeprefix(provider), family["mother"], "482915")
+        code = _query(back.headers["location"])["code"]
+        first = rp.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier)
+        keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+        assert jwt.decode(first["id_token"], keys).claims["acr"] == "urn:dancu:loa:high"
+        second = rp.refresh_token(meta["token_endpoint"], refresh_token=first["refresh_token"])
+        assert second["refresh_token"] != first["refresh_token"]
+        assert rp.get(meta["userinfo_endpoint"]).json()["name"] == "Trần Thị Hoà"
+
+        # The first refresh token again: someone holds a copy; the whole family is revoked.
+        from authlib.integrations.base_client.errors import OAuthError as ClientError
+
+        with pytest.raises(ClientError, match="already used"):
+            rp.refresh_token(meta["token_endpoint"], refresh_token=first["refresh_token"])
+        with pytest.raises(ClientError):
+            rp.refresh_token(meta["token_endpoint"], refresh_token=second["refresh_token"])
+        revoked = httpx.get(
+            meta["userinfo_endpoint"],
+            headers={"Authorization": f"Bearer {second['access_token']}"},
+        )
+        assert revoked.status_code == 401
+
+    # RP-initiated logout back to the registered address, with the state.
+    logout = httpx.get(
+        meta["end_session_endpoint"],
+        params={
+            "id_token_hint": first["id_token"],
+            "post_logout_redirect_uri": "http://127.0.0.1:9/bye",
+            "state": "s9",
+        },
+    )
+    assert (
+        logout.status_code == 303
+        and logout.headers["location"] == "http://127.0.0.1:9/bye?state=s9"
+    )
+    elsewhere = httpx.get(
+        meta["end_session_endpoint"],
+        params={
+            "id_token_hint": first["id_token"],
+            "post_logout_redirect_uri": "https://evil.example/",
+        },
+    )
+    assert elsewhere.status_code == 200 and "evil.example" not in elsewhere.headers.get(
+        "location", ""
+    )

@@ -38,7 +38,8 @@ def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
         "authorization_endpoint": f"{base}/oidc/authorize",
         "pushed_authorization_request_endpoint": f"{base}/oidc/par",
         "userinfo_endpoint": f"{base}/oidc/userinfo",
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "end_session_endpoint": f"{base}/oidc/logout",
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [LOA_SUBSTANTIAL, LOA_HIGH],
         "claims_parameter_supported": True,
@@ -84,6 +85,8 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
             return oidc.client_credentials(client, form.get("scope"), base, jkt).body()
         if grant == "authorization_code":
             return container.authorizer.exchange(client, form, base, jkt)
+        if grant == "refresh_token":
+            return container.authorizer.refresh(client, form, base, jkt)
         raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
     return await _oauth(run)

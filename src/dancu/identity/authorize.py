@@ -48,6 +48,7 @@ from dancu.identity.models import (
     Client,
     Consent,
     PushedRequest,
+    RefreshToken,
     RevokedToken,
 )
 from dancu.identity.tokens import OAuthError, TokenEndpoint
@@ -60,6 +61,7 @@ PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
 PAR_TTL = timedelta(seconds=90)
 CODE_TTL = timedelta(seconds=60)
 ID_TOKEN_TTL = timedelta(minutes=10)
+REFRESH_TTL = timedelta(days=30)
 # What each scope releases (OpenID Connect Core 5.4), and the sensitive claims a client must
 # be granted one by one (released with ``profile``).
 SCOPE_CLAIMS = {
@@ -356,6 +358,7 @@ class Authorizer:
                 # A replayed code: revoke what its first use issued (RFC 6749 4.1.2).
                 expiry = now + self.tokens.access_ttl
                 session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
+                self._revoke_family(session, row.code_hash[:40], now)
         if replayed:  # after the commit of the revocation
             raise OAuthError("invalid_grant", "the code was already used; its tokens are revoked")
         with self.factory() as session, session.begin():
@@ -383,6 +386,21 @@ class Authorizer:
             )
             row.used_at, row.access_jti = now, jti
             id_token = self._id_token(issuer, client, sub, row)
+            refresh = None
+            if "refresh_token" in client.grant_types:
+                refresh = self._new_refresh(
+                    session,
+                    RefreshToken(
+                        family=row.code_hash[:40],
+                        client_id=client.client_id,
+                        account_id=account.id,
+                        scope=row.scope,
+                        attributes=list(row.claims.get("attributes", [])),
+                        acr=row.acr,
+                        dpop_jkt=dpop_jkt,
+                        access_jti=jti,
+                    ),
+                )
             record_change(
                 session,
                 Entry(
@@ -392,13 +410,92 @@ class Authorizer:
                     f"scope {row.scope}",
                 ),
             )
-        return {
+        body = {
             "access_token": access,
             "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": int(self.tokens.access_ttl.total_seconds()),
             "id_token": id_token,
             "scope": row.scope,
         }
+        return body | ({"refresh_token": refresh} if refresh else {})
+
+    def refresh(
+        self, client: Client, form: dict[str, str], issuer: str, dpop_jkt: str = ""
+    ) -> dict[str, Any]:
+        """A new access token and a new refresh token for a refresh token, which is used up.
+        Presenting a used refresh token again revokes its whole family: either the client
+        or a thief has it, and the provider cannot tell which."""
+        if "refresh_token" not in client.grant_types:
+            raise OAuthError("unauthorized_client", "this client may not refresh tokens")
+        now = utcnow()
+        digest = _digest(form.get("refresh_token", ""))
+        with self.factory() as session, session.begin():
+            old = session.get(RefreshToken, digest, with_for_update=True)
+            if old is None or old.client_id != client.client_id:
+                raise OAuthError("invalid_grant", "unknown refresh token")
+            reused = old.used_at is not None and old.revoked_at is None
+            if reused:
+                self._revoke_family(session, old.family, now)
+        if reused:
+            raise OAuthError("invalid_grant", "the refresh token was already used: revoked")
+        with self.factory() as session, session.begin():
+            old = session.get(RefreshToken, digest, with_for_update=True)
+            if old is None or old.used_at is not None or old.revoked_at is not None:
+                raise OAuthError("invalid_grant", "the refresh token is no longer valid")
+            if old.expires_at <= now:
+                raise OAuthError("invalid_grant", "the refresh token has expired")
+            if old.dpop_jkt and old.dpop_jkt != dpop_jkt:
+                raise OAuthError("invalid_dpop_proof", "the refresh token is bound to a DPoP key")
+            account = session.get(Account, old.account_id)
+            if account is None or account.status != "active":
+                raise OAuthError("invalid_grant", "the account is no longer active")
+            wanted = form.get("scope", old.scope).split()
+            if set(wanted) - set(old.scope.split()):
+                raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
+            scope = " ".join(wanted)
+            jti = secrets.token_urlsafe(16)
+            bound = {"cnf": {"jkt": old.dpop_jkt}} if old.dpop_jkt else {}
+            sub = self.subject(client, account.personal_id)
+            access = self.tokens.access_token(
+                issuer, sub, client.client_id, scope, jti=jti, acr=old.acr, **bound
+            )
+            old.used_at = now
+            refresh = self._new_refresh(
+                session,
+                RefreshToken(
+                    family=old.family,
+                    client_id=client.client_id,
+                    account_id=account.id,
+                    scope=scope,
+                    attributes=old.attributes,
+                    acr=old.acr,
+                    dpop_jkt=old.dpop_jkt,
+                    access_jti=jti,
+                ),
+            )
+        return {
+            "access_token": access,
+            "token_type": "DPoP" if old.dpop_jkt else "Bearer",
+            "expires_in": int(self.tokens.access_ttl.total_seconds()),
+            "refresh_token": refresh,
+            "scope": scope,
+        }
+
+    @staticmethod
+    def _new_refresh(session: Session, row: RefreshToken) -> str:
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        row.token_hash, row.created_at, row.expires_at = _digest(token), now, now + REFRESH_TTL
+        session.add(row)
+        return token
+
+    def _revoke_family(self, session: Session, family: str, now: datetime) -> None:
+        expiry = now + self.tokens.access_ttl
+        for token in session.scalars(select(RefreshToken).where(RefreshToken.family == family)):
+            if token.revoked_at is None:
+                token.revoked_at = now
+            if token.access_jti:
+                session.merge(RevokedToken(jti=token.access_jti, expires_at=expiry))
 
     def _id_token(self, issuer: str, client: Client, sub: str, row: AuthorizationCode) -> str:
         now = int(time.time())
@@ -435,15 +532,28 @@ class Authorizer:
         with self.factory() as session, session.begin():
             if session.get(RevokedToken, claims.get("jti", "")) is not None:
                 raise OAuthError("invalid_token", "the access token was revoked", 401)
-            row = session.scalars(
-                select(AuthorizationCode).where(AuthorizationCode.access_jti == claims.get("jti"))
+            jti = claims.get("jti")
+            code = session.scalars(
+                select(AuthorizationCode).where(AuthorizationCode.access_jti == jti)
             ).first()
-            if row is None:
+            refreshed = (
+                None
+                if code
+                else session.scalars(
+                    select(RefreshToken).where(RefreshToken.access_jti == jti)
+                ).first()
+            )
+            if code is not None:
+                account_id, client_id = code.account_id, code.client_id
+                attributes = list(code.claims.get("attributes", []))
+            elif refreshed is not None:
+                account_id, client_id = refreshed.account_id, refreshed.client_id
+                attributes = list(refreshed.attributes)
+            else:
                 raise OAuthError("invalid_token", "the access token carries no citizen", 401)
-            account = session.get(Account, row.account_id)
-            client = session.get(Client, row.client_id)
+            account = session.get(Account, account_id)
+            client = session.get(Client, client_id)
             assert account is not None and client is not None
-            attributes = list(row.claims.get("attributes", []))
             out = {"sub": claims["sub"], **self._claims(account, client, attributes)}
             record_change(
                 session,
@@ -477,6 +587,24 @@ class Authorizer:
             else None,
         }
         return {k: values[k] for k in attributes if values.get(k) is not None}
+
+    def logout_target(
+        self, id_token_hint: str, post_logout_redirect_uri: str, state: str
+    ) -> str | None:
+        """Where to send the browser after signing out (RP-Initiated Logout 1.0): only to a
+        URI the client registered, and only when the hint is an ID token this provider
+        signed for that client (expired ones included)."""
+        if not id_token_hint or not post_logout_redirect_uri:
+            return None
+        try:
+            claims = jwt.decode(id_token_hint, self.keys.keyset(), algorithms=[ALG]).claims
+            client = self.clients.get(str(claims.get("aud", "")))
+        except (JoseError, ValueError, NotFound):
+            return None
+        if post_logout_redirect_uri not in client.post_logout_redirect_uris:
+            return None
+        query = urlencode({"state": state}) if state else ""
+        return f"{post_logout_redirect_uri}{'?' + query if query else ''}"
 
     def subject(self, client: Client, personal_id: str) -> str:
         """The pairwise subject of a citizen for a client's sector."""

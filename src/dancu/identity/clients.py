@@ -49,12 +49,13 @@ class ClientRegistration(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: str = ""
     redirect_uris: list[str] = Field(default_factory=list)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
     grant_types: list[Grant] = Field(default_factory=_default_grants, min_length=1)
     scopes: list[str] = Field(default_factory=lambda: ["openid"])
     claims: list[str] = Field(default_factory=list)
     sector: str = ""
 
-    @field_validator("redirect_uris")
+    @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
     def _redirects(cls, uris: list[str]) -> list[str]:
         for uri in uris:
@@ -142,6 +143,7 @@ class ClientRegistry:
                 jwks=data.jwks,
                 jwks_uri=data.jwks_uri,
                 redirect_uris=data.redirect_uris,
+                post_logout_redirect_uris=data.post_logout_redirect_uris,
                 grant_types=list(data.grant_types),
                 scopes=data.scopes,
                 claims=data.claims,

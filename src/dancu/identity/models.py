@@ -107,6 +107,7 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     jwks_uri: Mapped[str] = mapped_column(String(300), default="")
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)  # what it may ask for
     claims: Mapped[list[str]] = mapped_column(JSON, default=list)  # sensitive claims granted
@@ -183,3 +184,25 @@ class RevokedToken(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RefreshToken(Base):
+    """A refresh token (only its digest), one per use: each use gives a new one in the same
+    family; using an old one again revokes the whole family (RFC 9700 4.14.2)."""
+
+    __tablename__ = "identity_refresh_token"
+    __table_args__ = (Index("ix_identity_refresh_token_family", "family"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(40))
+    client_id: Mapped[str] = mapped_column(ForeignKey("identity_client.client_id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"))
+    scope: Mapped[str] = mapped_column(String(300))
+    attributes: Mapped[list[str]] = mapped_column(JSON)
+    acr: Mapped[str] = mapped_column(String(60))
+    dpop_jkt: Mapped[str] = mapped_column(String(64), default="")
+    access_jti: Mapped[str] = mapped_column(String(64), default="")  # the token issued with it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -182,3 +182,21 @@ def _no_request(request: Request) -> Response:
         _("Start again from the service you came from."),
         400,
     )
+
+
+@router.get("/oidc/logout")
+def logout(
+    request: Request,
+    container: ContainerDep,
+    id_token_hint: str = "",
+    post_logout_redirect_uri: str = "",
+    state: str = "",
+) -> Response:
+    """RP-initiated logout: end the citizen's session here, then return to the service if it
+    named a registered address and proved itself with an ID token."""
+    request.session.pop("citizen", None)
+    request.session.pop("oidc", None)
+    target = container.authorizer.logout_target(id_token_hint, post_logout_redirect_uri, state)
+    if target:
+        return RedirectResponse(target, status_code=303)
+    return render(request, "identity/signed_out.html", {})
