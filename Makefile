@@ -9,7 +9,7 @@ PORT ?= 8000
 PEOPLE ?= 10000
 export DANCU_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test bench lint lock chromium clean messages
+.PHONY: install run test bench lint lock chromium clean messages demo-oidc
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,3 +55,12 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# The OpenID provider and a demo relying party (tools/demo_rp.py) side by side: open
+# http://127.0.0.1:8001 and sign in with the demo citizen printed by `dancu demo seed`.
+demo-oidc: install
+	$(BIN)/dancu db upgrade
+	$(BIN)/dancu demo seed --people $(PEOPLE)
+	@trap 'kill 0' EXIT; \
+	  $(BIN)/dancu serve --host 127.0.0.1 --port 8000 & \
+	  $(BIN)/python tools/demo_rp.py --provider http://127.0.0.1:8000 --port 8001

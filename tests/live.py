@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from dancu.app import create_app
 from dancu.bootstrap import Container
@@ -23,10 +24,15 @@ def free_port() -> int:
 @contextmanager
 def serve(container: Container, port: int | None = None) -> Iterator[str]:
     """Serve the app over ``container``; yields the base URL once it answers."""
+    with serve_app(create_app(container), port) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve any ASGI app; yields the base URL once it answers."""
     port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from joserfc.jwk import ECKey
 from rich.console import Console
 from sqlalchemy import func, select
 
 from dancu.bootstrap import Container
-from dancu.core.access import OfficerContext, Role
+from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
+from dancu.core.errors import NotFound
 from dancu.core.models import Officer
 from dancu.core.officers import create_officer
+from dancu.identity.clients import ClientRegistration
 from dancu.registry import schemas as s
 from dancu.registry.service import RegistryService
 
 console = Console()
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 DEMO_PASSWORD = "dancu-demo-2025"  # noqa: S105  (printed on purpose: demo databases only)
+DEMO_PASSCODE = "246813"  # the demo citizen's passcode (demo databases only)
+DEMO_RP = "demo-rp"
+DEMO_RP_URL = "http://127.0.0.1:8001"
 DEMO_OFFICERS = (
     ("admin", "Quản trị Bộ Công an", Role.MINISTRY, ""),
     ("hanoi", "Cán bộ Công an TP Hà Nội", Role.PROVINCE, "01"),
@@ -35,10 +42,15 @@ def demo_seed(
     """Load a synthetic population and demo officers once (skipped when already seeded)."""
     with Container() as container:
         seed_demo(container, people, seed)
+        citizen, _rp = seed_identity(container)
     console.print(
         "[bold]demo officers[/bold] (password: "
         f"[cyan]{DEMO_PASSWORD}[/cyan]): "
         + ", ".join(f"{u} ({r.value}{' ' + c if c else ''})" for u, _, r, c in DEMO_OFFICERS)
+    )
+    console.print(
+        f"[bold]demo citizen[/bold] (level 2): personal ID [cyan]{citizen}[/cyan], passcode "
+        f"[cyan]{DEMO_PASSCODE}[/cyan]; demo service: `make demo-oidc`, then {DEMO_RP_URL}"
     )
 
 
@@ -61,6 +73,44 @@ def seed_demo(container: Container, people: int, seed: int = 6) -> None:
         for username, name, role, unit in DEMO_OFFICERS:
             if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
                 create_officer(session, container.units, username, name, DEMO_PASSWORD, role, unit)
+    seed_identity(container)
+
+
+def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str, str]:
+    """A demo citizen with a level-2 account (the Ba Đình family's father, created when the
+    register lacks him) and the demo relying party (``tools/demo_rp.py``), whose private key
+    is written to the data folder. Returns the citizen's personal ID number and the relying
+    party's client id."""
+    found = container.registry.search(
+        SYSTEM_CONTEXT, "Nguyễn Văn An", birth_date=date(1988, 3, 14), commune_code="00004"
+    ).items
+    citizen = found[0].personal_id if found else ba_dinh_family(container.registry)["father"]
+    try:
+        container.identity.account(citizen)
+    except NotFound:
+        container.identity.provision(citizen, "0912345678", DEMO_PASSCODE, 2)
+    config = Path(container.settings.data_dir) / "demo-rp.json"
+    try:
+        container.clients.get(DEMO_RP)
+    except NotFound:
+        key = ECKey.generate_key("P-256", parameters={"kid": "demo-rp-1"}, private=True)
+        container.clients.register(
+            ClientRegistration(
+                name="Dịch vụ mẫu (demo)",
+                purpose="show what a service receives when you sign in with dancu",
+                client_id=DEMO_RP,
+                jwks={"keys": [key.as_dict(private=False)]},
+                redirect_uris=[f"{rp_url}/callback"],
+                grant_types=["authorization_code", "refresh_token"],
+                scopes=["openid", "profile", "address", "phone"],
+                claims=["personal_id"],
+            )
+        )
+        config.write_text(
+            json.dumps({"client_id": DEMO_RP, "private_jwk": key.as_dict(private=True)})
+        )
+        config.chmod(0o600)
+    return citizen, DEMO_RP
 
 
 def ba_dinh_family(registry: RegistryService) -> dict[str, str]:
