@@ -6,8 +6,8 @@ no longer used; translate the empty ones by hand. ``extract()`` is also what
 tests/unit/core/test_i18n.py checks the catalog against.
 
 Besides ``_``/``N_``/``ngettext`` in code and templates, the messages of the domain errors
-(``Invalid("...")`` and friends) and of the input validators (``ValueError("...")``) are
-extracted, because the web forms show them to officers.
+(``Invalid("...")`` and friends, ``refuse(Kind, "code", "...")``) and of the input validators
+(``ValueError("...")``) are extracted, because the web forms show them.
 """
 
 from __future__ import annotations
@@ -51,7 +51,29 @@ def extract() -> Catalog:
     ):
         if message and (not isinstance(message, tuple) or message[0]):
             catalog.add(message, None, [(filename, 0)])
+    for filename, message in _refusals():
+        catalog.add(message, None, [(filename, 0)])
     return catalog
+
+
+def _refusals() -> list[tuple[str, str]]:
+    """Messages of ``refuse(Kind, "code", "message", field)`` calls (identity's coded
+    errors), read from the syntax tree: Babel's tokenizer loses some of these calls."""
+    import ast
+
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "refuse"
+                and len(node.args) >= 3
+                and isinstance(node.args[2], ast.Constant)
+                and isinstance(node.args[2].value, str)
+            ):
+                found.append((str(path.relative_to(SRC)), node.args[2].value))
+    return found
 
 
 def update() -> list[str]:

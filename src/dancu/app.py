@@ -19,6 +19,7 @@ from dancu.bootstrap import Container
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, install_problem_handlers
 from dancu.core.outbox import run_subscribers
+from dancu.identity import account_web
 from dancu.identity import api as identity_api
 from dancu.identity import web as identity_web
 from dancu.registry import api as registry_api
@@ -66,6 +67,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
     app.include_router(identity_web.router)
+    app.include_router(account_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost
     # Swagger UI from the installed swagger-ui-bundle, not a CDN (the docs work offline).

@@ -588,6 +588,53 @@ class Authorizer:
         }
         return {k: values[k] for k in attributes if values.get(k) is not None}
 
+    def consents(self, account_id: int) -> list[dict[str, Any]]:
+        """The citizen's standing consents, newest first, with the client's name."""
+        with self.factory() as session:
+            rows = session.execute(
+                select(Consent, Client.name, Client.purpose)
+                .join(Client, Client.client_id == Consent.client_id)
+                .where(Consent.account_id == account_id, Consent.revoked_at.is_(None))
+                .order_by(Consent.granted_at.desc())
+            ).all()
+        return [
+            {
+                "id": c.id,
+                "client": name,
+                "purpose": purpose,
+                "claims": list(c.claims),
+                "granted_at": c.granted_at,
+            }
+            for c, name, purpose in rows
+        ]
+
+    def revoke_consent(self, account_id: int, consent_id: int) -> bool:
+        """Withdraw a consent: the client asks again next time, and its refresh tokens for
+        this citizen stop working."""
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            consent = session.get(Consent, consent_id)
+            if consent is None or consent.account_id != account_id or consent.revoked_at:
+                return False
+            consent.revoked_at = now
+            families = session.scalars(
+                select(RefreshToken.family).where(
+                    RefreshToken.account_id == account_id,
+                    RefreshToken.client_id == consent.client_id,
+                )
+            ).all()
+            for family in set(families):
+                self._revoke_family(session, family, now)
+            record_change(
+                session,
+                Entry(
+                    Actor(f"citizen:{account_id}", "citizen", "", "identity"),
+                    "oidc.consent_revoked",
+                    f"client:{consent.client_id}",
+                ),
+            )
+        return True
+
     def logout_target(
         self, id_token_hint: str, post_logout_redirect_uri: str, state: str
     ) -> str | None:

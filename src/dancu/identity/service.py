@@ -360,6 +360,12 @@ class IdentityService:
             )
             return [s.AccountEventOut(at=e.at, kind=e.kind, detail=e.detail) for e in rows]
 
+    def profile(self, personal_id: str) -> PersonPublic:
+        """What the register holds about the signed-in citizen (read-only for them; audited
+        as the citizen's own read)."""
+        ctx = OfficerContext(f"citizen:{personal_id[:4]}…", Role.MINISTRY, purpose="self-view")
+        return self.registry.get_person(ctx, personal_id, purpose="self-view")
+
     # -- helpers --------------------------------------------------------------------------
 
     def _person(self, personal_id: str) -> PersonPublic:

@@ -1,0 +1,102 @@
+"""A citizen registers a level-1 account in real Chromium (card number, phone, a selfie
+upload, the SMS code, a passcode), sees "my electronic identity", then signs in at a relying
+party with it. Screens are screenshotted on a phone and a desktop."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from joserfc.jwk import ECKey
+from playwright.sync_api import Page, Route
+
+from dancu.identity.clients import ClientRegistration
+from dancu.identity.ports import MemorySms, synthetic_selfie
+from tests.e2e.conftest import LiveServer, shoot
+
+CALLBACK = "http://127.0.0.1:9/cb"
+
+
+def test_level1_registration_then_sign_in_at_a_service(
+    page: Page, live_server: LiveServer, tmp_path: Path
+) -> None:
+    container = live_server.container
+    mother = live_server.family["mother"]
+    sms = MemorySms()
+    container.identity.sms = sms
+    selfie = tmp_path / "selfie.jpg"
+    selfie.write_bytes(synthetic_selfie(container.settings.resolved_secret_key, mother))
+    stranger = tmp_path / "stranger.jpg"
+    stranger.write_bytes(b"\xff\xd8 someone else's face")
+
+    page.goto(f"{live_server.url}/account/register")
+    page.fill("#f-personal_id", mother)
+    page.fill("#f-phone", "0398 765 432")
+    page.set_input_files("#f-selfie", str(stranger))
+    page.click("button[type=submit]")
+    assert page.locator("#f-selfie[aria-invalid=true]").count() == 1  # the face check failed
+    assert "ảnh chân dung" in page.inner_text("#e-selfie")
+    shoot(page, "account-register-error")
+
+    page.set_input_files("#f-selfie", str(selfie))
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account/register/confirm")
+    code = re.search(r"\b(\d{6})\b", sms.sent[-1][1])
+    assert code and sms.sent[-1][0] == "+84398765432"
+    page.fill("#f-code", code[1])
+    page.fill("#f-passcode", "123456")
+    page.click("button[type=submit]")
+    assert page.locator("#f-passcode[aria-invalid=true]").count() == 1  # too simple
+    page.fill("#f-code", code[1])
+    page.fill("#f-passcode", "750319")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account")
+    text = page.inner_text("main")
+    assert "Trần Thị Hoà" in text and "Mức độ 1" in text
+    shoot(page, "account-home")
+
+    # The same citizen signs in at a service with the new account.
+    key = ECKey.generate_key("P-256", private=True)
+    client_id = f"e2e-acct-{key.thumbprint()[:6]}"
+    container.clients.register(
+        ClientRegistration(
+            name="Cổng Dịch vụ công quốc gia",
+            purpose="nộp hồ sơ đăng ký thường trú",
+            client_id=client_id,
+            jwks={"keys": [key.as_dict(private=False)]},
+            redirect_uris=[CALLBACK],
+            grant_types=["authorization_code"],
+            scopes=["openid", "profile"],
+        )
+    )
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+    returned: list[str] = []
+
+    def service(route: Route) -> None:
+        returned.append(route.request.url)
+        route.fulfill(status=200, body="ok", content_type="text/plain")
+
+    page.route("http://127.0.0.1:9/**", service)
+    query = {
+        "client_id": client_id,
+        "response_type": "code",
+        "scope": "openid profile",
+        "redirect_uri": CALLBACK,
+        "state": "st",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+    page.goto(f"{live_server.url}/oidc/authorize?{urlencode(query)}")
+    page.wait_for_url("**/oidc/consent")  # already signed in on this device
+    page.click("button[value=allow]")
+    page.wait_for_url(f"{CALLBACK}**")
+    assert dict(parse_qsl(urlsplit(returned[-1]).query))["state"] == "st"
+
+    page.goto(f"{live_server.url}/account")
+    assert "Cổng Dịch vụ công quốc gia" in page.inner_text("main")
+    page.click("form[action$='/revoke'] button")
+    page.wait_for_url("**/account")
+    assert "Đã rút lại đồng ý" in page.inner_text("main")
