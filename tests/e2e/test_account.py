@@ -100,3 +100,41 @@ def test_level1_registration_then_sign_in_at_a_service(
     page.click("form[action$='/revoke'] button")
     page.wait_for_url("**/account")
     assert "Đã rút lại đồng ý" in page.inner_text("main")
+
+
+def test_officer_activates_level2_in_person(page: Page, live_server: LiveServer) -> None:
+    from datetime import date
+
+    from dancu.core.access import OfficerContext, Role
+    from dancu.registry import schemas as rs
+    from tests.e2e.conftest import login
+
+    container = live_server.container
+    container.identity.sms = sms = MemorySms()
+    person = container.registry.register_person(
+        OfficerContext("badinh", Role.COMMUNE, "01", "00004"),
+        rs.PersonRegistration(
+            full_name="Vũ Thị Mai",
+            birth_date=date(1979, 6, 30),
+            sex="F",
+            birth_commune_code="00004",
+            residence_commune_code="00004",
+            residence_since=date(2001, 1, 1),
+        ),
+    )
+    login(page, live_server.url, "badinh")
+    page.click("a[href='/identity/level2']")
+    page.wait_for_url("**/identity/level2")
+    page.fill("#f-personal_id", person)
+    page.fill("#f-card_personal_id", person)
+    page.fill("#f-phone", "0977 111 222")
+    page.click("form[action='/identity/level2'] button[type=submit]")
+    assert "vân tay" in page.inner_text("#e-fingerprint_scan").lower()  # nothing captured
+    shoot(page, "identity-level2")
+    page.check("#f-fingerprint_scan")
+    page.click("form[action='/identity/level2'] button[type=submit]")
+    page.wait_for_url("**/identity/level2")
+    assert person in page.inner_text("main")
+    account = container.identity.account(person)
+    assert (account.level, account.status) == (2, "pending")
+    assert sms.sent[-1][0] == "+84977111222"

@@ -16,7 +16,15 @@ from dancu.bootstrap import Container
 from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
-from dancu.core.web import CSRF_FIELD, check_csrf, field_errors, render
+from dancu.core.web import (
+    CSRF_FIELD,
+    WebOfficer,
+    check_csrf,
+    error_page,
+    field_errors,
+    flash,
+    render,
+)
 from dancu.identity import schemas as s
 from dancu.identity.ports import synthetic_selfie
 from dancu.identity.web import ATTRIBUTE_LABELS
@@ -210,3 +218,81 @@ def _sign_in(request: Request, account: s.AccountOut) -> None:
         "level": account.level,
         "auth_time": int(time.time()),
     }
+
+
+# -- officers: level 2 in person ---------------------------------------------------------------
+
+
+@router.get("/identity/level2")
+def level2_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+    if not officer.can_write:
+        return _level2_forbidden(request)
+    return render(request, "identity/level2.html", _level2_context(container, {}, {}))
+
+
+@router.post("/identity/level2")
+def level2(
+    request: Request,
+    officer: WebOfficer,
+    container: ContainerDep,
+    personal_id: Annotated[str, Form(max_length=20)] = "",
+    card_personal_id: Annotated[str, Form(max_length=20)] = "",
+    phone: Annotated[str, Form(max_length=20)] = "",
+    fingerprint_scan: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    if not officer.can_write:
+        return _level2_forbidden(request)
+    values = {
+        "personal_id": personal_id,
+        "card_personal_id": card_personal_id,
+        "phone": phone,
+        "fingerprint_scan": fingerprint_scan,
+    }
+    # The development scanner: a capture stands in for the device's templates.
+    scan = (
+        f"simulated-scan:{personal_id.strip()}:{time.time_ns()}".encode()
+        if fingerprint_scan == "simulated" and container.settings.identity_adapters == "dev"
+        else b""
+    )
+    try:
+        data = s.Level2Activation(
+            personal_id=personal_id,
+            card_personal_id=card_personal_id,
+            fingerprint_scan=scan,
+            phone=phone or None,
+        )
+        account = container.identity.activate_level2(officer, data)
+    except (ValidationError, DancuError) as exc:
+        errors = field_errors(exc)
+        if "fingerprint_scan" in errors and not scan:
+            errors["fingerprint_scan"] = _("Capture the fingerprints first")
+        status = exc.status if isinstance(exc, DancuError) else 422
+        return render(
+            request, "identity/level2.html", _level2_context(container, errors, values), status
+        )
+    message = _("Level 2 activated for %(id)s.") % {"id": account.personal_id}
+    if account.status == "pending":
+        message += " " + _("A code to set the passcode was sent by SMS.")
+    flash(request, message)
+    return RedirectResponse("/identity/level2", status_code=303)
+
+
+def _level2_context(
+    container: Container, errors: dict[str, str], values: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "errors": errors,
+        "values": values,
+        "dev_scanner": container.settings.identity_adapters == "dev",
+    }
+
+
+def _level2_forbidden(request: Request) -> Response:
+    return error_page(
+        request,
+        _("Not allowed"),
+        _("Only commune police officers activate level 2."),
+        403,
+    )
