@@ -1,0 +1,303 @@
+"""Token endpoint benchmark (``python -m bench token``).
+
+The grant agency systems use: ``client_credentials`` with ``private_key_jwt`` (a fresh ES256
+client assertion per request, ``jti`` replay protection on) returning an ES256-signed JWT
+access token. dancu (uvicorn, ``BENCH_TOKEN_WORKERS`` workers, default 2, on PostgreSQL) is
+measured side by side with the OpenID-certified reference provider ``oidc-provider`` (npm,
+installed by this benchmark into ``bench/node_modules``, configured the same way in
+``bench/oidc_reference.mjs``) with one and with two Node workers, each loaded by ``wrk``
+with 64 connections. Every request carries its own pre-signed assertion (read by wrk from a
+file), so no request is refused as a replay; any non-2xx answer invalidates the figure.
+
+Target: dancu >= 1.0x the reference's throughput (the two-worker reference, the same cores),
+p99 <= 60 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from bench.bench_lookup import (  # noqa: E402
+    PG_ADMIN,
+    _free_port,
+    _sa_url,
+    _uvicorn_flags,
+    ensure_wrk,
+)
+
+WORKERS = int(os.environ.get("BENCH_TOKEN_WORKERS", "2"))
+DURATION_S = int(os.environ.get("BENCH_TOKEN_SECONDS", "15"))
+WARMUP_S = 4
+CONNECTIONS = 64
+THREADS = 2
+MAX_RPS = 6000  # assertions are pre-signed for at most this rate
+TARGET_RATIO = 1.0
+TARGET_P99_MS = 60.0
+DB = "dancu_bench_token"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+_LUA = """
+local lines = {}
+for line in io.lines("%(file)s") do lines[#lines + 1] = line end
+local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("first", threads)
+  threads = threads + 1
+end
+function init(args)
+  counter = first
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local prefix = "grant_type=client_credentials&scope=registry.lookup&client_assertion_type="
+  .. "urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion="
+request = function()
+  local line = lines[(counter %% #lines) + 1]
+  counter = counter + %(threads)d
+  return wrk.format(nil, "%(path)s", nil, prefix .. line)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d "
+    .. "errors=%%d non2xx=%%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def _assertions(key: Any, audience: str, count: int, path: Path) -> Path:
+    """``count`` client assertions for ``audience``, each with its own jti."""
+    from joserfc import jwt
+
+    now = int(time.time())
+    header = {"alg": "ES256", "kid": key.kid}
+    with path.open("w") as f:
+        for _ in range(count):
+            claims = {
+                "iss": "bench",
+                "sub": "bench",
+                "aud": audience,
+                "iat": now,
+                "exp": now + 1800,
+                "jti": secrets.token_urlsafe(18),
+            }
+            f.write(jwt.encode(header, claims, key) + "\n")
+    return path
+
+
+def _run_wrk(wrk: str, base: str, path: str, assertions: Path, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_LUA % {"file": assertions, "path": path, "threads": THREADS})
+        script = f.name
+    try:
+        out = subprocess.run(
+            [wrk, "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s",
+             "--timeout", "10s", "-s", script, base],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(script)
+    m = re.search(
+        r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) "
+        r"errors=(\d+) non2xx=(\d+)",
+        out,
+    )
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    requests, duration, p50, p99, errors, non2xx = (int(g) for g in m.groups())
+    return {
+        "rps": requests / (duration / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "errors": errors,
+        "non2xx": non2xx,
+        "requests": requests,
+    }
+
+
+def _measure(wrk: str, base: str, path: str, key: Any, tmp: Path) -> dict[str, float]:
+    audience = base + path
+    warm = _assertions(key, audience, MAX_RPS * WARMUP_S, tmp / f"warm-{secrets.token_hex(3)}")
+    run_file = tmp / f"run-{secrets.token_hex(3)}"
+    measured = _assertions(key, audience, MAX_RPS * DURATION_S, run_file)
+    _run_wrk(wrk, base, path, warm, WARMUP_S)
+    return _run_wrk(wrk, base, path, measured, DURATION_S)
+
+
+def _wait(port: int, path: str, proc: subprocess.Popen[bytes], log: Any) -> None:
+    import http.client
+
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited:\n{log.read().decode()[-3000:]}")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not answer within 60 s")
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def _process(command: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[str]:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait(port, probe, proc, log)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+
+
+def ensure_reference() -> str:
+    """Node.js and oidc-provider (installed into bench/node_modules when missing)."""
+    node = shutil.which("node")
+    npm = shutil.which("npm")
+    if node is None or npm is None:
+        raise RuntimeError("node and npm are needed for the reference provider")
+    if not (ROOT / "bench" / "node_modules" / "oidc-provider").exists():
+        subprocess.run(
+            [npm, "install", "--prefix", str(ROOT / "bench"), "oidc-provider@9",
+             "--no-audit", "--no-fund", "--silent"],
+            check=True,
+        )  # fmt: skip
+    return node
+
+
+def reference(node: str, workers: int, client_jwks: dict[str, Any]) -> Any:
+    from joserfc.jwk import ECKey
+
+    port = _free_port()
+    signing = ECKey.generate_key("P-256", parameters={"kid": "ref", "alg": "ES256"}, private=True)
+    env = {
+        "BENCH_PORT": str(port),
+        "BENCH_WORKERS": str(workers),
+        "BENCH_ISSUER": f"http://127.0.0.1:{port}",
+        "BENCH_CLIENT_JWKS": json.dumps(client_jwks),
+        "BENCH_SIGNING_JWK": json.dumps(signing.as_dict(private=True)),
+        "NODE_ENV": "production",
+    }
+    return _process(
+        [node, "bench/oidc_reference.mjs"], env, port, "/.well-known/openid-configuration"
+    )
+
+
+def dancu(client_jwks: dict[str, Any], tmp: Path) -> Any:
+    from dancu.core import migrate
+    from dancu.core.db import make_engine, make_sessionmaker
+    from dancu.identity.clients import ClientRegistration, ClientRegistry
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB}"')
+    engine = make_engine(_sa_url(DB))
+    try:
+        migrate.upgrade(engine)
+        ClientRegistry(make_sessionmaker(engine)).register(
+            ClientRegistration(
+                name="benchmark agency",
+                purpose="token endpoint benchmark",
+                client_id="bench",
+                jwks=client_jwks,
+                scopes=["registry.lookup"],
+            )
+        )
+    finally:
+        engine.dispose()
+    port = _free_port()
+    env = {
+        "DANCU_DATABASE_URL": _sa_url(DB),
+        "DANCU_SECRET_KEY": secrets.token_urlsafe(32),
+        "DANCU_DATA_DIR": str(tmp),
+        "DANCU_ISSUER": f"http://127.0.0.1:{port}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+    }
+    command = [sys.executable, "-m", "uvicorn", "dancu.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), *_uvicorn_flags()]
+    command[command.index("--workers") + 1] = str(WORKERS)
+    return _process(command, env, port, "/.well-known/openid-configuration")
+
+
+def run() -> list[dict[str, Any]]:
+    from joserfc.jwk import ECKey
+
+    wrk = ensure_wrk()
+    node = ensure_reference()
+    key = ECKey.generate_key("P-256", parameters={"kid": "bench-1"}, private=True)
+    jwks = {"keys": [key.as_dict(private=False)]}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with reference(node, 1, jwks) as base:
+            ref1 = _measure(wrk, base, "/token", key, tmp)
+        with reference(node, 2, jwks) as base:
+            ref2 = _measure(wrk, base, "/token", key, tmp)
+        try:
+            with dancu(jwks, tmp) as base:
+                ours = _measure(wrk, base, "/oidc/token", key, tmp)
+        finally:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    ratio = ours["rps"] / ref2["rps"]
+    valid = all(r["non2xx"] == 0 and r["errors"] == 0 for r in (ours, ref1, ref2))
+    return [
+        {
+            "name": f"token endpoint, client_credentials + private_key_jwt, {CONNECTIONS} conns",
+            "value": round(ours["rps"], 1),
+            "unit": "req/s",
+            "baseline": round(ref2["rps"], 1),
+            "ratio": round(ratio, 2),
+            "target": f">= {TARGET_RATIO}x oidc-provider (2 workers)",
+            "ok": valid and ratio >= TARGET_RATIO,
+            "note": f"dancu: uvicorn {WORKERS} workers, PostgreSQL replay store; reference: "
+            f"oidc-provider 9 in 2 Node workers ({ref1['rps']:,.0f} req/s in one); "
+            f"non-2xx dancu {ours['non2xx']:.0f}, reference {ref2['non2xx']:.0f}",
+        },
+        {
+            "name": "token endpoint p99 latency",
+            "value": round(ours["p99_ms"], 2),
+            "unit": "ms",
+            "baseline": round(ref2["p99_ms"], 2),
+            "ratio": round(ours["p99_ms"] / ref2["p99_ms"], 2) if ref2["p99_ms"] else None,
+            "target": f"<= {TARGET_P99_MS:.0f} ms",
+            "ok": valid and ours["p99_ms"] <= TARGET_P99_MS,
+            "note": f"p50 {ours['p50_ms']:.2f} ms (reference {ref2['p50_ms']:.2f} ms)",
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
