@@ -69,6 +69,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(identity_web.router)
     app.include_router(account_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
+    app.add_middleware(identity_api.TokenFastPath, container=container)
     app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost
     # Swagger UI from the installed swagger-ui-bundle, not a CDN (the docs work offline).
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_path), name="docs-static")

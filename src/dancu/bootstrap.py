@@ -19,6 +19,7 @@ from dancu.identity import ports
 from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
 from dancu.identity.dpop import DPoPVerifier
+from dancu.identity.fast_token import AsyncReplayGuard, FastClientCredentials
 from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
 from dancu.identity.tokens import ReplayStore, TokenEndpoint
@@ -134,14 +135,26 @@ class Container:
             self.settings.lookup_pool_size,
         )
 
+    @cached_property
+    def fast_token(self) -> FastClientCredentials | None:
+        """The event-loop client-credentials grant, on PostgreSQL only."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        guard = AsyncReplayGuard(libpq_conninfo(self.engine.url), self.settings.audit_gather_ms)
+        return FastClientCredentials(self.oidc_tokens, guard)
+
     async def start_async(self) -> None:
         """Open what the async server uses, on its event loop (the app's lifespan calls it)."""
         if self.person_lookup is not None:
             await self.person_lookup.start()
+        if self.fast_token is not None:
+            await self.fast_token.start()
 
     async def stop_async(self) -> None:
         if "person_lookup" in self.__dict__ and self.person_lookup is not None:
             await self.person_lookup.stop()
+        if "fast_token" in self.__dict__ and self.fast_token is not None:
+            await self.fast_token.stop()
 
     @cached_property
     def tokens(self) -> TokenSigner:

@@ -42,6 +42,7 @@ import psycopg
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core.groupcommit import GroupCommit
 from dancu.core.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from dancu.core.timeutil import utcnow
 
@@ -298,128 +299,54 @@ APPLICATION_NAME = "dancu-audit-writer"  # how its connections show in pg_stat_a
 
 
 class AsyncGroupAuditWriter:
-    """Durable audit of reads for the async server on PostgreSQL, with group commit.
-
-    The same chains as ``GroupAuditWriter``, but the flusher is a task on the server's event
-    loop writing through its own psycopg connection: a request hands over its entry and
-    awaits the commit. A commit costs PostgreSQL far more than the rows in it, so the flusher
-    gathers: a read announces itself when it starts (``expect``), and while announced reads
-    are still under way the flusher waits for their entries, at most ``gather_ms``, before
-    committing. An idle server commits a lone read at once; a busy one commits the reads in
-    flight together. No thread, so no lock passes between the flusher and the loop."""
+    """Durable audit of reads for the async server on PostgreSQL, with group commit
+    (``core.groupcommit``): the same chains as ``GroupAuditWriter``, each group appended in
+    one statement (the entries and the chain's head together)."""
 
     def __init__(self, conninfo: str, max_batch: int = 512, gather_ms: float = 2.0) -> None:
-        self._conninfo = conninfo
-        self._max_batch = max_batch
-        self._gather_s = gather_ms / 1000
         self._chain = ReadChain()
-        self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
-        self._expected = 0
-        self._stopping = False
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.commits = 0  # for monitoring: entries per commit is the grouping achieved
-        self.committed = 0
+        self._group: GroupCommit[Entry, None] = GroupCommit(
+            conninfo,
+            self._append,
+            application_name=APPLICATION_NAME,
+            max_batch=max_batch,
+            gather_ms=gather_ms,
+            on_error=self._chain.abandon,
+        )
 
-    async def start(self) -> None:
-        """Start the flusher on the running loop (the loop the server answers requests on)."""
-        if self._task is None:
-            self.loop = asyncio.get_running_loop()
-            self._wake = asyncio.Event()
-            self._stopping = False
-            await self._connect()
-            self._task = asyncio.create_task(self._run(), name="audit-writer")
-
-    async def stop(self) -> None:
-        """Commit what was handed over, then close."""
-        if self._task is not None and self._wake is not None:
-            self._stopping = True
-            self._wake.set()
-            await self._task
-            self._task = None
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._group.loop
 
     @property
     def expected(self) -> int:
-        """Reads announced whose entries have not been handed over yet."""
-        return self._expected
+        return self._group.expected
+
+    @property
+    def commits(self) -> int:
+        return self._group.commits
+
+    @property
+    def committed(self) -> int:
+        return self._group.committed
+
+    async def start(self) -> None:
+        await self._group.start()
+
+    async def stop(self) -> None:
+        await self._group.stop()
 
     def expect(self) -> None:
-        """A read has started whose entry will follow (``awrite(…, expected=True)``), or
-        not (``unexpect``)."""
-        self._expected += 1
+        self._group.expect()
 
     def unexpect(self) -> None:
-        self._expected -= 1
-        if self._wake is not None:
-            self._wake.set()
+        self._group.unexpect()
 
     async def awrite(self, entry: Entry, *, expected: bool = False) -> None:
         """Return once ``entry`` is committed; raise if it could not be."""
-        if self._wake is None or self.loop is None or self._stopping:
-            raise RuntimeError("the audit writer is not running")
-        if expected:
-            self._expected -= 1
-        done: asyncio.Future[None] = self.loop.create_future()
-        self._pending.append((entry, done))
-        self._wake.set()
-        await done
+        await self._group.submit(entry, expected=expected)
 
-    async def _gather(self) -> None:
-        """Wait while announced reads are under way, up to the gather time."""
-        assert self._wake is not None and self.loop is not None
-        deadline = self.loop.time() + self._gather_s
-        while self._expected > 0 and len(self._pending) < self._max_batch and not self._stopping:
-            remaining = deadline - self.loop.time()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except TimeoutError:
-                return
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            if not self._pending:
-                if self._stopping:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            await self._gather()
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            error: BaseException | None = None
-            try:
-                await self._commit([entry for entry, _ in batch])
-            except Exception as exc:  # report to every waiter, keep the flusher alive
-                log.exception("audit flush failed")
-                self._chain.abandon()
-                if self._conn is not None and not self._conn.closed:
-                    await self._conn.close()
-                error = exc
-            for _, done in batch:
-                if done.done():  # the request went away (client disconnected)
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, application_name=APPLICATION_NAME
-            )
-        return self._conn
-
-    async def _commit(self, entries: list[Entry]) -> None:
+    async def _append(self, conn: psycopg.AsyncConnection[Any], entries: list[Entry]) -> list[None]:
         rows = self._chain.rows(entries)
         params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
         last = rows[-1]
@@ -429,11 +356,9 @@ class AsyncGroupAuditWriter:
             "head_hash": last["hash"],
             "now": utcnow(),
         }
-        conn = await self._connect()
         await conn.execute(_PG_APPEND, params)
         self._chain.advance(last)
-        self.commits += 1
-        self.committed += len(rows)
+        return [None] * len(entries)
 
 
 @dataclass(slots=True)

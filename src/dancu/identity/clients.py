@@ -32,6 +32,7 @@ GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 SCOPES = ("openid", "profile", "address", "phone", "email", "registry.lookup", "registry.events")
 SENSITIVE_CLAIMS = ("personal_id", "picture")  # released only to clients granted them
 JWKS_CACHE_S = 600.0
+CLIENT_CACHE_S = 30.0
 
 
 Grant = Literal["authorization_code", "refresh_token", "client_credentials"]
@@ -115,6 +116,7 @@ class ClientRegistry:
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self.factory = factory
         self._jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._clients: dict[str, tuple[float, Client, KeySet]] = {}
         self._lock = threading.Lock()
 
     def register(self, data: ClientRegistration) -> ClientOut:
@@ -160,6 +162,24 @@ class ClientRegistry:
                 raise NotFound("no such client", "client_id")
             session.expunge(client)
             return client
+
+    def resolve(self, client_id: str) -> tuple[Client, KeySet]:
+        """The client and its public keys, from a cache refreshed every ``CLIENT_CACHE_S``
+        (a disabled client stops working within that time)."""
+        cached = self.cached(client_id)
+        if cached is not None:
+            return cached
+        client = self.get(client_id)
+        keyset = self.keyset(client) if client.auth_method == "private_key_jwt" else KeySet([])
+        self._clients[client_id] = (time.monotonic(), client, keyset)
+        return client, keyset
+
+    def cached(self, client_id: str) -> tuple[Client, KeySet] | None:
+        """The cached client, when fresh (no database or network access)."""
+        entry = self._clients.get(client_id)
+        if entry is None or time.monotonic() - entry[0] > CLIENT_CACHE_S:
+            return None
+        return entry[1], entry[2]
 
     def list(self) -> list[ClientOut]:
         with self.factory() as session:

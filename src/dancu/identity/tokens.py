@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import orjson
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,6 +65,18 @@ class TokenResponse:
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
+
+
+def assertion_issuer(assertion: str) -> str:
+    """The client an assertion claims to come from (``iss``), before anything is verified:
+    it names the client whose keys then verify the signature."""
+    try:
+        claims = orjson.loads(jws.extract_compact(assertion.encode()).payload)
+    except (JoseError, ValueError):
+        raise OAuthError("invalid_client", "the client assertion is not a JWT", 401) from None
+    if not isinstance(claims, dict):
+        raise OAuthError("invalid_client", "the client assertion is not a JWT", 401)
+    return str(claims.get("iss", ""))
 
 
 class ReplayStore:
@@ -116,16 +129,21 @@ class TokenEndpoint:
         raise OAuthError("invalid_client", "client authentication is required", 401)
 
     def _by_assertion(self, assertion: str, issuer: str, endpoint: str) -> Client:
-        try:  # the issuer names the client whose keys verify the signature, just below
-            claims = orjson.loads(jws.extract_compact(assertion.encode()).payload)
-        except (JoseError, ValueError):
-            raise OAuthError("invalid_client", "the client assertion is not a JWT", 401) from None
-        if not isinstance(claims, dict):
-            raise OAuthError("invalid_client", "the client assertion is not a JWT", 401)
-        client_id = str(claims.get("iss", ""))
-        client = self._client(client_id, "private_key_jwt")
+        client, jti, expires = self.check_assertion(assertion, issuer, endpoint)
+        if not self.replay.first_use(client.client_id, jti, expires):
+            raise OAuthError("invalid_client", "the client assertion was already used", 401)
+        return client
+
+    def check_assertion(
+        self, assertion: str, issuer: str, endpoint: str
+    ) -> tuple[Client, str, datetime]:
+        """The client a ``private_key_jwt`` assertion authenticates, with the assertion's
+        ``jti`` and expiry, everything checked but its single use (the caller's replay
+        store decides that)."""
+        client_id = assertion_issuer(assertion)
+        client, keyset = self._client_keys(client_id)
         try:
-            token = jwt.decode(assertion, self.clients.keyset(client), algorithms=ASSERTION_ALGS)
+            token = jwt.decode(assertion, keyset, algorithms=ASSERTION_ALGS)
         except (JoseError, ValueError) as exc:
             raise OAuthError(
                 "invalid_client", f"the client assertion's signature does not verify ({exc})", 401
@@ -148,9 +166,18 @@ class TokenEndpoint:
             raise OAuthError("invalid_client", "the client assertion is not valid yet", 401)
         if not isinstance(jti, str) or not 8 <= len(jti) <= 120:
             raise OAuthError("invalid_client", "the client assertion needs a jti", 401)
-        if not self.replay.first_use(client_id, jti, datetime.fromtimestamp(exp, UTC)):
-            raise OAuthError("invalid_client", "the client assertion was already used", 401)
-        return client
+        return client, jti, datetime.fromtimestamp(exp, UTC)
+
+    def _client_keys(self, client_id: str) -> tuple[Client, KeySet]:
+        try:
+            client, keyset = self.clients.resolve(client_id)
+        except NotFound:
+            raise OAuthError("invalid_client", "unknown client", 401) from None
+        if client.auth_method != "private_key_jwt":
+            raise OAuthError(
+                "invalid_client", f"this client authenticates with {client.auth_method}", 401
+            )
+        return client, keyset
 
     def _by_secret(self, credentials: str) -> Client:
         try:
