@@ -19,18 +19,12 @@ Audit rows written by the benchmark are deleted again after the run.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
-import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench import data_files  # noqa: E402
+from bench import data_files, load  # noqa: E402
+from bench.load import ensure_wrk, free_port, uvicorn_command  # noqa: E402
 
 PG_ADMIN = os.environ.get("DANCU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PEOPLE = int(os.environ.get("BENCH_LOOKUP_PEOPLE", "1000000"))
 WORKERS = int(os.environ.get("BENCH_LOOKUP_WORKERS", "2"))
 DURATION_S = int(os.environ.get("BENCH_LOOKUP_SECONDS", "20"))
 WARMUP_S = 5
-CONNECTIONS = 64
-THREADS = 2
+CONNECTIONS = load.CONNECTIONS
+THREADS = load.THREADS
 SAMPLE_IDS = 100_000
 TARGET_RPS = 2500.0
 TARGET_P99_MS = 50.0
@@ -62,13 +57,6 @@ math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 wrk.headers["Authorization"] = "Bearer %(token)s"
 request = function()
   return wrk.format("GET", "%(prefix)s" .. ids[math.random(#ids)])
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d "
-    .. "errors=%%d non2xx=%%d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write
-      + summary.errors.timeout, summary.errors.status))
 end
 """
 
@@ -200,132 +188,19 @@ def minimal_app() -> Any:
 # -- serving and loading ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _uvicorn_flags() -> list[str]:
-    flags = ["--workers", str(WORKERS), "--no-access-log", "--log-level", "warning"]
-    with contextlib.suppress(ImportError):
-        import uvloop  # noqa: F401
-
-        flags += ["--loop", "uvloop"]
-    with contextlib.suppress(ImportError):
-        import httptools  # noqa: F401
-
-        flags += ["--http", "httptools"]
-    return flags
-
-
-def _answers(port: int, path: str, headers: dict[str, str]) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path, headers=headers)
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def serve(target: str, env: dict[str, str], path: str, headers: dict[str, str]) -> Iterator[str]:
-    """Run ``uvicorn --factory target``; yields the base URL once ``path`` answers 200."""
-    port = _free_port()
-    full_env = {
-        **os.environ,
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-    }
-    command = [sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1"]
-    command += ["--port", str(port), *_uvicorn_flags()]
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command, env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while not _answers(port, path, headers):
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"{target} exited:\n{log.read().decode()[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target} did not answer within 60 s")
-                time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def ensure_wrk() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
-        path = shutil.which("wrk")
-    if path is None:
-        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
-        path = shutil.which("wrk")
-    if path is None:
-        raise RuntimeError("wrk is not installed and could not be installed")
-    return path
+def serve(target: str, env: dict[str, str], path: str, headers: dict[str, str]) -> Any:
+    """Run ``uvicorn --factory target``; the base URL once ``path`` answers 200."""
+    port = free_port()
+    command = uvicorn_command(target, port, WORKERS)
+    return load.serve(command, env, port, lambda: load.answers(port, path, headers) == 200)
 
 
 def run_wrk(
     wrk: str, base: str, prefix: str, ids: Path, token: str, seconds: int
 ) -> dict[str, float]:
     """Load ``base`` with random IDs; requests/s, p50/p99 in ms, errors."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_LUA % {"ids": ids, "token": token, "prefix": prefix})
-        script = f.name
-    try:
-        out = subprocess.run(
-            [
-                wrk,
-                "-t",
-                str(THREADS),
-                "-c",
-                str(CONNECTIONS),
-                "-d",
-                f"{seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                script,
-                base,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        os.unlink(script)
-    m = re.search(
-        r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) "
-        r"errors=(\d+) non2xx=(\d+)",
-        out,
-    )
-    if m is None:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    requests, duration, p50, p99, errors, non2xx = (int(g) for g in m.groups())
-    return {
-        "rps": requests / (duration / 1e6),
-        "p50_ms": p50 / 1000,
-        "p99_ms": p99 / 1000,
-        "errors": errors,
-        "non2xx": non2xx,
-        "requests": requests,
-    }
+    script = _LUA % {"ids": ids, "token": token, "prefix": prefix}
+    return load.run_wrk(wrk, base, script, seconds)
 
 
 def measure(

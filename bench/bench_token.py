@@ -15,17 +15,14 @@ p99 <= 60 ms.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.bench_lookup import (  # noqa: E402
-    PG_ADMIN,
-    _free_port,
-    _sa_url,
-    _uvicorn_flags,
-    ensure_wrk,
-)
+from bench import load  # noqa: E402
+from bench.bench_lookup import PG_ADMIN, _sa_url  # noqa: E402
+from bench.load import CONNECTIONS, THREADS, ensure_wrk, free_port, uvicorn_command  # noqa: E402
 
 WORKERS = int(os.environ.get("BENCH_TOKEN_WORKERS", "2"))
 DURATION_S = int(os.environ.get("BENCH_TOKEN_SECONDS", "15"))
 WARMUP_S = 4
-CONNECTIONS = 64
-THREADS = 2
 MAX_RPS = 6000  # assertions are pre-signed for at most this rate
 TARGET_RATIO = 1.0
 TARGET_P99_MS = 60.0
@@ -75,13 +66,6 @@ request = function()
   counter = counter + %(threads)d
   return wrk.format(nil, "%(path)s", nil, prefix .. line)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d "
-    .. "errors=%%d non2xx=%%d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write
-      + summary.errors.timeout, summary.errors.status))
-end
 """
 
 
@@ -105,81 +89,19 @@ def _assertions(key: Any, audience: str, count: int, path: Path) -> Path:
     return path
 
 
-def _run_wrk(wrk: str, base: str, path: str, assertions: Path, seconds: int) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_LUA % {"file": assertions, "path": path, "threads": THREADS})
-        script = f.name
-    try:
-        out = subprocess.run(
-            [wrk, "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s",
-             "--timeout", "10s", "-s", script, base],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(script)
-    m = re.search(
-        r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) "
-        r"errors=(\d+) non2xx=(\d+)",
-        out,
-    )
-    if m is None:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    requests, duration, p50, p99, errors, non2xx = (int(g) for g in m.groups())
-    return {
-        "rps": requests / (duration / 1e6),
-        "p50_ms": p50 / 1000,
-        "p99_ms": p99 / 1000,
-        "errors": errors,
-        "non2xx": non2xx,
-        "requests": requests,
-    }
-
-
 def _measure(wrk: str, base: str, path: str, key: Any, tmp: Path) -> dict[str, float]:
     audience = base + path
-    warm = _assertions(key, audience, MAX_RPS * WARMUP_S, tmp / f"warm-{secrets.token_hex(3)}")
-    run_file = tmp / f"run-{secrets.token_hex(3)}"
-    measured = _assertions(key, audience, MAX_RPS * DURATION_S, run_file)
-    _run_wrk(wrk, base, path, warm, WARMUP_S)
-    return _run_wrk(wrk, base, path, measured, DURATION_S)
+    runs = []
+    for seconds in (WARMUP_S, DURATION_S):  # each run its own assertions: none is replayed
+        file = tmp / f"assertions-{secrets.token_hex(3)}"
+        _assertions(key, audience, MAX_RPS * seconds, file)
+        script = _LUA % {"file": file, "path": path, "threads": THREADS}
+        runs.append(load.run_wrk(wrk, base, script, seconds))
+    return runs[-1]
 
 
-def _wait(port: int, path: str, proc: subprocess.Popen[bytes], log: Any) -> None:
-    import http.client
-
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"server exited:\n{log.read().decode()[-3000:]}")
-        with contextlib.suppress(OSError):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status < 500:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not answer within 60 s")
-        time.sleep(0.3)
-
-
-@contextlib.contextmanager
-def _process(command: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[str]:
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            _wait(port, probe, proc, log)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
+def _ready(port: int) -> Any:
+    return lambda: 0 < load.answers(port, "/.well-known/openid-configuration") < 500
 
 
 def ensure_reference() -> str:
@@ -200,7 +122,7 @@ def ensure_reference() -> str:
 def reference(node: str, workers: int, client_jwks: dict[str, Any]) -> Any:
     from joserfc.jwk import ECKey
 
-    port = _free_port()
+    port = free_port()
     signing = ECKey.generate_key("P-256", parameters={"kid": "ref", "alg": "ES256"}, private=True)
     env = {
         "BENCH_PORT": str(port),
@@ -210,9 +132,7 @@ def reference(node: str, workers: int, client_jwks: dict[str, Any]) -> Any:
         "BENCH_SIGNING_JWK": json.dumps(signing.as_dict(private=True)),
         "NODE_ENV": "production",
     }
-    return _process(
-        [node, "bench/oidc_reference.mjs"], env, port, "/.well-known/openid-configuration"
-    )
+    return load.serve([node, "bench/oidc_reference.mjs"], env, port, _ready(port))
 
 
 def dancu(client_jwks: dict[str, Any], tmp: Path) -> Any:
@@ -237,18 +157,15 @@ def dancu(client_jwks: dict[str, Any], tmp: Path) -> Any:
         )
     finally:
         engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {
         "DANCU_DATABASE_URL": _sa_url(DB),
         "DANCU_SECRET_KEY": secrets.token_urlsafe(32),
         "DANCU_DATA_DIR": str(tmp),
         "DANCU_ISSUER": f"http://127.0.0.1:{port}",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
     }
-    command = [sys.executable, "-m", "uvicorn", "dancu.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), *_uvicorn_flags()]
-    command[command.index("--workers") + 1] = str(WORKERS)
-    return _process(command, env, port, "/.well-known/openid-configuration")
+    command = uvicorn_command("dancu.app:create_app", port, WORKERS)
+    return load.serve(command, env, port, _ready(port))
 
 
 def passcode_check() -> dict[str, Any]:

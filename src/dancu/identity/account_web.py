@@ -27,7 +27,7 @@ from dancu.core.web import (
 )
 from dancu.identity import schemas as s
 from dancu.identity.ports import synthetic_selfie
-from dancu.identity.web import ATTRIBUTE_LABELS
+from dancu.identity.web import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 MAX_SELFIE = 5 * 1024 * 1024
@@ -131,7 +131,7 @@ def confirm(
         context = {"errors": field_errors(exc), "phone_hint": pending["phone_hint"]}
         return render(request, "identity/confirm.html", context, status)
     request.session.pop("registration", None)
-    _sign_in(request, account)
+    start_session(request, account)
     request.session["flash"] = _("Your account is active (level 1).")
     return RedirectResponse("/account", status_code=303)
 
@@ -152,17 +152,10 @@ def account_login(
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
-        account = container.identity.login(s.Login(personal_id=personal_id, passcode=passcode))
-    except (ValidationError, DancuError) as exc:
-        status = exc.status if isinstance(exc, DancuError) else 422
-        context = {
-            "errors": field_errors(exc),
-            "values": {"personal_id": personal_id},
-            "auth": None,
-            "action": "/account/login",
-        }
-        return render(request, "identity/login.html", context, status)
-    _sign_in(request, account)
+        sign_in(request, container, personal_id, passcode)
+    except SignInFailed as failed:
+        context = {**failed.context, "auth": None, "action": "/account/login"}
+        return render(request, "identity/login.html", context, failed.status)
     return RedirectResponse("/account", status_code=303)
 
 
@@ -210,14 +203,6 @@ def account_logout(
     check_csrf(request, csrf_token)
     request.session.pop("citizen", None)
     return RedirectResponse("/account/login", status_code=303)
-
-
-def _sign_in(request: Request, account: s.AccountOut) -> None:
-    request.session["citizen"] = {
-        "personal_id": account.personal_id,
-        "level": account.level,
-        "auth_time": int(time.time()),
-    }
 
 
 # -- officers: level 2 in person ---------------------------------------------------------------

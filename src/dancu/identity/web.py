@@ -104,16 +104,9 @@ def login(
         return _no_request(request)
     base = issuer(request, container.settings.issuer)
     try:
-        account = container.identity.login(s.Login(personal_id=personal_id, passcode=passcode))
-    except (ValidationError, DancuError) as exc:
-        status = exc.status if isinstance(exc, DancuError) else 422
-        context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
-        return _page(request, "identity/login.html", auth, context, status)
-    request.session["citizen"] = {
-        "personal_id": account.personal_id,
-        "level": account.level,
-        "auth_time": int(time.time()),
-    }
+        account = sign_in(request, container, personal_id, passcode)
+    except SignInFailed as failed:
+        return _page(request, "identity/login.html", auth, failed.context, failed.status)
     try:
         container.authorizer.check_level(auth, account.level)
     except AuthorizeError as exc:
@@ -173,6 +166,34 @@ def _finish(
         return _fail(request, base, exc)
     request.session.pop("oidc", None)
     return RedirectResponse(location, status_code=303)
+
+
+class SignInFailed(Exception):
+    def __init__(self, context: dict[str, Any], status: int) -> None:
+        self.context, self.status = context, status
+
+
+def sign_in(
+    request: Request, container: Container, personal_id: str, passcode: str
+) -> s.AccountOut:
+    """Check the passcode and start the citizen's session on this device; on failure,
+    ``SignInFailed`` carries the sign-in form's errors and the answer's status."""
+    try:
+        account = container.identity.login(s.Login(personal_id=personal_id, passcode=passcode))
+    except (ValidationError, DancuError) as exc:
+        status = exc.status if isinstance(exc, DancuError) else 422
+        context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
+        raise SignInFailed(context, status) from None
+    start_session(request, account)
+    return account
+
+
+def start_session(request: Request, account: s.AccountOut) -> None:
+    request.session["citizen"] = {
+        "personal_id": account.personal_id,
+        "level": account.level,
+        "auth_time": int(time.time()),
+    }
 
 
 def _no_request(request: Request) -> Response:
