@@ -1,9 +1,15 @@
 """A demo relying party for the dancu OpenID provider (``make demo-oidc``).
 
 A small web app, as an agency or a bank would build it with a maintained OIDC client library
-(Authlib): "Sign in with dancu" pushes the authorization request (PAR) with PKCE and
-``private_key_jwt``, sends the browser to the provider, exchanges the code, checks the ID
-token against the provider's JWKS, reads userinfo and shows what it received.
+(Authlib): "Sign in with dancu" pushes the authorization request (PAR) with PKCE,
+``private_key_jwt`` and a DPoP key (``dpop_jkt``), sends the browser to the provider,
+exchanges the code with a DPoP proof, checks the ID token against the provider's JWKS, reads
+userinfo with the DPoP-bound access token and shows what it received, including the
+register's provenance of the claims (``verified_claims``).
+
+Authlib signs resource requests with bearer tokens only; ``DPoPOAuth2Client`` and
+``AsyncDPoPOAuth2Client`` below add RFC 9449 through Authlib's own extension point (the token
+auth class), and can be copied by integrators.
 
     python tools/demo_rp.py --provider http://127.0.0.1:8000 --port 8001
 
@@ -14,16 +20,20 @@ Its key and client id come from ``<DANCU_DATA_DIR>/demo-rp.json``, written by
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import html
 import json
 import os
 import secrets
+import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth2Auth, OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
@@ -41,25 +51,99 @@ td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}</style></head
 <body><h1>Dịch vụ mẫu · Demo service</h1>{body}</body></html>"""
 
 
+# What the demo asks for: the profile with the register's provenance, the address and phone.
+CLAIMS = {
+    "userinfo": {
+        "verified_claims": {
+            "verification": {"trust_framework": None},
+            "claims": {"name": None, "birthdate": None, "personal_id": None},
+        }
+    },
+    "id_token": {"birthdate": {"essential": True}},
+}
+
+
+def dpop_proof(key: ECKey, method: str, url: str, access_token: str | None = None) -> str:
+    """A DPoP proof (RFC 9449 section 4.2) of ``key`` for one request."""
+    claims: dict[str, Any] = {
+        "htm": method.upper(),
+        "htu": url.split("?", 1)[0].split("#", 1)[0],
+        "iat": int(time.time()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    if access_token is not None:
+        digest = hashlib.sha256(access_token.encode()).digest()
+        claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key)
+
+
+class DPoPAuth(OAuth2Auth):
+    """Authlib's token auth, taught the ``DPoP`` token type: ``Authorization: DPoP <token>``
+    and a fresh proof bound to the token (``ath``) on every request."""
+
+    def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
+        if str(self.token.get("token_type", "")).lower() != "dpop":
+            yield from super().auth_flow(request)
+            return
+        access = self.token["access_token"]
+        request.headers["Authorization"] = f"DPoP {access}"
+        request.headers["DPoP"] = dpop_proof(
+            self.client.dpop_key, request.method, str(request.url), access
+        )
+        yield request
+
+
+class _DPoP:
+    token_auth_class = DPoPAuth
+    dpop_key: ECKey
+
+    def dpop_jkt(self) -> str:
+        """The thumbprint to push with the authorization request (RFC 9449 section 10):
+        the code can then only be redeemed with this key."""
+        return str(self.dpop_key.thumbprint())
+
+    def dpop_headers(self, url: str, method: str = "POST") -> dict[str, str]:
+        return {"DPoP": dpop_proof(self.dpop_key, method, url)}
+
+
+class DPoPOAuth2Client(_DPoP, OAuth2Client):
+    """Authlib's OAuth2Client with DPoP-bound tokens (``fetch_token`` with
+    ``headers=client.dpop_headers(token_endpoint)``)."""
+
+    def __init__(self, *args: Any, dpop_key: ECKey, **kwargs: Any) -> None:
+        self.dpop_key = dpop_key
+        super().__init__(*args, **kwargs)
+
+
+class AsyncDPoPOAuth2Client(_DPoP, AsyncOAuth2Client):
+    """The asyncio twin of ``DPoPOAuth2Client``."""
+
+    def __init__(self, *args: Any, dpop_key: ECKey, **kwargs: Any) -> None:
+        self.dpop_key = dpop_key
+        super().__init__(*args, **kwargs)
+
+
 def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
     config = json.loads(config_path.read_text())
     key = ECKey.import_key(config["private_jwk"])
     client_id, redirect_uri = config["client_id"], f"{base_url}/callback"
-    pending: dict[str, dict[str, str]] = {}  # state -> verifier, nonce (a demo keeps it here)
+    pending: dict[str, dict[str, Any]] = {}  # state -> verifier, nonce, DPoP key (kept here)
 
     async def metadata() -> dict[str, Any]:
         async with httpx.AsyncClient() as http:
             response = await http.get(f"{provider}/.well-known/openid-configuration")
             return dict(response.json())
 
-    def client() -> AsyncOAuth2Client:
+    def client(dpop_key: ECKey) -> AsyncDPoPOAuth2Client:
         auth = PrivateKeyJWT(alg="ES256", headers={"kid": key.kid})
-        return AsyncOAuth2Client(
+        return AsyncDPoPOAuth2Client(
             client_id,
             key,
             token_endpoint_auth_method=auth,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
+            dpop_key=dpop_key,
         )
 
     async def home(request: Request) -> Response:
@@ -72,12 +156,15 @@ def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
     async def login(request: Request) -> Response:
         meta = await metadata()
         verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
-        async with client() as rp:
+        dpop_key = ECKey.generate_key("P-256", private=True)  # one per sign-in
+        async with client(dpop_key) as rp:
             url, state = rp.create_authorization_url(
                 meta["authorization_endpoint"],
                 code_verifier=verifier,
                 nonce=nonce,
                 scope="openid profile address phone",
+                claims=json.dumps(CLAIMS),
+                dpop_jkt=rp.dpop_jkt(),
             )
             params = dict(httpx.URL(url).params)
             pushed = await rp.post(
@@ -87,7 +174,7 @@ def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
             )
         if pushed.status_code != 201:
             return HTMLResponse(PAGE.format(body=f"<p>PAR failed: {html.escape(pushed.text)}</p>"))
-        pending[state] = {"verifier": verifier, "nonce": nonce}
+        pending[state] = {"verifier": verifier, "nonce": nonce, "dpop_key": dpop_key}
         query = urlencode({"client_id": client_id, "request_uri": pushed.json()["request_uri"]})
         return RedirectResponse(f"{meta['authorization_endpoint']}?{query}", status_code=303)
 
@@ -100,11 +187,12 @@ def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
         flow = pending.pop(state, None)
         if flow is None or request.query_params.get("iss") != meta["issuer"]:
             return HTMLResponse(PAGE.format(body="<p>Unknown or forged response.</p>"), 400)
-        async with client() as rp:
+        async with client(flow["dpop_key"]) as rp:
             token = await rp.fetch_token(
                 meta["token_endpoint"],
                 code=request.query_params["code"],
                 code_verifier=flow["verifier"],
+                headers=rp.dpop_headers(meta["token_endpoint"]),
             )
             info = (await rp.get(meta["userinfo_endpoint"])).json()
         async with httpx.AsyncClient() as http:
@@ -114,7 +202,7 @@ def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
             return HTMLResponse(PAGE.format(body="<p>The ID token is not for us.</p>"), 400)
         cells = (
             (html.escape(str(k)), html.escape(json.dumps(v, ensure_ascii=False)))
-            for k, v in {**info, "acr": id_token["acr"]}.items()
+            for k, v in {**info, "acr": id_token["acr"], "token_type": token["token_type"]}.items()
         )
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in cells)
         body = f"<p>Đã đăng nhập · Signed in.</p><table>{rows}</table><p><a href='/'>↩</a></p>"

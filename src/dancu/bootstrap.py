@@ -68,7 +68,7 @@ class Container:
             self.registry,
             secret_key=key,
             sms=self.sms,
-            portraits=ports.SyntheticPortraits(key),
+            portraits=self.portraits,
             faces=ports.ExactFaceMatcher(),
             fingerprints=ports.DevFingerprintScanner(),
             face_threshold=self.settings.face_threshold,
@@ -103,7 +103,13 @@ class Container:
             self.keyring,
             self.oidc_tokens,
             self.settings.resolved_secret_key,
+            self.portraits,
         )
+
+    @cached_property
+    def portraits(self) -> ports.PortraitStore:
+        """The portraits held for people (the card system's photos; development: synthetic)."""
+        return ports.SyntheticPortraits(self.settings.resolved_secret_key)
 
     @cached_property
     def sms(self) -> ports.SmsSender:

@@ -1,5 +1,6 @@
-"""`make demo-oidc` works: the demo relying party (tools/demo_rp.py, built on Authlib) signs
-the demo citizen in through the provider and shows what it received."""
+"""`make demo-oidc` works: the demo relying party (tools/demo_rp.py, built on Authlib, with
+PAR, PKCE, private_key_jwt and DPoP) signs the demo citizen in through the provider and shows
+what it received."""
 
 from __future__ import annotations
 
@@ -50,3 +51,5 @@ def test_demo_relying_party_signs_the_demo_citizen_in(container: Container) -> N
     assert page.status_code == 200, page.text
     assert "Nguyễn Văn An" in page.text and citizen in page.text
     assert "urn:dancu:loa:high" in page.text
+    # The token was DPoP-bound and the register's provenance came with the claims.
+    assert "&quot;DPoP&quot;" in page.text and "vn_csdlqgdc" in page.text

@@ -1,11 +1,14 @@
 """The OpenID provider over real HTTP, driven by a maintained client library (Authlib):
 discovery, JWKS and key rotation, the client-credentials grant with private_key_jwt and
-client_secret_basic, and every way a client assertion can be wrong. Both databases."""
+client_secret_basic, and every way a client assertion can be wrong; the code flow with PAR,
+PKCE, private_key_jwt and DPoP (Authlib's client with the DPoP token auth of the demo relying
+party, tools/demo_rp.py), the claims parameter and verified claims. Both databases."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -19,9 +22,12 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
+from sqlalchemy import select
+from tools.demo_rp import DPoPOAuth2Client
 
 from dancu.bootstrap import Container
 from dancu.core import audit
+from dancu.core.models import AuditEntry
 from dancu.identity.clients import ClientRegistration
 from tests.live import free_port, serve
 
@@ -237,20 +243,21 @@ def portal(container: Container) -> tuple[str, ECKey, dict[str, str]]:
             redirect_uris=[CALLBACK],
             grant_types=["authorization_code"],
             scopes=["openid", "profile", "address", "phone"],
-            claims=["personal_id"],
+            claims=["personal_id", "picture"],
         )
     )
     return "dvc", key, family
 
 
-def _rp(client_id: str, key: ECKey) -> OAuth2Client:
+def _rp(client_id: str, key: ECKey, dpop_key: ECKey | None = None) -> OAuth2Client:
     auth = PrivateKeyJWT(alg="ES256", headers={"kid": key.kid})  # aud: the URL posted to
-    return OAuth2Client(
+    return DPoPOAuth2Client(
         client_id,
         key,
         token_endpoint_auth_method=auth,
         redirect_uri=CALLBACK,
         code_challenge_method="S256",
+        dpop_key=dpop_key or ECKey.generate_key("P-256", private=True),
     )
 
 
@@ -301,19 +308,33 @@ def _query(location: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(location).query))
 
 
-def test_code_flow_with_par_pkce_private_key_jwt_through_authlib(
+def test_code_flow_with_par_pkce_private_key_jwt_dpop_through_authlib(
     provider: str, portal: tuple[str, ECKey, dict[str, str]], container: Container
 ) -> None:
     client_id, key, family = portal
     meta = _metadata(provider)
+    assert meta["verified_claims_supported"] and "vn_csdlqgdc" in meta["trust_frameworks_supported"]
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(16)
+    # The claims parameter: the birth date in the ID token too, name and number with the
+    # register's provenance at userinfo.
+    claims = {
+        "id_token": {"birthdate": {"essential": True}},
+        "userinfo": {
+            "verified_claims": {
+                "verification": {"trust_framework": None},
+                "claims": {"name": None, "personal_id": None},
+            }
+        },
+    }
     with _rp(client_id, key) as rp:
         url, state = rp.create_authorization_url(
             meta["authorization_endpoint"],
             code_verifier=verifier,
             nonce=nonce,
             scope="openid profile address",
+            claims=json.dumps(claims),
+            dpop_jkt=rp.dpop_jkt(),
         )
         params = dict(parse_qsl(urlsplit(url).query))
         pushed = rp.post(
@@ -330,18 +351,48 @@ def test_code_flow_with_par_pkce_private_key_jwt_through_authlib(
         assert back.status_code == 303 and back.headers["location"].startswith(CALLBACK)
         answer = _query(back.headers["location"])
         assert answer["state"] == state and answer["iss"] == provider
-        token = rp.fetch_token(meta["token_endpoint"], code=answer["code"], code_verifier=verifier)
-        info = rp.get(meta["userinfo_endpoint"]).json()
+        token = rp.fetch_token(
+            meta["token_endpoint"],
+            code=answer["code"],
+            code_verifier=verifier,
+            headers=rp.dpop_headers(meta["token_endpoint"]),
+        )
+        assert token["token_type"] == "DPoP"
+        info = rp.get(meta["userinfo_endpoint"]).json()  # Authorization: DPoP + a proof
 
     keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    access = jwt.decode(token["access_token"], keys, algorithms=["ES256"]).claims
+    assert access["cnf"]["jkt"] == rp.dpop_jkt()  # bound to the relying party's DPoP key
     id_token = jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
     assert (id_token["iss"], id_token["aud"], id_token["nonce"]) == (provider, client_id, nonce)
     assert id_token["acr"] == "urn:dancu:loa:substantial" and id_token["amr"] == ["pwd"]
+    assert id_token["birthdate"] == "1988-03-14" and "name" not in id_token
     assert id_token["sub"] == info["sub"] and family["father"] not in id_token["sub"]  # pairwise
     assert info["name"] == "Nguyễn Văn An" and info["birthdate"] == "1988-03-14"
-    assert info["gender"] == "male" and info["personal_id"] == family["father"]
+    assert info["gender"] == "male" and isinstance(info["updated_at"], int)
     assert "Phường Ba Đình" in info["address"]["formatted"]
     assert "phone_number" not in info  # the phone scope was not asked for
+    # The number was asked for only with provenance: it comes inside verified_claims.
+    assert "personal_id" not in info
+    proven = info["verified_claims"]
+    assert proven["claims"] == {"name": "Nguyễn Văn An", "personal_id": family["father"]}
+    assert proven["verification"]["trust_framework"] == "vn_csdlqgdc"
+    assert proven["verification"]["assurance_level"] == "substantial"
+    assert proven["verification"]["evidence"][0]["type"] == "electronic_record"
+    assert proven["verification"]["time"].startswith(str(time.gmtime().tm_year))
+    # The portrait (granted to this client) is released with the profile, as a data URI.
+    assert info["picture"].startswith("data:image/svg+xml;base64,")
+    # Every release was audited, naming what went where.
+    with container.sessions() as session:
+        released = [
+            row.detail
+            for row in session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "oidc.release")
+                .order_by(AuditEntry.id)
+            )
+        ]
+    assert "birthdate" in released[0] and "verified:personal_id" in released[-1]
 
     # The request_uri is single use; a replayed code revokes the token it gave.
     again = _browser_signs_in(provider, authorize, family["father"], "482915")

@@ -15,15 +15,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dancu.bootstrap import Container
 from dancu.core.api import ContainerDep
 from dancu.core.web import security_headers
-from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL, SCOPE_CLAIMS
-from dancu.identity.clients import SCOPES, SENSITIVE_CLAIMS
+from dancu.identity import claims as released
+from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL
+from dancu.identity.clients import SCOPES
 from dancu.identity.dpop import PROOF_ALGS as DPOP_ALGS
 from dancu.identity.keys import ALG
 from dancu.identity.tokens import ASSERTION_ALGS, ASSERTION_TYPE, OAuthError
 
 router = APIRouter(tags=["openid"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-CLAIMS = [c for claims in SCOPE_CLAIMS.values() for c in claims] + list(SENSITIVE_CLAIMS)
 
 
 def issuer(request: Request, configured: str) -> str:
@@ -47,7 +47,12 @@ def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [LOA_SUBSTANTIAL, LOA_HIGH],
         "claims_parameter_supported": True,
-        "claims_supported": ["sub", "acr", "auth_time", *CLAIMS],
+        "claims_supported": ["sub", "acr", "auth_time", *released.ALL_CLAIMS],
+        # OpenID Connect for Identity Assurance 1.0: provenance of register-held claims.
+        "verified_claims_supported": True,
+        "trust_frameworks_supported": [released.TRUST_FRAMEWORK],
+        "evidence_supported": ["electronic_record"],
+        "claims_in_verified_claims_supported": list(released.REGISTER_CLAIMS),
         "authorization_response_iss_parameter_supported": True,
         "dpop_signing_alg_values_supported": DPOP_ALGS,
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],

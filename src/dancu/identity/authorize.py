@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +41,8 @@ from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.errors import NotFound
 from dancu.core.timeutil import utcnow
-from dancu.identity.clients import SENSITIVE_CLAIMS, ClientRegistry
+from dancu.identity import claims as released
+from dancu.identity.clients import ClientRegistry
 from dancu.identity.keys import ALG, KeyRing
 from dancu.identity.models import (
     Account,
@@ -51,6 +53,7 @@ from dancu.identity.models import (
     RefreshToken,
     RevokedToken,
 )
+from dancu.identity.ports import PortraitStore
 from dancu.identity.tokens import OAuthError, TokenEndpoint
 from dancu.registry.service import RegistryService
 
@@ -62,14 +65,6 @@ PAR_TTL = timedelta(seconds=90)
 CODE_TTL = timedelta(seconds=60)
 ID_TOKEN_TTL = timedelta(minutes=10)
 REFRESH_TTL = timedelta(days=30)
-# What each scope releases (OpenID Connect Core 5.4), and the sensitive claims a client must
-# be granted one by one (released with ``profile``).
-SCOPE_CLAIMS = {
-    "profile": ("name", "birthdate", "gender"),
-    "address": ("address",),
-    "phone": ("phone_number",),
-    "email": ("email",),
-}
 _CLIENT_AUTH = ("client_assertion", "client_assertion_type", "client_secret")
 _PARAMS = (
     "client_id",
@@ -146,9 +141,10 @@ class Authorizer:
         keys: KeyRing,
         tokens: TokenEndpoint,
         secret_key: str,
+        portraits: PortraitStore | None = None,
     ) -> None:
         self.factory, self.clients, self.registry = factory, clients, registry
-        self.keys, self.tokens = keys, tokens
+        self.keys, self.tokens, self.portraits = keys, tokens, portraits
         self._pairwise_key = hashlib.sha256(b"dancu.pairwise:" + secret_key.encode()).digest()
 
     # -- 1. the request -------------------------------------------------------------------
@@ -226,6 +222,10 @@ class Authorizer:
             raise refuse("invalid_request", "the claims parameter is not JSON") from None
         if not isinstance(claims, dict):
             raise refuse("invalid_request", "the claims parameter must be a JSON object")
+        try:
+            released.ClaimsRequest.parse(claims)
+        except released.ClaimsRequestError as exc:
+            raise refuse("invalid_request", str(exc)) from None
         if unknown:
             raise refuse("invalid_request", f"unknown parameters: {sorted(unknown)}")
         request = AuthRequest(
@@ -248,17 +248,8 @@ class Authorizer:
     @staticmethod
     def _attributes(client: Client, request: AuthRequest) -> list[str]:
         """The claims this request would release, in a stable order."""
-        names: list[str] = []
-        for scope in request.scopes:
-            names += SCOPE_CLAIMS.get(scope, ())
-        asked = {**request.claims.get("userinfo", {}), **request.claims.get("id_token", {})}
-        for claim in SENSITIVE_CLAIMS:
-            if claim in client.claims and ("profile" in request.scopes or claim in asked):
-                names.append(claim)
-        for claim in asked:
-            if claim in {c for v in SCOPE_CLAIMS.values() for c in v} and claim not in names:
-                names.append(claim)
-        return names
+        asked = released.ClaimsRequest.parse(request.claims)
+        return released.attributes(request.scopes, asked, client.claims)
 
     # -- 2 and 3. sign-in and consent -----------------------------------------------------
 
@@ -385,7 +376,7 @@ class Authorizer:
                 issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr, **bound
             )
             row.used_at, row.access_jti = now, jti
-            id_token = self._id_token(issuer, client, sub, row)
+            granted = _Granted(row.nonce, row.auth_time, row.acr, dict(row.claims), account.id)
             refresh = None
             if "refresh_token" in client.grant_types:
                 refresh = self._new_refresh(
@@ -414,7 +405,7 @@ class Authorizer:
             "access_token": access,
             "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": int(self.tokens.access_ttl.total_seconds()),
-            "id_token": id_token,
+            "id_token": self._id_token(issuer, client, sub, granted),
             "scope": row.scope,
         }
         return body | ({"refresh_token": refresh} if refresh else {})
@@ -497,7 +488,7 @@ class Authorizer:
             if token.access_jti:
                 session.merge(RevokedToken(jti=token.access_jti, expires_at=expiry))
 
-    def _id_token(self, issuer: str, client: Client, sub: str, row: AuthorizationCode) -> str:
+    def _id_token(self, issuer: str, client: Client, sub: str, granted: _Granted) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": issuer,
@@ -505,12 +496,25 @@ class Authorizer:
             "aud": client.client_id,
             "iat": now,
             "exp": now + int(ID_TOKEN_TTL.total_seconds()),
-            "auth_time": int(row.auth_time.timestamp()),
-            "acr": row.acr,
+            "auth_time": int(granted.auth_time.timestamp()),
+            "acr": granted.acr,
             "amr": ["pwd"],
         }
-        if row.nonce:
-            claims["nonce"] = row.nonce
+        if granted.nonce:
+            claims["nonce"] = granted.nonce
+        # Claims the client asked to receive in the ID token itself (Core 5.5).
+        asked = released.ClaimsRequest.parse(granted.claims.get("request", {}))
+        plain = asked.plain.get("id_token", frozenset())
+        verified = asked.verified.get("id_token", frozenset())
+        consented = list(granted.claims.get("attributes", []))
+        if set(consented) & (plain | verified):
+            with self.factory() as session, session.begin():
+                account = session.get(Account, granted.account_id)
+                assert account is not None
+                subject = self._subject(account, client, plain | verified, bool(verified))
+                extra = released.release(subject, consented, sorted(plain), sorted(verified))
+                self._audit_release(session, client, account, extra, "id_token")
+            claims = extra | claims
         key = self.keys.signing_key()
         return jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
 
@@ -543,50 +547,72 @@ class Authorizer:
                     select(RefreshToken).where(RefreshToken.access_jti == jti)
                 ).first()
             )
-            if code is not None:
-                account_id, client_id = code.account_id, code.client_id
-                attributes = list(code.claims.get("attributes", []))
-            elif refreshed is not None:
+            if refreshed is not None:  # the claims request stays with the first code
+                code = session.scalars(
+                    select(AuthorizationCode).where(
+                        AuthorizationCode.code_hash.startswith(refreshed.family)
+                    )
+                ).first()
+            request = dict(code.claims.get("request", {})) if code is not None else {}
+            if refreshed is not None:
                 account_id, client_id = refreshed.account_id, refreshed.client_id
                 attributes = list(refreshed.attributes)
+            elif code is not None:
+                account_id, client_id = code.account_id, code.client_id
+                attributes = list(code.claims.get("attributes", []))
             else:
                 raise OAuthError("invalid_token", "the access token carries no citizen", 401)
             account = session.get(Account, account_id)
             client = session.get(Client, client_id)
             assert account is not None and client is not None
-            out = {"sub": claims["sub"], **self._claims(account, client, attributes)}
-            record_change(
-                session,
-                Entry(
-                    Actor(f"client:{client.client_id}", "client", "", "oidc-userinfo"),
-                    "oidc.release",
-                    f"account:{account.id}",
-                    " ".join(sorted(attributes)),
-                ),
-            )
+            scopes = str(claims.get("scope", "")).split()
+            asked = released.ClaimsRequest.parse(request)
+            proven = asked.verified.get("userinfo", frozenset())
+            # Claims asked for only as verified claims are not repeated as plain claims.
+            plain = [
+                a
+                for a in attributes
+                if a not in proven or a in asked.plain.get("userinfo", frozenset())
+                or any(a in c for s, c in released.SCOPE_CLAIMS.items() if s in scopes)
+            ]  # fmt: skip
+            subject = self._subject(account, client, set(plain) | proven, bool(proven))
+            out = {"sub": claims["sub"], **released.release(subject, attributes, plain, proven)}
+            self._audit_release(session, client, account, out, "userinfo")
         return out
 
-    def _claims(self, account: Account, client: Client, attributes: list[str]) -> dict[str, Any]:
+    def _audit_release(
+        self, session: Session, client: Client, account: Account, out: dict[str, Any], where: str
+    ) -> None:
+        names = sorted(set(out) - {"sub", "verified_claims"})
+        names += [f"verified:{n}" for n in sorted(out.get("verified_claims", {}).get("claims", {}))]
+        record_change(
+            session,
+            Entry(
+                Actor(f"client:{client.client_id}", "client", "", f"oidc-{where}"),
+                "oidc.release",
+                f"account:{account.id}",
+                " ".join(names),
+            ),
+        )
+
+    def _subject(
+        self, account: Account, client: Client, names: AbstractSet[str], provenance: bool
+    ) -> released.Subject:
+        """What releasing ``names`` needs to know of the account's person: the register
+        record (an audited read for the client), and only when asked for, the time the
+        register last changed it and the portrait."""
         ctx = OfficerContext(f"client:{client.client_id}", Role.MINISTRY, purpose="oidc-claims")
         person = self.registry.get_person(ctx, account.personal_id, purpose="oidc-claims")
-        residence = next((r for r in person.residences if r.kind == "permanent"), None)
-        values: dict[str, Any] = {
-            "name": person.full_name,
-            "birthdate": person.birth_date.isoformat(),
-            "gender": {"M": "male", "F": "female"}[person.sex],
-            "personal_id": person.personal_id,
-            "phone_number": account.phone,
-            "email": account.email or None,
-            "address": {
-                "formatted": ", ".join(
-                    p for p in (residence.address_line, residence.current_unit.label) if p
-                ),
-                "country": "VN",
-            }
-            if residence
-            else None,
-        }
-        return {k: values[k] for k in attributes if values.get(k) is not None}
+        updated = None
+        if provenance or "updated_at" in names:
+            history = self.registry.history(ctx, account.personal_id)
+            updated = max((v.recorded_at for v in history.versions), default=None)
+        portrait = None
+        if "picture" in names and self.portraits is not None:
+            portrait = self.portraits.portrait(account.personal_id)
+        return released.Subject(
+            person, account.phone, account.email, account.level, updated, portrait
+        )
 
     def consents(self, account_id: int) -> list[dict[str, Any]]:
         """The citizen's standing consents, newest first, with the client's name."""
@@ -657,6 +683,17 @@ class Authorizer:
         """The pairwise subject of a citizen for a client's sector."""
         mac = hmac.new(self._pairwise_key, f"{client.sector}|{personal_id}".encode(), "sha256")
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class _Granted:
+    """What a redeemed code granted, read inside the exchange's transaction."""
+
+    nonce: str
+    auth_time: datetime
+    acr: str
+    claims: dict[str, Any]
+    account_id: int
 
 
 def _digest(value: str) -> str:

@@ -24,6 +24,7 @@ from dancu.core.web import (
     field_errors,
     render,
 )
+from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.authorize import AuthorizeError, AuthRequest
@@ -123,7 +124,8 @@ def consent_page(request: Request, container: ContainerDep) -> Response:
     account_id = container.authorizer.account_id(citizen["personal_id"])
     if container.authorizer.has_consent(account_id, auth):
         return _finish(request, container, auth, citizen, remember=False)
-    labels = [(name, _(ATTRIBUTE_LABELS.get(name, name))) for name in auth.attributes]
+    lines = released.consent_lines(auth.attributes)
+    labels = [(name, _(ATTRIBUTE_LABELS.get(name, name))) for name in lines]
     return _page(request, "identity/consent.html", auth, {"labels": labels, "citizen": citizen})
 
 
