@@ -40,6 +40,8 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.groupcommit import GroupCommit
@@ -117,17 +119,30 @@ def _today_chain(kind: str, suffix: str) -> str:
 def record_change(session: Session, entry: Entry) -> None:
     """Append a change entry inside the caller's transaction (commits with the change)."""
     chain = _today_chain("chg", str(secrets.randbelow(CHANGE_SHARDS)))
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-    ).scalar_one_or_none()
+    head = _locked_head(session, chain)
     if head is None:
-        # Two transactions may both see no head for a new shard; the loser's insert conflicts
-        # and its use case retries, which is rare (once per shard per day).
-        head = AuditChainHead(chain=chain, seq=0, hash=GENESIS)
-        session.add(head)
+        # A new shard (once per shard per day): create its head so that concurrent writers
+        # wait for one another instead of colliding (ON CONFLICT DO NOTHING waits for the
+        # other inserter's commit), then lock it like any other day.
+        insert_head = (
+            pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        session.execute(
+            insert_head(AuditChainHead)
+            .values(chain=chain, seq=0, hash=GENESIS, updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["chain"])
+        )
+        head = _locked_head(session, chain)
+        assert head is not None
     row = entry.row(chain, head.seq + 1, head.hash)
     session.execute(insert(AuditEntry), [row])
     head.seq, head.hash, head.updated_at = row["seq"], row["hash"], utcnow()
+
+
+def _locked_head(session: Session, chain: str) -> AuditChainHead | None:
+    return session.execute(
+        select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
+    ).scalar_one_or_none()
 
 
 @dataclass(slots=True)

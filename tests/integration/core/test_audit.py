@@ -175,3 +175,34 @@ def test_async_writer_reports_a_lost_connection_and_starts_a_new_chain(
         report = audit.verify(session)
     assert subjects == ["person:1", "person:3"]
     assert report.ok and report.chains == 2
+
+
+def test_writers_racing_to_open_a_new_day_shard_both_commit(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first change of the day in a shard creates its head. A second transaction that
+    finds no head yet waits for the first instead of failing on the duplicate head."""
+    monkeypatch.setattr(audit, "CHANGE_SHARDS", 1)
+    first = session_factory()
+    first.begin()
+    audit.record_change(first, Entry(ACTOR, "person.update", "person:1"))  # head created
+    done: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            with session_factory() as session, session.begin():
+                audit.record_change(session, Entry(ACTOR, "person.update", "person:2"))
+            done.append(None)
+        except BaseException as exc:
+            done.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.5)  # it waits on the uncommitted head (PostgreSQL) or the lock
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert done == [None]
+    with session_factory() as session:
+        seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
+        assert seqs == [1, 2] and audit.verify(session).ok
