@@ -19,9 +19,10 @@ from dancu.bootstrap import Container
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, install_problem_handlers
 from dancu.core.outbox import run_subscribers
-from dancu.identity import account_web
+from dancu.identity import account_web, clients_web, guardian_web
 from dancu.identity import api as identity_api
 from dancu.identity import web as identity_web
+from dancu.identity.sessions import CitizenSessions
 from dancu.registry import api as registry_api
 from dancu.registry import web as registry_web
 
@@ -62,12 +63,16 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(registry_api.router)
     app.include_router(identity_api.router)
+    # Inside the session middleware: ends citizen sessions on revoked devices.
+    app.add_middleware(CitizenSessions, container=container)
     core_web.install(app)
     core_web.install_page_errors(app)
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
     app.include_router(identity_web.router)
     app.include_router(account_web.router)
+    app.include_router(clients_web.router)
+    app.include_router(guardian_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(identity_api.TokenFastPath, container=container)
     app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost

@@ -20,6 +20,7 @@ from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
 from dancu.identity.dpop import DPoPVerifier
 from dancu.identity.fast_token import AsyncReplayGuard, FastClientCredentials
+from dancu.identity.guardians import GuardianService
 from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
 from dancu.identity.tokens import ReplayStore, TokenEndpoint
@@ -105,6 +106,10 @@ class Container:
             self.settings.resolved_secret_key,
             self.portraits,
         )
+
+    @cached_property
+    def guardians(self) -> GuardianService:
+        return GuardianService(self.sessions, self.identity)
 
     @cached_property
     def portraits(self) -> ports.PortraitStore:

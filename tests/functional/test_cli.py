@@ -203,6 +203,14 @@ def test_identity_client_add_list_and_key_rotation(env: Engine, tmp_path: Path) 
     assert bad.exit_code == 2
     listed = runner.invoke(app, ["identity", "client", "list"])
     assert "byt" in listed.output and "client_secret_basic" in listed.output
+    stopped = runner.invoke(app, ["identity", "client", "disable", "byt"])
+    assert stopped.exit_code == 0 and "byt: disabled" in stopped.output
+    assert (
+        "byt                      disabled"
+        in runner.invoke(app, ["identity", "client", "list"]).output
+    )
+    assert "byt: active" in runner.invoke(app, ["identity", "client", "enable", "byt"]).output
+    assert runner.invoke(app, ["identity", "client", "disable", "nobody"]).exit_code == 1
     first = runner.invoke(app, ["identity", "keys", "rotate"])
     second = runner.invoke(app, ["identity", "keys", "rotate"])
     assert first.exit_code == second.exit_code == 0

@@ -219,6 +219,8 @@ def test_client_registration_checks(container: Container) -> None:
         ClientRegistration(name="x-rp", purpose="testing", redirect_uris=["https://rp.example/#x"])
     with pytest.raises(ValidationError, match="unknown scopes"):
         ClientRegistration(name="x-rp", purpose="testing", scopes=["admin"])
+    with pytest.raises(ValidationError, match="client_id"):  # audit subjects stay in bounds
+        ClientRegistration(name="x-rp", purpose="testing", client_id="x" * 33)
 
 
 # -- the authorization code flow ------------------------------------------------------------
@@ -658,3 +660,81 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_family(
     assert elsewhere.status_code == 200 and "evil.example" not in elsewhere.headers.get(
         "location", ""
     )
+
+
+def test_a_parent_signs_in_for_a_child(
+    provider: str, portal: tuple[str, ECKey, dict[str, str]], container: Container
+) -> None:
+    client_id, key, family = portal
+    meta = _metadata(provider)
+    container.identity.provision(family["mother"], "0987654321", "135792", 2)
+    ward = container.guardians.register_child(family["mother"], family["child"])
+    verifier = secrets.token_urlsafe(48)
+    with _rp(client_id, key) as rp, httpx.Client(base_url=provider) as browser:
+        url, _state = rp.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier, scope="openid profile"
+        )
+        step = browser.get(url)
+        login = browser.get(step.headers["location"])
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert csrf
+        form = {"personal_id": family["mother"], "passcode": "135792", "csrf_token": csrf[1]}
+        browser.post("/oidc/login", data=form)
+        page = browser.get("/oidc/consent")
+        # The parent chooses for whom, on every sign-in.
+        assert "Nguyễn Minh Khôi" in page.text and 'name="on_behalf"' in page.text
+        # Not for somebody else's account.
+        forged = {"decision": "allow", "on_behalf": "999999", "csrf_token": csrf[1]}
+        assert browser.post("/oidc/consent", data=forged).status_code == 400
+        browser.get(url)  # the forged attempt ended the request: start again
+        choice = {"decision": "allow", "on_behalf": str(ward.account_id), "csrf_token": csrf[1]}
+        back = browser.post("/oidc/consent", data=choice)
+        code = _query(back.headers["location"])["code"]
+        token = rp.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier)
+        info = rp.get(meta["userinfo_endpoint"]).json()
+    keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    id_token = jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
+    access = jwt.decode(token["access_token"], keys, algorithms=["ES256"]).claims
+    client = container.clients.get(client_id)
+    assert id_token["sub"] == container.authorizer.subject(client, family["child"])
+    mother = container.authorizer.subject(client, family["mother"])
+    assert id_token["act"] == {"sub": mother} == access["act"]
+    assert id_token["acr"] == "urn:dancu:loa:high"  # the parent's sign-in
+    assert info["name"] == "Nguyễn Minh Khôi" and info["birthdate"] == "2025-09-02"
+
+
+def test_an_authenticator_app_sign_in_shows_in_amr(
+    provider: str, portal: tuple[str, ECKey, dict[str, str]], container: Container
+) -> None:
+    import pyotp
+
+    client_id, key, family = portal
+    meta = _metadata(provider)
+    enrolment = container.identity.start_totp(family["father"])
+    container.identity.confirm_totp(family["father"], pyotp.TOTP(enrolment.secret).now())
+    verifier = secrets.token_urlsafe(48)
+    with _rp(client_id, key) as rp, httpx.Client(base_url=provider) as browser:
+        url, _state = rp.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier, scope="openid"
+        )
+        login = browser.get(browser.get(url).headers["location"])
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert csrf
+        form = {"personal_id": family["father"], "passcode": "482915", "csrf_token": csrf[1]}
+        step = browser.post("/oidc/login", data=form)
+        assert 'name="otp"' in step.text  # the code step, after a right passcode
+        # This step's code was used to enrol and is spent: the next step's (drift ±1).
+        totp = pyotp.TOTP(enrolment.secret)
+        answer = browser.post(
+            "/account/login/otp",
+            data={"otp": totp.at(int(time.time()) + 30), "csrf_token": csrf[1]},
+        )
+        assert answer.headers["location"] == "/oidc/consent", answer.text
+        consent = browser.post(
+            "/oidc/consent", data={"decision": "allow", "remember": "", "csrf_token": csrf[1]}
+        )
+        code = _query(consent.headers["location"])["code"]
+        token = rp.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier)
+    keys = KeySet.import_key_set(httpx.get(meta["jwks_uri"]).json())
+    id_token = jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
+    assert id_token["amr"] == ["pwd", "otp", "mfa"]

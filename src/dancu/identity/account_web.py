@@ -1,15 +1,20 @@
-"""The citizen's own pages: register a level-1 account, confirm the phone, sign in, and "my
-electronic identity" (what the register holds, the services they share data with — each
-consent can be withdrawn — and recent activity)."""
+"""The citizen's own pages: register a level-1 account, confirm the phone, sign in (with the
+authenticator app's code when one is set up), reset a forgotten passcode, and "my electronic
+identity": what the register holds (read-only, with a request for correction), the services
+they share data with (each consent can be withdrawn), the authenticator app, the devices
+signed in with (each can be signed out and forgotten) and the login history."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import anyio
+import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from dancu.bootstrap import Container
@@ -20,28 +25,50 @@ from dancu.core.web import (
     CSRF_FIELD,
     WebOfficer,
     check_csrf,
+    csp_allowing_form_target,
     error_page,
     field_errors,
     flash,
     render,
 )
 from dancu.identity import schemas as s
-from dancu.identity.ports import synthetic_selfie
+from dancu.identity.api import issuer
+from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.ports import mask_phone, synthetic_selfie
+from dancu.identity.sessions import current_device, device_seen
 from dancu.identity.web import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 MAX_SELFIE = 5 * 1024 * 1024
+HISTORY_PAGE = 20
 EVENT_LABELS = {
     "login": N_("Signed in"),
     "login.failed": N_("Wrong passcode"),
+    "totp.failed": N_("Wrong authenticator code"),
     "locked": N_("Locked after wrong passcodes"),
     "registration.started": N_("Registration started"),
     "registration.completed": N_("Account activated"),
+    "reset.started": N_("Passcode reset asked for"),
+    "reset.refused": N_("Passcode reset refused: another phone"),
     "passcode.reset": N_("Passcode changed"),
     "level2": N_("Level 2 activated"),
     "provisioned": N_("Account created"),
     "suspended": N_("Account suspended"),
+    "totp.enrolled": N_("Authenticator app set up"),
+    "totp.removed": N_("Authenticator app removed"),
+    "device.revoked": N_("Device signed out and forgotten"),
+    "consent.withdrawn": N_("Consent withdrawn"),
+    "correction.requested": N_("Correction requested"),
 }
+FACTOR_LABELS = {"pwd": N_("passcode"), "otp": N_("authenticator app")}
+CORRECTION_FIELDS = {
+    "full_name": N_("Full name"),
+    "birth_date": N_("Date of birth"),
+    "sex": N_("Sex"),
+    "permanent_address": N_("Permanent residence address"),
+    "other": N_("Something else"),
+}
+CORRECTION_STATUS = {"open": N_("open"), "done": N_("corrected"), "refused": N_("refused")}
 
 
 def _citizen(request: Request) -> dict[str, Any] | None:
@@ -124,7 +151,8 @@ def confirm(
         return RedirectResponse("/account/register", status_code=303)
     try:
         account = container.identity.confirm_registration(
-            s.Confirmation(challenge_id=pending["challenge_id"], code=code, passcode=passcode)
+            s.Confirmation(challenge_id=pending["challenge_id"], code=code, passcode=passcode),
+            device_seen(request),
         )
     except (ValidationError, DancuError) as exc:
         status = exc.status if isinstance(exc, DancuError) else 422
@@ -164,19 +192,55 @@ def account_page(request: Request, container: ContainerDep) -> Response:
     citizen = _citizen(request)
     if citizen is None:
         return RedirectResponse("/account/login", status_code=303)
+    return render(request, "identity/account.html", _account_context(container, citizen, {}, {}))
+
+
+def _account_context(
+    container: Container, citizen: dict[str, Any], errors: dict[str, str], values: dict[str, str]
+) -> dict[str, Any]:
     personal_id = citizen["personal_id"]
-    account = container.identity.account(personal_id)
     consents = container.authorizer.consents(container.authorizer.account_id(personal_id))
     for c in consents:
         c["labels"] = [_(ATTRIBUTE_LABELS.get(n, n)) for n in c["claims"]]
-    context = {
-        "account": account,
+    return {
+        "account": container.identity.account(personal_id),
         "person": container.identity.profile(personal_id),
         "consents": consents,
-        "history": container.identity.history(personal_id, limit=15),
+        "history": container.identity.history(personal_id, limit=5),
         "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
+        "corrections": container.identity.corrections(personal_id),
+        "correction_fields": [(k, _(v)) for k, v in CORRECTION_FIELDS.items()],
+        "correction_labels": {k: _(v) for k, v in CORRECTION_FIELDS.items()},
+        "correction_status": {k: _(v) for k, v in CORRECTION_STATUS.items()},
+        "device_count": len(container.identity.devices(personal_id)),
+        "errors": errors,
+        "values": values,
     }
-    return render(request, "identity/account.html", context)
+
+
+@router.post("/account/corrections")
+def request_correction(
+    request: Request,
+    container: ContainerDep,
+    field: Annotated[str, Form(max_length=30)] = "",
+    proposed: Annotated[str, Form(max_length=300)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    values = {"field": field, "proposed": proposed, "reason": reason}
+    try:
+        data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)
+        container.identity.request_correction(citizen["personal_id"], data)
+    except (ValidationError, DancuError) as exc:
+        status = exc.status if isinstance(exc, DancuError) else 422
+        context = _account_context(container, citizen, field_errors(exc), values)
+        return render(request, "identity/account.html", context, status)
+    flash(request, _("Your request was sent to the commune police where you live."))
+    return RedirectResponse("/account#corrections", status_code=303)
 
 
 @router.post("/account/consents/{consent_id}/revoke")
@@ -191,9 +255,303 @@ def revoke_consent(
     if citizen is None:
         return RedirectResponse("/account/login", status_code=303)
     account_id = container.authorizer.account_id(citizen["personal_id"])
+    names = {c["id"]: c["client"] for c in container.authorizer.consents(account_id)}
     if container.authorizer.revoke_consent(account_id, consent_id):
+        container.identity.consent_withdrawn(citizen["personal_id"], names.get(consent_id, ""))
         request.session["flash"] = _("Consent withdrawn: the service will ask you again.")
     return RedirectResponse("/account", status_code=303)
+
+
+# -- sign-in: the authenticator app's code --------------------------------------------------
+
+
+def _otp_step(request: Request, errors: dict[str, str], status_code: int = 200) -> Response:
+    """The sign-in form's code step, for the citizen's pages or a service's sign-in."""
+    data = request.session.get("oidc")
+    auth = AuthRequest.from_dict(data) if data and _mfa_next(request) == "/oidc/consent" else None
+    context = {"errors": errors, "values": {}, "step": "otp", "auth": auth}
+    response = render(request, "identity/login.html", context, status_code)
+    if auth is not None:  # the code step may end at the service (a refusal goes back there)
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(auth.redirect_uri))
+        response.headers["content-security-policy"] = csp_allowing_form_target(origin)
+    return response
+
+
+def _mfa_next(request: Request) -> str:
+    pending = request.session.get("mfa")
+    return str(pending.get("next", "/account")) if isinstance(pending, dict) else "/account"
+
+
+@router.get("/account/login/otp")
+def second_factor_page(request: Request) -> Response:
+    if not isinstance(request.session.get("mfa"), dict):
+        return RedirectResponse("/account/login", status_code=303)
+    return _otp_step(request, {})
+
+
+@router.post("/account/login/otp")
+def second_factor(
+    request: Request,
+    container: ContainerDep,
+    otp: Annotated[str, Form(max_length=12)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    """The code from the authenticator app, after a right passcode (see ``sign_in``)."""
+    check_csrf(request, csrf_token)
+    pending = request.session.get("mfa")
+    if not isinstance(pending, dict):
+        return RedirectResponse("/account/login", status_code=303)
+    next_page = _mfa_next(request)
+    try:
+        account = container.identity.login_otp(
+            str(pending.get("ticket", "")), otp, device_seen(request)
+        )
+    except DancuError as exc:
+        if exc.code == "otp-ticket-expired":
+            request.session.pop("mfa", None)
+            flash(request, _(exc.message))
+            back = "/oidc/login" if next_page == "/oidc/consent" else "/account/login"
+            return RedirectResponse(back, status_code=303)
+        return _otp_step(request, field_errors(exc), exc.status)
+    start_session(request, account)
+    data = request.session.get("oidc")
+    if next_page == "/oidc/consent" and data:
+        auth = AuthRequest.from_dict(data)
+        try:
+            container.authorizer.check_level(auth, account.level)
+        except AuthorizeError as exc:
+            request.session.pop("oidc", None)
+            if exc.redirect_uri:
+                base = issuer(request, container.settings.issuer)
+                return RedirectResponse(exc.location(base), status_code=303)
+            return error_page(request, _("The request cannot be completed"), exc.description, 400)
+        return RedirectResponse("/oidc/consent", status_code=303)
+    return RedirectResponse("/account", status_code=303)
+
+
+# -- passcode reset --------------------------------------------------------------------------
+
+
+@router.get("/account/reset")
+def reset_page(request: Request) -> Response:
+    return render(request, "identity/reset.html", {"errors": {}, "values": {}})
+
+
+@router.post("/account/reset")
+def reset(
+    request: Request,
+    container: ContainerDep,
+    personal_id: Annotated[str, Form(max_length=20)] = "",
+    phone: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    """Text a code to the phone on file. The answer is the same whether or not an account
+    with this number and phone exists (nobody can probe for accounts or phones here)."""
+    check_csrf(request, csrf_token)
+    values = {"personal_id": personal_id, "phone": phone}
+    try:
+        data = s.ResetRequest(personal_id=personal_id, phone=phone)
+    except ValidationError as exc:
+        context = {"errors": field_errors(exc), "values": values}
+        return render(request, "identity/reset.html", context, 422)
+    challenge = container.identity.start_reset(data)
+    request.session["reset"] = {
+        "challenge_id": challenge.challenge_id if challenge else None,
+        "phone_hint": mask_phone(data.phone),
+        "tries": 0,
+        "started": time.time(),
+    }
+    return RedirectResponse("/account/reset/confirm", status_code=303)
+
+
+@router.get("/account/reset/confirm")
+def reset_confirm_page(request: Request) -> Response:
+    pending = request.session.get("reset")
+    if not isinstance(pending, dict):
+        return RedirectResponse("/account/reset", status_code=303)
+    context = {"errors": {}, "phone_hint": pending["phone_hint"]}
+    return render(request, "identity/reset_confirm.html", context)
+
+
+@router.post("/account/reset/confirm")
+def reset_confirm(
+    request: Request,
+    container: ContainerDep,
+    code: Annotated[str, Form(max_length=10)] = "",
+    passcode: Annotated[str, Form(max_length=10)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    pending = request.session.get("reset")
+    if not isinstance(pending, dict):
+        return RedirectResponse("/account/reset", status_code=303)
+    challenge_id = pending.get("challenge_id")
+    try:
+        data = s.Confirmation(challenge_id=challenge_id or 0, code=code, passcode=passcode)
+        if challenge_id is None:  # no such account, or another phone: no code was sent
+            container.identity.refuse_unsent_reset(
+                data, int(pending.get("tries", 0)), float(pending.get("started", 0))
+            )
+        container.identity.finish_reset(data)
+    except (ValidationError, DancuError) as exc:
+        if isinstance(exc, DancuError) and exc.code == "otp-wrong":
+            pending["tries"] = int(pending.get("tries", 0)) + 1
+            request.session["reset"] = pending
+        status = exc.status if isinstance(exc, DancuError) else 422
+        context = {"errors": field_errors(exc), "phone_hint": pending["phone_hint"]}
+        return render(request, "identity/reset_confirm.html", context, status)
+    request.session.pop("reset", None)
+    flash(request, _("Your passcode was changed: sign in with the new one."))
+    return RedirectResponse("/account/login", status_code=303)
+
+
+# -- the authenticator app -------------------------------------------------------------------
+
+
+@router.get("/account/totp")
+def totp_page(request: Request, container: ContainerDep) -> Response:
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    return render(request, "identity/totp.html", _totp_context(container, citizen, {}))
+
+
+def _totp_context(
+    container: Container, citizen: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    personal_id = citizen["personal_id"]
+    account = container.identity.account(personal_id)
+    enrolment = None if account.totp_since else container.identity.totp_enrolment(personal_id)
+    qr = None
+    secret_groups = ""
+    if enrolment is not None:
+        qr = Markup(  # noqa: S704 (segno's SVG of our own URI, no markup from input)
+            segno.make(enrolment.uri, error="m").svg_inline(
+                scale=5, omitsize=True, title=_("QR code for the authenticator app")
+            )
+        )
+        secret = enrolment.secret
+        secret_groups = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return {
+        "account": account,
+        "enrolment": enrolment,
+        "qr": qr,
+        "secret_groups": secret_groups,
+        "errors": errors,
+    }
+
+
+@router.post("/account/totp/start")
+def totp_start(
+    request: Request,
+    container: ContainerDep,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    try:
+        container.identity.start_totp(citizen["personal_id"])
+    except DancuError as exc:
+        context = _totp_context(container, citizen, field_errors(exc))
+        return render(request, "identity/totp.html", context, exc.status)
+    return RedirectResponse("/account/totp", status_code=303)
+
+
+@router.post("/account/totp/confirm")
+def totp_confirm(
+    request: Request,
+    container: ContainerDep,
+    code: Annotated[str, Form(max_length=12)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    try:
+        container.identity.confirm_totp(citizen["personal_id"], code, current_device(request))
+    except DancuError as exc:
+        context = _totp_context(container, citizen, field_errors(exc))
+        return render(request, "identity/totp.html", context, exc.status)
+    flash(request, _("The authenticator app is set up: sign-in will ask for its code."))
+    return RedirectResponse("/account/totp", status_code=303)
+
+
+@router.post("/account/totp/remove")
+def totp_remove(
+    request: Request,
+    container: ContainerDep,
+    passcode: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    try:
+        container.identity.remove_totp(citizen["personal_id"], passcode, current_device(request))
+    except DancuError as exc:
+        context = _totp_context(container, citizen, field_errors(exc))
+        return render(request, "identity/totp.html", context, exc.status)
+    flash(request, _("The authenticator app was removed: sign-in asks for the passcode only."))
+    return RedirectResponse("/account/totp", status_code=303)
+
+
+# -- devices and history ---------------------------------------------------------------------
+
+
+@router.get("/account/devices")
+def devices_page(request: Request, container: ContainerDep) -> Response:
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    context = {
+        "devices": container.identity.devices(citizen["personal_id"]),
+        "current": current_device(request),
+    }
+    return render(request, "identity/devices.html", context)
+
+
+@router.post("/account/devices/{device_id}/revoke")
+def revoke_device(
+    request: Request,
+    container: ContainerDep,
+    device_id: int,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    if container.identity.revoke_device(citizen["personal_id"], device_id):
+        if device_id == current_device(request):
+            request.session.pop("citizen", None)
+            flash(request, _("You signed out and this device was forgotten."))
+            return RedirectResponse("/account/login", status_code=303)
+        flash(request, _("The device was signed out and forgotten."))
+    return RedirectResponse("/account/devices", status_code=303)
+
+
+@router.get("/account/history")
+def history_page(request: Request, container: ContainerDep, page: int = 1) -> Response:
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    page = max(1, min(page, 10_000))
+    events = container.identity.history(
+        citizen["personal_id"], limit=HISTORY_PAGE + 1, offset=(page - 1) * HISTORY_PAGE
+    )
+    context = {
+        "events": events[:HISTORY_PAGE],
+        "page": page,
+        "has_next": len(events) > HISTORY_PAGE,
+        "current": current_device(request),
+        "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
+        "factor_labels": {k: _(v) for k, v in FACTOR_LABELS.items()},
+    }
+    return render(request, "identity/history.html", context)
 
 
 @router.post("/account/logout")

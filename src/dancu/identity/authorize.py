@@ -295,8 +295,12 @@ class Authorizer:
         request: AuthRequest,
         remember: bool,
         issuer: str,
+        actor_account_id: int | None = None,
+        amr: list[str] | None = None,
     ) -> str:
-        """The citizen agreed: a code for the client; returns where to send the browser."""
+        """The citizen agreed: a code for the client; returns where to send the browser.
+        ``actor_account_id``: a guardian signed in and acts for ``account_id`` (a child's
+        account they hold; see dancu.identity.guardians)."""
         self.check_level(request, level)
         code = secrets.token_urlsafe(32)
         now = utcnow()
@@ -318,7 +322,12 @@ class Authorizer:
                     account_id=account_id,
                     redirect_uri=request.redirect_uri,
                     scope=" ".join(request.scopes),
-                    claims={"attributes": request.attributes, "request": request.claims},
+                    claims={
+                        "attributes": request.attributes,
+                        "request": request.claims,
+                        "amr": amr or ["pwd"],
+                        **({"actor": actor_account_id} if actor_account_id else {}),
+                    },
                     nonce=request.nonce,
                     code_challenge=request.code_challenge,
                     acr=ACR_BY_LEVEL[level],
@@ -338,77 +347,97 @@ class Authorizer:
     ) -> dict[str, Any]:
         if "authorization_code" not in client.grant_types:
             raise OAuthError("unauthorized_client", "this client may not use the code flow")
-        code, verifier = form.get("code", ""), form.get("code_verifier", "")
         now = utcnow()
+        # One transaction: the code row, locked, decides between a first use and a replay.
         with self.factory() as session, session.begin():
-            row = session.get(AuthorizationCode, _digest(code), with_for_update=True)
+            row = session.get(
+                AuthorizationCode, _digest(form.get("code", "")), with_for_update=True
+            )
             if row is None or row.client_id != client.client_id:
                 raise OAuthError("invalid_grant", "unknown code")
             replayed = row.used_at is not None
-            if replayed and row.access_jti:
-                # A replayed code: revoke what its first use issued (RFC 6749 4.1.2).
-                expiry = now + self.tokens.access_ttl
-                session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
-                self._revoke_family(session, row.code_hash[:40], now)
+            if replayed:
+                if row.access_jti:  # revoke what its first use issued (RFC 6749 4.1.2)
+                    expiry = now + self.tokens.access_ttl
+                    session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
+                    self._revoke_family(session, row.code_hash[:40], now)
+            else:
+                access, sub, granted, refresh, scope = self._redeem(
+                    session, client, row, form, issuer, dpop_jkt, now
+                )
         if replayed:  # after the commit of the revocation
             raise OAuthError("invalid_grant", "the code was already used; its tokens are revoked")
-        with self.factory() as session, session.begin():
-            row = session.get(AuthorizationCode, _digest(code), with_for_update=True)
-            if row is None or row.used_at is not None:
-                raise OAuthError("invalid_grant", "the code was already used")
-            if row.expires_at <= now:
-                raise OAuthError("invalid_grant", "the code has expired")
-            if form.get("redirect_uri") != row.redirect_uri:
-                raise OAuthError(
-                    "invalid_grant", "redirect_uri differs from the authorization request"
-                )
-            if not verifier or not hmac.compare_digest(_s256(verifier), row.code_challenge):
-                raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
-            if row.dpop_jkt and row.dpop_jkt != dpop_jkt:
-                raise OAuthError("invalid_dpop_proof", "the code is bound to another DPoP key")
-            account = session.get(Account, row.account_id)
-            if account is None or account.status != "active":
-                raise OAuthError("invalid_grant", "the account is no longer active")
-            sub = self.subject(client, account.personal_id)
-            jti = secrets.token_urlsafe(16)
-            bound = {"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {}
-            access = self.tokens.access_token(
-                issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr, **bound
-            )
-            row.used_at, row.access_jti = now, jti
-            granted = _Granted(row.nonce, row.auth_time, row.acr, dict(row.claims), account.id)
-            refresh = None
-            if "refresh_token" in client.grant_types:
-                refresh = self._new_refresh(
-                    session,
-                    RefreshToken(
-                        family=row.code_hash[:40],
-                        client_id=client.client_id,
-                        account_id=account.id,
-                        scope=row.scope,
-                        attributes=list(row.claims.get("attributes", [])),
-                        acr=row.acr,
-                        dpop_jkt=dpop_jkt,
-                        access_jti=jti,
-                    ),
-                )
-            record_change(
-                session,
-                Entry(
-                    Actor(f"client:{client.client_id}", "client", "", "oidc"),
-                    "oidc.token",
-                    f"account:{account.id}",
-                    f"scope {row.scope}",
-                ),
-            )
         body = {
             "access_token": access,
             "token_type": "DPoP" if dpop_jkt else "Bearer",
             "expires_in": int(self.tokens.access_ttl.total_seconds()),
             "id_token": self._id_token(issuer, client, sub, granted),
-            "scope": row.scope,
+            "scope": scope,
         }
         return body | ({"refresh_token": refresh} if refresh else {})
+
+    def _redeem(
+        self,
+        session: Session,
+        client: Client,
+        row: AuthorizationCode,
+        form: dict[str, str],
+        issuer: str,
+        dpop_jkt: str,
+        now: datetime,
+    ) -> tuple[str, str, _Granted, str | None, str]:
+        """The first use of a code: check it against the request and issue the tokens.
+        Returns the access token, the subject, what was granted, the refresh token and the
+        scope."""
+        if row.expires_at <= now:
+            raise OAuthError("invalid_grant", "the code has expired")
+        if form.get("redirect_uri") != row.redirect_uri:
+            raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
+        verifier = form.get("code_verifier", "")
+        if not verifier or not hmac.compare_digest(_s256(verifier), row.code_challenge):
+            raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
+        if row.dpop_jkt and row.dpop_jkt != dpop_jkt:
+            raise OAuthError("invalid_dpop_proof", "the code is bound to another DPoP key")
+        account = session.get(Account, row.account_id)
+        if account is None or account.status != "active":
+            raise OAuthError("invalid_grant", "the account is no longer active")
+        sub = self.subject(client, account.personal_id)
+        jti = secrets.token_urlsafe(16)
+        bound: dict[str, Any] = {"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {}
+        bound |= self._act(session, client, row.claims.get("actor"))
+        access = self.tokens.access_token(
+            issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr, **bound
+        )
+        row.used_at, row.access_jti = now, jti
+        granted = _Granted(
+            row.nonce, row.auth_time, row.acr, dict(row.claims), account.id, bound.get("act")
+        )
+        refresh = None
+        if "refresh_token" in client.grant_types:
+            refresh = self._new_refresh(
+                session,
+                RefreshToken(
+                    family=row.code_hash[:40],
+                    client_id=client.client_id,
+                    account_id=account.id,
+                    scope=row.scope,
+                    attributes=list(row.claims.get("attributes", [])),
+                    acr=row.acr,
+                    dpop_jkt=dpop_jkt,
+                    access_jti=jti,
+                ),
+            )
+        actor = row.claims.get("actor")
+        record_change(
+            session,
+            Entry(
+                Actor(f"client:{client.client_id}", "client", "", "oidc"),
+                "oidc.token",
+                f"account:{account.id}",
+                f"scope {row.scope}" + (f", guardian account:{actor}" if actor else ""),
+            ),
+        )
+        return access, sub, granted, refresh, row.scope
 
     def refresh(
         self, client: Client, form: dict[str, str], issuer: str, dpop_jkt: str = ""
@@ -445,7 +474,12 @@ class Authorizer:
                 raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
             scope = " ".join(wanted)
             jti = secrets.token_urlsafe(16)
-            bound = {"cnf": {"jkt": old.dpop_jkt}} if old.dpop_jkt else {}
+            bound: dict[str, Any] = {"cnf": {"jkt": old.dpop_jkt}} if old.dpop_jkt else {}
+            first = session.scalars(
+                select(AuthorizationCode).where(AuthorizationCode.code_hash.startswith(old.family))
+            ).first()
+            if first is not None:
+                bound |= self._act(session, client, first.claims.get("actor"))
             sub = self.subject(client, account.personal_id)
             access = self.tokens.access_token(
                 issuer, sub, client.client_id, scope, jti=jti, acr=old.acr, **bound
@@ -498,10 +532,13 @@ class Authorizer:
             "exp": now + int(ID_TOKEN_TTL.total_seconds()),
             "auth_time": int(granted.auth_time.timestamp()),
             "acr": granted.acr,
-            "amr": ["pwd"],
+            # How the citizen signed in (RFC 8176): passcode, and an authenticator app code.
+            "amr": _amr(granted.claims.get("amr") or ["pwd"]),
         }
         if granted.nonce:
             claims["nonce"] = granted.nonce
+        if granted.act:
+            claims["act"] = granted.act
         # Claims the client asked to receive in the ID token itself (Core 5.5).
         asked = released.ClaimsRequest.parse(granted.claims.get("request", {}))
         plain = asked.plain.get("id_token", frozenset())
@@ -679,6 +716,16 @@ class Authorizer:
         query = urlencode({"state": state}) if state else ""
         return f"{post_logout_redirect_uri}{'?' + query if query else ''}"
 
+    def _act(self, session: Session, client: Client, actor_id: Any) -> dict[str, Any]:
+        """The ``act`` claim (RFC 8693 section 4.1) naming the guardian, by their own
+        pairwise subject for this client, when one acts for the account."""
+        if not actor_id:
+            return {}
+        guardian = session.get(Account, int(actor_id))
+        if guardian is None or guardian.status != "active":
+            raise OAuthError("invalid_grant", "the guardian's account is no longer active")
+        return {"act": {"sub": self.subject(client, guardian.personal_id)}}
+
     def subject(self, client: Client, personal_id: str) -> str:
         """The pairwise subject of a citizen for a client's sector."""
         mac = hmac.new(self._pairwise_key, f"{client.sector}|{personal_id}".encode(), "sha256")
@@ -694,6 +741,11 @@ class _Granted:
     acr: str
     claims: dict[str, Any]
     account_id: int
+    act: dict[str, str] | None = None  # the guardian acting for the account (RFC 8693 4.1)
+
+
+def _amr(methods: list[str]) -> list[str]:
+    return [*methods, "mfa"] if len(methods) > 1 else list(methods)
 
 
 def _digest(value: str) -> str:

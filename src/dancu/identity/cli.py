@@ -12,7 +12,7 @@ from rich.console import Console
 
 from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
-from dancu.identity.clients import ClientRegistration
+from dancu.identity.clients import OPERATOR, ClientRegistration
 
 console = Console()
 identity_app = typer.Typer(help="Electronic identity accounts.", no_args_is_help=True)
@@ -119,9 +119,33 @@ def client_list() -> None:
     """The registered clients."""
     with Container() as container:
         for c in container.clients.list():
+            state = "disabled" if c.disabled_at else "active"
             console.print(
-                f"{c.client_id:24} {c.auth_method:20} {' '.join(c.grant_types):40} {c.name}"
+                f"{c.client_id:24} {state:9} {c.auth_method:20} {' '.join(c.grant_types):40} "
+                f"{c.name}"
             )
+
+
+@client_app.command("disable")
+def client_disable(client_id: str) -> None:
+    """Stop a client: no more sign-ins or tokens (tokens already issued run out)."""
+    _set_disabled(client_id, True)
+
+
+@client_app.command("enable")
+def client_enable(client_id: str) -> None:
+    """Let a disabled client sign citizens in and obtain tokens again."""
+    _set_disabled(client_id, False)
+
+
+def _set_disabled(client_id: str, disabled: bool) -> None:
+    with Container() as container:
+        try:
+            out = container.clients.set_disabled(client_id, disabled, OPERATOR)
+        except DancuError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"{out.client_id}: {'disabled' if out.disabled_at else 'active'}")
 
 
 @keys_app.command("rotate")

@@ -4,6 +4,9 @@ A client authenticates at the token endpoint with ``private_key_jwt`` (its publi
 as a JWKS document or a JWKS URI; the private key never leaves the agency) or
 ``client_secret_basic`` (a random secret shown once, stored as a SHA-256 digest: it has 256
 bits of entropy, so a slow hash buys nothing). Redirect URIs are matched exactly.
+
+Only ministry administrators register, disable and enable clients (the CLI acts as
+``OPERATOR``); each of these changes is audited in its own transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import secrets
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +28,10 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dancu.core.errors import Conflict, Invalid, NotFound
+from dancu.core.access import OfficerContext, Role
+from dancu.core.audit import Entry, record_change
+from dancu.core.errors import Conflict, Forbidden, Invalid, NotFound
+from dancu.core.i18n import N_
 from dancu.core.timeutil import utcnow
 from dancu.identity.models import Client
 
@@ -33,6 +40,15 @@ SCOPES = ("openid", "profile", "address", "phone", "email", "registry.lookup", "
 SENSITIVE_CLAIMS = ("personal_id", "picture")  # released only to clients granted them
 JWKS_CACHE_S = 600.0
 CLIENT_CACHE_S = 30.0
+AUDIT_PURPOSE = "oidc-client-administration"
+# Who registers clients from the command line (``dancu identity client add``).
+OPERATOR = OfficerContext("operator", Role.MINISTRY, purpose=AUDIT_PURPOSE)
+# Reasons built into run-time messages ("<uri>: reason"), marked so the forms translate them.
+_REASONS = (
+    N_("an absolute URI without a fragment"),
+    N_("https (http only for 127.0.0.1 or localhost)"),
+    N_("the JWKS is not valid"),
+)
 
 
 Grant = Literal["authorization_code", "refresh_token", "client_credentials"]
@@ -45,10 +61,11 @@ def _default_grants() -> list[Grant]:
 class ClientRegistration(BaseModel):
     name: str = Field(min_length=2, max_length=120)
     purpose: str = Field(min_length=5, max_length=300)
-    client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{3,80}$")
+    # At most 32 characters: the id is part of audit actors and subjects ("client:<id>").
+    client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{3,32}$")
     auth_method: Literal["private_key_jwt", "client_secret_basic"] = "private_key_jwt"
     jwks: dict[str, Any] | None = None
-    jwks_uri: str = ""
+    jwks_uri: str = Field(default="", max_length=300)
     redirect_uris: list[str] = Field(default_factory=list)
     post_logout_redirect_uris: list[str] = Field(default_factory=list)
     grant_types: list[Grant] = Field(default_factory=_default_grants, min_length=1)
@@ -109,6 +126,12 @@ class ClientOut(BaseModel):
     scopes: list[str]
     claims: list[str]
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    jwks: dict[str, Any] | None = None  # public keys only
+    jwks_uri: str = ""
+    sector: str = ""
+    created_at: datetime | None = None
+    disabled_at: datetime | None = None
     client_secret: str | None = None  # only when just created
 
 
@@ -119,8 +142,11 @@ class ClientRegistry:
         self._clients: dict[str, tuple[float, Client, KeySet]] = {}
         self._lock = threading.Lock()
 
-    def register(self, data: ClientRegistration) -> ClientOut:
-        """Register a client; a ``client_secret_basic`` client gets its secret once, here."""
+    def register(self, data: ClientRegistration, ctx: OfficerContext = OPERATOR) -> ClientOut:
+        """Register a client; a ``client_secret_basic`` client gets its secret once, here.
+        Everything is checked before anything is written; the client and its audit entry
+        commit together."""
+        _require_admin(ctx)
         secret = None
         if data.auth_method == "private_key_jwt":
             if bool(data.jwks) == bool(data.jwks_uri):
@@ -153,7 +179,38 @@ class ClientRegistry:
                 created_at=utcnow(),
             )
             session.add(client)
+            detail = (
+                f"client_id={client_id} name={data.name!r} auth={data.auth_method} "
+                f"grants={','.join(data.grant_types)} scopes={','.join(data.scopes)} "
+                f"claims={','.join(data.claims)}"
+            )
+            record_change(session, _entry(ctx, "oidc.client.register", client_id, detail))
             return _out(client, secret)
+
+    def details(self, client_id: str) -> ClientOut:
+        """A registered client, disabled or not (for administrators; never its secret)."""
+        with self.factory() as session:
+            client = session.get(Client, client_id)
+            if client is None:
+                raise NotFound("no such client", "client_id")
+            return _out(client, None)
+
+    def set_disabled(self, client_id: str, disabled: bool, ctx: OfficerContext) -> ClientOut:
+        """Disable a client (it can no longer sign citizens in or obtain tokens: at once in
+        this process, within ``CLIENT_CACHE_S`` in others; tokens already issued live until
+        they expire) or enable it again. Audited when the state changes."""
+        _require_admin(ctx)
+        with self.factory() as session, session.begin():
+            client = session.get(Client, client_id)
+            if client is None:
+                raise NotFound("no such client", "client_id")
+            if (client.disabled_at is not None) != disabled:
+                client.disabled_at = utcnow() if disabled else None
+                action = "oidc.client.disable" if disabled else "oidc.client.enable"
+                record_change(session, _entry(ctx, action, client_id, f"client_id={client_id}"))
+            out = _out(client, None)
+        self._clients.pop(client_id, None)
+        return out
 
     def get(self, client_id: str) -> Client:
         with self.factory() as session:
@@ -218,6 +275,16 @@ def _public_keyset(document: dict[str, Any]) -> KeySet:
     return keyset
 
 
+def _require_admin(ctx: OfficerContext) -> None:
+    if ctx.role is not Role.MINISTRY:
+        raise Forbidden("only ministry administrators manage the clients of the provider")
+
+
+def _entry(ctx: OfficerContext, action: str, client_id: str, detail: str) -> Entry:
+    # The subject column holds 40 characters; the detail always names the whole client id.
+    return Entry(ctx.actor(AUDIT_PURPOSE), action, f"client:{client_id}"[:40], detail)
+
+
 def _sector(redirect_uris: list[str]) -> str:
     hosts = {urlsplit(u).hostname or "" for u in redirect_uris}
     return hosts.pop() if len(hosts) == 1 else ""
@@ -233,5 +300,11 @@ def _out(client: Client, secret: str | None) -> ClientOut:
         scopes=list(client.scopes),
         claims=list(client.claims),
         redirect_uris=list(client.redirect_uris),
+        post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
+        sector=client.sector,
+        created_at=client.created_at,
+        disabled_at=client.disabled_at,
         client_secret=secret,
     )

@@ -12,7 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dancu.core.db import Base, UTCDateTime
@@ -44,6 +53,13 @@ class Account(Base):
     suspended_reason: Mapped[str] = mapped_column(String(60), default="")
     # A guardian's level-2 account registers and acts for a minor or ward (Decree 69/2024).
     guardian_id: Mapped[int | None] = mapped_column(ForeignKey("identity_account.id"))
+    # The optional second factor, TOTP (RFC 6238): the secret sealed with a key derived from
+    # the server secret (dancu.core.sealing); ``totp_enabled_at`` stays empty until the
+    # citizen has confirmed enrolment with a first code. ``totp_last_step`` is the time step
+    # of the last code accepted: a code is never accepted twice.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OtpChallenge(Base):
@@ -61,9 +77,29 @@ class OtpChallenge(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Device(Base):
+    """A browser a citizen signed in with, named by a random long-lived cookie (only its
+    digest is kept). Revoking it ("sign out and forget") ends the sessions started on it;
+    a later sign-in there makes a new row."""
+
+    __tablename__ = "identity_device"
+    __table_args__ = (Index("ix_identity_device_account", "account_id", "cookie_hash"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"))
+    cookie_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the device cookie
+    label: Mapped[str] = mapped_column(String(80), default="")  # "Chrome · Android"
+    ip_prefix: Mapped[str] = mapped_column(String(50), default="")  # masked to /24 or /48
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AccountEvent(Base):
     """What happened to an account and when: sign-ins (and failures), lockouts, level changes,
-    passcode resets, suspensions. The citizen sees these as their login history."""
+    passcode resets, second-factor changes, revoked devices, withdrawn consents, suspensions.
+    The citizen sees these as their login history: a sign-in with the device it came from,
+    the level and the factors used (``pwd``, ``otp``)."""
 
     __tablename__ = "identity_account_event"
     __table_args__ = (Index("ix_identity_account_event_account", "account_id", "at"),)
@@ -73,6 +109,28 @@ class AccountEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(30))
     detail: Mapped[str] = mapped_column(String(200), default="")
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("identity_device.id"))
+    device: Mapped[str] = mapped_column(String(140), default="")  # label and network then
+    level: Mapped[int | None] = mapped_column(SmallInteger)  # of a sign-in
+    factors: Mapped[str] = mapped_column(String(20), default="")  # "pwd otp"
+
+
+class CorrectionRequest(Base):
+    """A citizen's request to correct what the register holds about them ("my profile" is
+    read-only): the field, its value when asked, the value proposed and why. The commune
+    police of residence check it with the citizen's documents and correct the register."""
+
+    __tablename__ = "identity_correction_request"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"), index=True)
+    field: Mapped[str] = mapped_column(String(30))
+    current_value: Mapped[str] = mapped_column(String(300), default="")
+    proposed: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | done | refused
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # -- the OpenID provider --------------------------------------------------------------------

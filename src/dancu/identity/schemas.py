@@ -68,8 +68,22 @@ class Challenge(BaseModel):
 
 
 class Login(_Input):
+    """Passcode sign-in. ``otp``, the code of the authenticator app, may come with it in one
+    call; without it, an account with TOTP answers ``otp-required`` with a ticket for
+    ``IdentityService.login_otp``."""
+
     personal_id: PersonalIDStr
     passcode: str = Field(min_length=1, max_length=64, repr=False)
+    otp: str = Field(default="", pattern=r"^(\d{6})?$", repr=False)
+
+
+class DeviceSeen(BaseModel):
+    """Where a sign-in comes from: the device cookie's value, the browser's User-Agent and
+    the client's address (kept only as a summary and a masked network)."""
+
+    cookie: str = Field(min_length=16, max_length=100, repr=False)
+    user_agent: str = ""
+    ip: str = ""
 
 
 class ResetRequest(_Input):
@@ -106,9 +120,54 @@ class AccountOut(BaseModel):
     activated_at: datetime | None
     level2_at: datetime | None
     locked_until: datetime | None
+    totp_since: datetime | None = None  # when the authenticator app was enrolled
+    # Of a sign-in: the authentication methods used (OpenID ``amr`` values: "pwd" for the
+    # passcode, "otp" for the authenticator code) and the device row it was recorded on.
+    factors: list[str] = Field(default_factory=list)
+    device_id: int | None = None
 
 
 class AccountEventOut(BaseModel):
     at: datetime
     kind: str
     detail: str
+    device: str = ""  # "Chrome · Android · 203.0.113.0/24"
+    device_id: int | None = None
+    level: int | None = None
+    factors: list[str] = Field(default_factory=list)
+
+
+class TotpEnrolment(BaseModel):
+    """A secret waiting for the citizen's first code: shown as text and as a QR code."""
+
+    secret: str = Field(repr=False)
+    uri: str = Field(repr=False)  # otpauth://totp/…
+
+
+class DeviceOut(BaseModel):
+    id: int
+    label: str
+    ip_prefix: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+CorrectionField = Literal["full_name", "birth_date", "sex", "permanent_address", "other"]
+
+
+class CorrectionRequestIn(_Input):
+    """A citizen asks for a fact of the register to be corrected."""
+
+    field: CorrectionField
+    proposed: str = Field(min_length=1, max_length=300)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    field: str
+    current_value: str
+    proposed: str
+    reason: str
+    status: str
+    created_at: datetime

@@ -1,5 +1,7 @@
 """Identity use cases: level-1 self-registration, phone confirmation, passcode sign-in with
-lockout, passcode reset, level-2 activation by an officer, suspension (Decree 69/2024).
+lockout, an optional authenticator app (TOTP, RFC 6238) as second factor, the devices signed
+in with and their revocation, passcode reset, level-2 activation by an officer, suspension
+(Decree 69/2024), and the citizen's requests to correct the register.
 
 Every refusal is a ``DancuError`` with a stable code (``face-mismatch``, ``too-young``,
 ``locked``…) and, where an input is at fault, the field, so clients can tell the citizen
@@ -11,10 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import time
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -23,9 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.errors import Conflict, DancuError, Forbidden, Invalid, NotFound
+from dancu.core.sealing import Sealer, Unsealable
 from dancu.core.timeutil import today, utcnow
 from dancu.identity import schemas as s
-from dancu.identity.models import Account, AccountEvent, OtpChallenge
+from dancu.identity.devices import cookie_digest, describe_agent, mask_ip
+from dancu.identity.models import Account, AccountEvent, CorrectionRequest, Device, OtpChallenge
 from dancu.identity.ports import (
     FaceMatcher,
     FingerprintScanner,
@@ -51,6 +59,13 @@ OTP_ATTEMPTS = 5
 SELF_REGISTRATION_AGE = 14  # younger: a guardian registers them (Decree 69/2024)
 LEVEL2_AGE = 6  # level 2 from 6 years old on request
 REGISTRY_CONTEXT = OfficerContext("identity", Role.MINISTRY, purpose="identity-verification")
+# TOTP: 6 digits, 30-second steps, a step of clock drift either way; the issuer names the
+# account in the authenticator app. After a right passcode the ticket for the code step
+# lasts 5 minutes; a device's last-seen time is refreshed at most every 15 minutes.
+TOTP_ISSUER = "dancu"
+TOTP_DRIFT = 1
+TICKET_TTL = timedelta(minutes=5)
+SEEN_EVERY = timedelta(minutes=15)
 
 E = TypeVar("E", bound=DancuError)
 
@@ -65,6 +80,15 @@ def refuse(kind: type[E], code: str, message: str, field: str | None = None) -> 
 class Locked(DancuError):
     status = 429
     code = "locked"
+
+
+class SecondFactorRequired(DancuError):
+    """The passcode was right and the account has an authenticator app: the sign-in goes on
+    with ``login_otp(ticket, code)``. Callers that do not know the step fail safe."""
+
+    status = 401
+    code = "otp-required"
+    ticket = ""
 
 
 class IdentityService:
@@ -86,6 +110,8 @@ class IdentityService:
         self.fingerprints = fingerprints
         self.face_threshold = face_threshold
         self._otp_key = hashlib.sha256(b"dancu.identity-otp:" + secret_key.encode()).digest()
+        self._ticket_key = hashlib.sha256(b"dancu.identity-mfa:" + secret_key.encode()).digest()
+        self._totp_box = Sealer(secret_key, "identity-totp")
 
     # -- level 1: self-registration ----------------------------------------------------------
 
@@ -141,54 +167,295 @@ class IdentityService:
         self.sms.send(data.phone, f"dancu: ma xac thuc {code} (hieu luc 5 phut)")
         return out
 
-    def confirm_registration(self, data: s.Confirmation) -> s.AccountOut:
-        """The code from the SMS confirms the phone; the chosen passcode activates level 1."""
+    def confirm_registration(
+        self, data: s.Confirmation, device: s.DeviceSeen | None = None
+    ) -> s.AccountOut:
+        """The code from the SMS confirms the phone; the chosen passcode activates level 1.
+        The citizen is signed in on ``device`` (recorded like a sign-in's)."""
         _require_strong(data.passcode)
         with self.factory() as session, session.begin():
             found = self._use_challenge(session, data.challenge_id, data.code, "register")
             if not isinstance(found, DancuError):
                 _challenge, account = found
+                now = utcnow()
                 account.passcode_hash = PASSCODE_HASHER.hash(data.passcode)
-                account.status, account.activated_at = "active", utcnow()
-                self._event(session, account, "registration.completed")
+                account.status, account.activated_at = "active", now
+                row = self._see_device(session, account, now, device)
+                self._event(
+                    session, account, "registration.completed", device=row, level=account.level
+                )
                 record_change(session, self._entry("identity.activate", account))
-                return self._account_out(account)
+                return self._signed_in_out(account, ["pwd"], row)
         raise found  # after the commit: a wrong code counts although the call fails
 
     # -- sign-in --------------------------------------------------------------------------
 
-    def login(self, data: s.Login) -> s.AccountOut:
+    def login(self, data: s.Login, device: s.DeviceSeen | None = None) -> s.AccountOut:
         """Passcode sign-in. A wrong passcode and an unknown number get the same answer.
         After ``FREE_FAILURES`` failures the account locks for 5 minutes, doubling with each
-        further failure; a success clears the count."""
+        further failure; a success clears the count. With an authenticator app enrolled the
+        code is needed too: given as ``data.otp``, or else the answer is
+        ``SecondFactorRequired`` with a ticket for ``login_otp``. Wrong codes count towards
+        the same lockout. A success records the device (``device``) and returns the factors
+        used (``["pwd"]`` or ``["pwd", "otp"]``)."""
         now = utcnow()
         with self.factory() as session, session.begin():
             account = self._account(session, data.personal_id, lock=True)
             if account is None or account.passcode_hash is None:
                 _verify(_DUMMY_HASH, data.passcode)  # the same time as a real check
                 raise _bad_credentials()
-            if account.status == "suspended":
-                raise refuse(Forbidden, "suspended", "this account is suspended")
-            if account.status != "active":
-                raise _bad_credentials()
-            if account.locked_until is not None and account.locked_until > now:
-                raise _locked(account.locked_until)
+            self._require_open(account, now)
             if not _verify(account.passcode_hash, data.passcode):
-                account.failed_logins += 1
-                over = account.failed_logins - FREE_FAILURES
-                failure = _bad_credentials()
-                if over > 0:
-                    account.locked_until = now + min(FIRST_LOCK * 2 ** (over - 1), MAX_LOCK)
-                    self._event(session, account, "locked", f"until {account.locked_until:%H:%M}")
-                    failure = _locked(account.locked_until)
-                self._event(session, account, "login.failed")
+                failure = self._failed(session, account, now, _bad_credentials(), device)
             else:
                 if PASSCODE_HASHER.check_needs_rehash(account.passcode_hash):
                     account.passcode_hash = PASSCODE_HASHER.hash(data.passcode)
-                account.failed_logins, account.locked_until = 0, None
-                self._event(session, account, "login")
-                return self._account_out(account)
+                if account.totp_enabled_at is None:
+                    return self._signed_in(session, account, now, ["pwd"], device)
+                if not data.otp:
+                    failure = refuse(
+                        SecondFactorRequired,
+                        "otp-required",
+                        "enter the 6-digit code from your authenticator app",
+                        "otp",
+                    )
+                    failure.ticket = self._ticket(account, int((now + TICKET_TTL).timestamp()))
+                else:
+                    wrong = self._check_totp(session, account, data.otp, now, device)
+                    if wrong is None:
+                        return self._signed_in(session, account, now, ["pwd", "otp"], device)
+                    failure = wrong
         raise failure  # after the commit: the failure counts although the call fails
+
+    def login_otp(self, ticket: str, code: str, device: s.DeviceSeen | None = None) -> s.AccountOut:
+        """The second step of a sign-in: the authenticator app's code, with the ticket the
+        passcode step gave (valid 5 minutes, and only while the passcode and the enrolment
+        are those it was given for). A code is accepted for the current 30-second step or
+        one either side, and never twice; wrong codes count towards the lockout."""
+        code = code.strip().replace(" ", "")
+        if not re.fullmatch(r"\d{6}", code):
+            raise refuse(Invalid, "otp-format", "the code has 6 digits", "otp")
+        now = utcnow()
+        account_id, expires = _open_ticket(ticket, now)
+        with self.factory() as session, session.begin():
+            account = session.get(Account, account_id, with_for_update=True)
+            if account is None or not hmac.compare_digest(ticket, self._ticket(account, expires)):
+                raise _ticket_expired()
+            self._require_open(account, now)
+            failure = self._check_totp(session, account, code, now, device)
+            if failure is None:
+                return self._signed_in(session, account, now, ["pwd", "otp"], device)
+        raise failure
+
+    # -- the authenticator app (TOTP) -----------------------------------------------------
+
+    def start_totp(self, personal_id: str) -> s.TotpEnrolment:
+        """A new secret for the citizen's authenticator app, kept sealed; it takes effect
+        when ``confirm_totp`` receives a first right code."""
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id)
+            if account.totp_enabled_at is not None:
+                raise refuse(
+                    Conflict,
+                    "totp-enrolled",
+                    "an authenticator app is already set up: remove it first",
+                )
+            secret = pyotp.random_base32()
+            account.totp_secret = self._totp_box.seal(secret.encode())
+            account.totp_last_step = 0
+            return self._enrolment(account, secret)
+
+    def totp_enrolment(self, personal_id: str) -> s.TotpEnrolment | None:
+        """The enrolment waiting for its first code, if any."""
+        with self.factory() as session:
+            account = self._citizen_account(session, personal_id, lock=False)
+            if account.totp_enabled_at is not None or account.totp_secret is None:
+                return None
+            try:
+                secret = self._totp_box.open(account.totp_secret).decode()
+            except Unsealable:
+                return None
+            return self._enrolment(account, secret)
+
+    def confirm_totp(
+        self, personal_id: str, code: str, device_id: int | None = None
+    ) -> s.AccountOut:
+        """A right code from the app turns the second factor on (``device_id``: the device
+        of the session doing it, for the history)."""
+        code = code.strip().replace(" ", "")
+        if not re.fullmatch(r"\d{6}", code):
+            raise refuse(Invalid, "otp-format", "the code has 6 digits", "code")
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id)
+            if account.totp_enabled_at is not None:
+                raise refuse(
+                    Conflict,
+                    "totp-enrolled",
+                    "an authenticator app is already set up: remove it first",
+                )
+            secret = self._open_totp(account)
+            if secret is None:
+                raise refuse(
+                    Invalid,
+                    "totp-not-started",
+                    "the setup has expired: start again",
+                    "code",
+                )
+            steps = _totp_steps(secret, code, now)
+            if not steps:
+                raise refuse(Invalid, "otp-wrong", "the code is not right", "code")
+            account.totp_enabled_at, account.totp_last_step = now, max(steps)
+            where = self._own_device(session, account, device_id)
+            self._event(session, account, "totp.enrolled", device=where)
+            record_change(session, self._entry("identity.totp_enrol", account))
+            return self._account_out(account)
+
+    def remove_totp(
+        self, personal_id: str, passcode: str, device_id: int | None = None
+    ) -> s.AccountOut:
+        """Turn the second factor off; the passcode is needed (a wrong one counts towards
+        the lockout like at sign-in)."""
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id)
+            self._require_open(account, now)
+            if account.totp_enabled_at is None:
+                raise refuse(Conflict, "totp-absent", "no authenticator app is set up")
+            if account.passcode_hash is None or not _verify(account.passcode_hash, passcode):
+                wrong = refuse(Forbidden, "wrong-passcode", "the passcode is not right", "passcode")
+                failure = self._failed(session, account, now, wrong, None)
+            else:
+                account.totp_secret, account.totp_enabled_at = None, None
+                account.totp_last_step = 0
+                account.failed_logins, account.locked_until = 0, None
+                where = self._own_device(session, account, device_id)
+                self._event(session, account, "totp.removed", device=where)
+                record_change(session, self._entry("identity.totp_remove", account))
+                return self._account_out(account)
+        raise failure
+
+    # -- devices --------------------------------------------------------------------------
+
+    def devices(self, personal_id: str) -> list[s.DeviceOut]:
+        """The devices the citizen is signed in with or was, last used first (revoked ones
+        are forgotten)."""
+        with self.factory() as session:
+            account = self._citizen_account(session, personal_id, lock=False)
+            rows = session.scalars(
+                select(Device)
+                .where(Device.account_id == account.id, Device.revoked_at.is_(None))
+                .order_by(Device.last_seen.desc(), Device.id.desc())
+            )
+            return [
+                s.DeviceOut(
+                    id=d.id,
+                    label=d.label,
+                    ip_prefix=d.ip_prefix,
+                    first_seen=d.first_seen,
+                    last_seen=d.last_seen,
+                )
+                for d in rows
+            ]
+
+    def revoke_device(self, personal_id: str, device_id: int) -> bool:
+        """Sign out and forget a device: sessions started on it stop working. False when it
+        is not one of the citizen's devices (or already revoked)."""
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id)
+            row = session.get(Device, device_id, with_for_update=True)
+            if row is None or row.account_id != account.id or row.revoked_at is not None:
+                return False
+            row.revoked_at = utcnow()
+            self._event(session, account, "device.revoked", row.label, device=row)
+            record_change(
+                session, self._entry("identity.device_revoke", account, f"device:{row.id}")
+            )
+            return True
+
+    def session_active(self, personal_id: str, device_id: int) -> bool:
+        """Whether a session started on this device may go on: the device is the account's
+        and not revoked, and the account is active. Refreshes the device's last-seen time
+        (at most every ``SEEN_EVERY``)."""
+        now = utcnow()
+        with self.factory() as session, session.begin():
+            found = session.execute(
+                select(Device, Account.status)
+                .join(Account, Account.id == Device.account_id)
+                .where(Device.id == device_id, Account.personal_id == personal_id)
+            ).first()
+            if found is None:
+                return False
+            row, status = found
+            if row.revoked_at is not None or status != "active":
+                return False
+            if now - row.last_seen > SEEN_EVERY:
+                row.last_seen = now
+            return True
+
+    def consent_withdrawn(self, personal_id: str, service: str) -> None:
+        """Note a withdrawn consent in the citizen's history (the authorizer revokes it)."""
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id, lock=False)
+            self._event(session, account, "consent.withdrawn", service)
+
+    # -- correction requests --------------------------------------------------------------
+
+    def request_correction(self, personal_id: str, data: s.CorrectionRequestIn) -> s.CorrectionOut:
+        """The citizen asks for a fact of the register to be corrected; the commune police
+        of residence handle it with the citizen's documents. One open request per field."""
+        person = self._person(personal_id)
+        current = _current_value(person, data.field)
+        if data.field != "other" and data.proposed.strip().casefold() == current.casefold():
+            raise refuse(
+                Invalid,
+                "correction-same",
+                "this is what the register already holds",
+                "proposed",
+            )
+        with self.factory() as session, session.begin():
+            account = self._citizen_account(session, personal_id)
+            already = session.scalars(
+                select(CorrectionRequest.id).where(
+                    CorrectionRequest.account_id == account.id,
+                    CorrectionRequest.field == data.field,
+                    CorrectionRequest.status == "open",
+                )
+            ).first()
+            if already is not None and data.field != "other":
+                raise refuse(
+                    Conflict,
+                    "correction-open",
+                    "a request to correct this is already open",
+                    "field",
+                )
+            row = CorrectionRequest(
+                account_id=account.id,
+                field=data.field,
+                current_value=current[:300],
+                proposed=data.proposed,
+                reason=data.reason,
+                status="open",
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            self._event(session, account, "correction.requested", data.field)
+            detail = f"request:{row.id} field:{data.field}"
+            record_change(session, self._entry("identity.correction_request", account, detail))
+            return _correction_out(row)
+
+    def corrections(self, personal_id: str, limit: int = 20) -> list[s.CorrectionOut]:
+        """The citizen's correction requests, newest first."""
+        with self.factory() as session:
+            account = self._citizen_account(session, personal_id, lock=False)
+            rows = session.scalars(
+                select(CorrectionRequest)
+                .where(CorrectionRequest.account_id == account.id)
+                .order_by(CorrectionRequest.created_at.desc(), CorrectionRequest.id.desc())
+                .limit(limit)
+            )
+            return [_correction_out(r) for r in rows]
 
     # -- passcode reset -------------------------------------------------------------------
 
@@ -222,6 +489,20 @@ class IdentityService:
                 record_change(session, self._entry("identity.passcode_reset", account))
                 return self._account_out(account)
         raise found
+
+    @staticmethod
+    def refuse_unsent_reset(data: s.Confirmation, tries: int, started: float) -> NoReturn:
+        """Answer the code of a reset for which no code was sent (no such account, or not
+        its phone) as a wrong code would be answered, so the pages tell nothing apart:
+        ``tries`` wrong codes so far, the reset asked for at ``started`` (epoch seconds)."""
+        _require_strong(data.passcode)
+        if time.time() - started > OTP_TTL.total_seconds():
+            raise refuse(Invalid, "otp-expired", "the code has expired: ask for a new one", "code")
+        if tries >= OTP_ATTEMPTS:
+            raise refuse(
+                Invalid, "otp-exhausted", "too many wrong codes: ask for a new one", "code"
+            )
+        raise refuse(Invalid, "otp-wrong", "the code is not right", "code")
 
     # -- level 2, in person ---------------------------------------------------------------
 
@@ -346,8 +627,11 @@ class IdentityService:
                 raise NotFound("no account for this number", "personal_id")
             return self._account_out(account)
 
-    def history(self, personal_id: str, limit: int = 50) -> list[s.AccountEventOut]:
-        """The account's latest events, newest first (the citizen's login history)."""
+    def history(
+        self, personal_id: str, limit: int = 50, offset: int = 0
+    ) -> list[s.AccountEventOut]:
+        """The account's events, newest first, ``limit`` of them after the first ``offset``
+        (the citizen's login history, page by page)."""
         with self.factory() as session:
             account = self._account(session, personal_id)
             if account is None:
@@ -356,9 +640,21 @@ class IdentityService:
                 select(AccountEvent)
                 .where(AccountEvent.account_id == account.id)
                 .order_by(AccountEvent.at.desc(), AccountEvent.id.desc())
+                .offset(max(offset, 0))
                 .limit(limit)
             )
-            return [s.AccountEventOut(at=e.at, kind=e.kind, detail=e.detail) for e in rows]
+            return [
+                s.AccountEventOut(
+                    at=e.at,
+                    kind=e.kind,
+                    detail=e.detail,
+                    device=e.device,
+                    device_id=e.device_id,
+                    level=e.level,
+                    factors=e.factors.split(),
+                )
+                for e in rows
+            ]
 
     def profile(self, personal_id: str) -> PersonPublic:
         """What the register holds about the signed-in citizen (read-only for them; audited
@@ -455,13 +751,198 @@ class IdentityService:
         return challenge, account
 
     @staticmethod
-    def _event(session: Session, account: Account, kind: str, detail: str = "") -> None:
-        session.add(AccountEvent(account_id=account.id, kind=kind, detail=detail[:200]))
+    def _event(
+        session: Session,
+        account: Account,
+        kind: str,
+        detail: str = "",
+        *,
+        device: Device | None = None,
+        seen: s.DeviceSeen | None = None,
+        level: int | None = None,
+        factors: Sequence[str] = (),
+    ) -> None:
+        """An account event; with the device it happened on (a recorded one, or what is
+        known of an unrecorded one), and for sign-ins the level and factors used."""
+        where = ""
+        if device is not None:
+            where = _device_text(device.label, device.ip_prefix)
+        elif seen is not None:
+            where = _device_text(describe_agent(seen.user_agent), mask_ip(seen.ip))
+        session.add(
+            AccountEvent(
+                account_id=account.id,
+                kind=kind,
+                detail=detail[:200],
+                device_id=device.id if device is not None else None,
+                device=where[:140],
+                level=level,
+                factors=" ".join(factors),
+            )
+        )
 
     @staticmethod
-    def _entry(action: str, account: Account) -> Entry:
+    def _entry(action: str, account: Account, detail: str = "") -> Entry:
         citizen = Actor(f"citizen:{account.id}", "citizen", "", "identity")
-        return Entry(citizen, action, f"account:{account.id}")
+        return Entry(citizen, action, f"account:{account.id}", detail)
+
+    def _citizen_account(self, session: Session, personal_id: str, *, lock: bool = True) -> Account:
+        """The signed-in citizen's account, which must be active."""
+        account = self._account(session, personal_id, lock=lock)
+        if account is None:
+            raise NotFound("no account for this number", "personal_id")
+        if account.status == "suspended":
+            raise refuse(Forbidden, "suspended", "this account is suspended")
+        if account.status != "active":
+            raise refuse(Conflict, "account-inactive", "this account is not active")
+        return account
+
+    @staticmethod
+    def _require_open(account: Account, now: datetime) -> None:
+        """Refusals before any factor is checked: a suspended, inactive or locked account."""
+        if account.status == "suspended":
+            raise refuse(Forbidden, "suspended", "this account is suspended")
+        if account.status != "active":
+            raise _bad_credentials()
+        if account.locked_until is not None and account.locked_until > now:
+            raise _locked(account.locked_until)
+
+    def _failed(
+        self,
+        session: Session,
+        account: Account,
+        now: datetime,
+        failure: DancuError,
+        seen: s.DeviceSeen | None,
+        kind: str = "login.failed",
+    ) -> DancuError:
+        """Count a wrong passcode or code: past ``FREE_FAILURES`` the account locks, for
+        twice as long with each further failure. Returns the refusal to raise after the
+        commit."""
+        account.failed_logins += 1
+        over = account.failed_logins - FREE_FAILURES
+        if over > 0:
+            account.locked_until = now + min(FIRST_LOCK * 2 ** (over - 1), MAX_LOCK)
+            self._event(session, account, "locked", f"until {account.locked_until:%H:%M}")
+            failure = _locked(account.locked_until)
+        known = self._known_device(session, account, seen)
+        self._event(session, account, kind, device=known, seen=seen)
+        return failure
+
+    def _check_totp(
+        self,
+        session: Session,
+        account: Account,
+        code: str,
+        now: datetime,
+        seen: s.DeviceSeen | None,
+    ) -> DancuError | None:
+        """None when ``code`` is the app's for now (one step of drift either way) and its
+        step is newer than the last accepted; else the counted refusal."""
+        secret = self._open_totp(account)
+        if secret is None:
+            return refuse(
+                Conflict,
+                "totp-unavailable",
+                "the authenticator app cannot be checked: ask the commune police to turn it off",
+                "otp",
+            )
+        steps = _totp_steps(secret, code, now)
+        fresh = [step for step in steps if step > account.totp_last_step]
+        if fresh:
+            account.totp_last_step = fresh[0]
+            return None
+        wrong = refuse(Forbidden, "otp-wrong", "the code is not right", "otp")
+        if steps:  # the right code, but already used
+            wrong = refuse(
+                Forbidden,
+                "otp-replayed",
+                "this code was already used: wait for the next one",
+                "otp",
+            )
+        return self._failed(session, account, now, wrong, seen, "totp.failed")
+
+    def _open_totp(self, account: Account) -> str | None:
+        if account.totp_secret is None:
+            return None
+        try:
+            return self._totp_box.open(account.totp_secret).decode()
+        except Unsealable:
+            return None
+
+    @staticmethod
+    def _enrolment(account: Account, secret: str) -> s.TotpEnrolment:
+        name = account.personal_id[:3] + "•" * 7 + account.personal_id[-2:]
+        uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
+        return s.TotpEnrolment(secret=secret, uri=uri)
+
+    def _ticket(self, account: Account, expires: int) -> str:
+        """The passcode step's ticket: the account, when it expires, and a MAC that also
+        covers the passcode hash and the enrolment, so a reset or a change voids it."""
+        body = f"{account.id}.{expires}"
+        bound = f"{body}|{account.passcode_hash}|{account.totp_enabled_at}|{account.totp_secret!r}"
+        mac = hmac.new(self._ticket_key, bound.encode(), "sha256").hexdigest()
+        return f"{body}.{mac}"
+
+    def _signed_in(
+        self,
+        session: Session,
+        account: Account,
+        now: datetime,
+        factors: list[str],
+        seen: s.DeviceSeen | None,
+    ) -> s.AccountOut:
+        account.failed_logins, account.locked_until = 0, None
+        row = self._see_device(session, account, now, seen)
+        self._event(session, account, "login", device=row, level=account.level, factors=factors)
+        return self._signed_in_out(account, factors, row)
+
+    def _signed_in_out(
+        self, account: Account, factors: list[str], device: Device | None
+    ) -> s.AccountOut:
+        out = self._account_out(account)
+        out.factors, out.device_id = factors, device.id if device is not None else None
+        return out
+
+    @staticmethod
+    def _own_device(session: Session, account: Account, device_id: int | None) -> Device | None:
+        row = session.get(Device, device_id) if device_id is not None else None
+        return row if row is not None and row.account_id == account.id else None
+
+    @staticmethod
+    def _known_device(
+        session: Session, account: Account, seen: s.DeviceSeen | None
+    ) -> Device | None:
+        if seen is None:
+            return None
+        return session.scalars(
+            select(Device).where(
+                Device.account_id == account.id,
+                Device.cookie_hash == cookie_digest(seen.cookie),
+                Device.revoked_at.is_(None),
+            )
+        ).first()
+
+    def _see_device(
+        self, session: Session, account: Account, now: datetime, seen: s.DeviceSeen | None
+    ) -> Device | None:
+        """The device row of a sign-in, created on the first one from this device (or the
+        first since it was revoked), its description and last-seen time brought up to date."""
+        if seen is None:
+            return None
+        row = self._known_device(session, account, seen)
+        if row is None:
+            row = Device(
+                account_id=account.id, cookie_hash=cookie_digest(seen.cookie), first_seen=now
+            )
+            session.add(row)
+        row.label, row.ip_prefix, row.last_seen = (
+            describe_agent(seen.user_agent),
+            mask_ip(seen.ip),
+            now,
+        )
+        session.flush()
+        return row
 
     def _audit_refusal(self, personal_id: str, action: str) -> None:
         with self.factory() as session, session.begin():
@@ -488,6 +969,7 @@ class IdentityService:
             activated_at=account.activated_at,
             level2_at=account.level2_at,
             locked_until=account.locked_until,
+            totp_since=account.totp_enabled_at,
         )
 
 
@@ -524,6 +1006,63 @@ def _bad_credentials() -> DancuError:
 
 def _locked(until: datetime) -> DancuError:
     return refuse(Locked, "locked", f"too many wrong passcodes: try again after {until:%H:%M} UTC")
+
+
+def _ticket_expired() -> DancuError:
+    return refuse(
+        Forbidden, "otp-ticket-expired", "the sign-in has expired: enter your passcode again"
+    )
+
+
+def _open_ticket(ticket: str, now: datetime) -> tuple[int, int]:
+    """The account id and expiry of a well-formed, unexpired ticket (the MAC is checked
+    against the account by the caller)."""
+    found = re.fullmatch(r"(\d{1,18})\.(\d{1,12})\.[0-9a-f]{64}", ticket)
+    if not found or int(found[2]) < now.timestamp():
+        raise _ticket_expired()
+    return int(found[1]), int(found[2])
+
+
+def _totp_steps(secret: str, code: str, now: datetime) -> list[int]:
+    """The time steps, around now, whose code is ``code`` (oldest first)."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    return [
+        step
+        for step in range(current - TOTP_DRIFT, current + TOTP_DRIFT + 1)
+        if hmac.compare_digest(totp.generate_otp(step), code)
+    ]
+
+
+def _device_text(label: str, network: str) -> str:
+    return " · ".join(part for part in (label, network) if part)
+
+
+def _current_value(person: PersonPublic, field: str) -> str:
+    """What the register holds for a correctable field, as the citizen sees it."""
+    if field == "full_name":
+        return person.full_name
+    if field == "birth_date":
+        return person.birth_date.strftime("%d/%m/%Y")
+    if field == "sex":
+        return person.sex
+    if field == "permanent_address":
+        for r in person.residences:
+            if r.kind == "permanent":
+                return ", ".join(p for p in (r.address_line, r.current_unit.label) if p)
+    return ""
+
+
+def _correction_out(row: CorrectionRequest) -> s.CorrectionOut:
+    return s.CorrectionOut(
+        id=row.id,
+        field=row.field,
+        current_value=row.current_value,
+        proposed=row.proposed,
+        reason=row.reason,
+        status=row.status,
+        created_at=row.created_at,
+    )
 
 
 def _age(birth: date, on: date | None = None) -> int:

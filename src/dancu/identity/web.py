@@ -28,6 +28,8 @@ from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.service import SecondFactorRequired
+from dancu.identity.sessions import device_seen
 
 router = APIRouter(tags=["openid"], include_in_schema=False)
 ATTRIBUTE_LABELS = {
@@ -122,11 +124,14 @@ def consent_page(request: Request, container: ContainerDep) -> Response:
     if auth is None or citizen is None:
         return RedirectResponse("/oidc/login" if auth else "/", status_code=303)
     account_id = container.authorizer.account_id(citizen["personal_id"])
-    if container.authorizer.has_consent(account_id, auth):
+    # A parent holding children's accounts always chooses for whom (no remembered shortcut).
+    wards = [w for w in container.guardians.wards(citizen["personal_id"]) if w.status == "active"]
+    if not wards and container.authorizer.has_consent(account_id, auth):
         return _finish(request, container, auth, citizen, remember=False)
     lines = released.consent_lines(auth.attributes)
     labels = [(name, _(ATTRIBUTE_LABELS.get(name, name))) for name in lines]
-    return _page(request, "identity/consent.html", auth, {"labels": labels, "citizen": citizen})
+    context = {"labels": labels, "citizen": citizen, "wards": wards}
+    return _page(request, "identity/consent.html", auth, context)
 
 
 @router.post("/oidc/consent")
@@ -135,6 +140,7 @@ def consent(
     container: ContainerDep,
     decision: Annotated[str, Form(max_length=10)] = "",
     remember: Annotated[str, Form(max_length=5)] = "",
+    on_behalf: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
@@ -148,7 +154,7 @@ def consent(
             base,
             AuthorizeError("access_denied", "the citizen refused", auth.redirect_uri, auth.state),
         )
-    return _finish(request, container, auth, citizen, remember=remember == "yes")
+    return _finish(request, container, auth, citizen, remember == "yes", on_behalf)
 
 
 def _finish(
@@ -157,12 +163,28 @@ def _finish(
     auth: AuthRequest,
     citizen: dict[str, Any],
     remember: bool,
+    on_behalf: str = "",
 ) -> Response:
     base = issuer(request, container.settings.issuer)
     account_id = container.authorizer.account_id(citizen["personal_id"])
+    actor = None
+    if on_behalf:  # a parent acting for a child whose account they hold
+        try:
+            ward = container.guardians.ward_for(account_id, int(on_behalf))
+        except (ValueError, DancuError) as exc:
+            message = _(exc.message) if isinstance(exc, DancuError) else _("Choose a person.")
+            return error_page(request, _("The request cannot be completed"), message, 400)
+        account_id, actor = ward.id, account_id
     try:
         location = container.authorizer.approve(
-            account_id, citizen["level"], citizen["auth_time"], auth, remember, base
+            account_id,
+            citizen["level"],
+            citizen["auth_time"],
+            auth,
+            remember,
+            base,
+            actor,
+            citizen.get("amr", ["pwd"]),
         )
     except AuthorizeError as exc:
         return _fail(request, base, exc)
@@ -178,10 +200,20 @@ class SignInFailed(Exception):
 def sign_in(
     request: Request, container: Container, personal_id: str, passcode: str
 ) -> s.AccountOut:
-    """Check the passcode and start the citizen's session on this device; on failure,
-    ``SignInFailed`` carries the sign-in form's errors and the answer's status."""
+    """Check the passcode and start the citizen's session on this device (recorded in the
+    citizen's device list); on failure, ``SignInFailed`` carries the sign-in form's errors
+    and the answer's status. An account with an authenticator app is not signed in yet:
+    ``SignInFailed`` then carries the code step of the form (``step="otp"``, status 200),
+    whose answer goes to /account/login/otp (``account_web.second_factor``)."""
     try:
-        account = container.identity.login(s.Login(personal_id=personal_id, passcode=passcode))
+        account = container.identity.login(
+            s.Login(personal_id=personal_id, passcode=passcode), device_seen(request)
+        )
+    except SecondFactorRequired as needed:
+        next_page = "/oidc/consent" if request.url.path.startswith("/oidc/") else "/account"
+        request.session["mfa"] = {"ticket": needed.ticket, "next": next_page}
+        context = {"errors": {}, "values": {"personal_id": personal_id}, "step": "otp"}
+        raise SignInFailed(context, 200) from None
     except (ValidationError, DancuError) as exc:
         status = exc.status if isinstance(exc, DancuError) else 422
         context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
@@ -191,10 +223,15 @@ def sign_in(
 
 
 def start_session(request: Request, account: s.AccountOut) -> None:
+    """The citizen's session: who, at what level, when, with which factors (``amr``) and on
+    which recorded device (its revocation ends the session, see ``identity.sessions``)."""
+    request.session.pop("mfa", None)
     request.session["citizen"] = {
         "personal_id": account.personal_id,
         "level": account.level,
         "auth_time": int(time.time()),
+        "amr": account.factors or ["pwd"],
+        "device": account.device_id,
     }
 
 

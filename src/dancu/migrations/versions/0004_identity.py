@@ -1,4 +1,4 @@
-"""identity accounts, OpenID provider, outbox cursor
+"""identity accounts (devices, TOTP, correction requests), OpenID provider, outbox cursor
 
 Revision ID: 0004
 Revises: 0003
@@ -47,6 +47,9 @@ def upgrade() -> None:
         sa.Column(
             "guardian_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("totp_secret", sa.LargeBinary(), nullable=True),
+        sa.Column("totp_enabled_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["guardian_id"],
             ["identity_account.id"],
@@ -109,6 +112,65 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("consumer", name=op.f("pk_outbox_cursor")),
     )
     op.create_table(
+        "identity_device",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("cookie_hash", sa.String(length=64), nullable=False),
+        sa.Column("label", sa.String(length=80), nullable=False),
+        sa.Column("ip_prefix", sa.String(length=50), nullable=False),
+        sa.Column("first_seen", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["identity_account.id"],
+            name=op.f("fk_identity_device_account_id_identity_account"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_device")),
+    )
+    with op.batch_alter_table("identity_device", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_identity_device_account", ["account_id", "cookie_hash"], unique=False
+        )
+
+    op.create_table(
+        "identity_correction_request",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("field", sa.String(length=30), nullable=False),
+        sa.Column("current_value", sa.String(length=300), nullable=False),
+        sa.Column("proposed", sa.String(length=300), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("created_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["identity_account.id"],
+            name=op.f("fk_identity_correction_request_account_id_identity_account"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_correction_request")),
+    )
+    with op.batch_alter_table("identity_correction_request", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_identity_correction_request_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
         "identity_account_event",
         sa.Column(
             "id",
@@ -122,10 +184,19 @@ def upgrade() -> None:
         sa.Column("at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
         sa.Column("detail", sa.String(length=200), nullable=False),
+        sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("device", sa.String(length=140), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=True),
+        sa.Column("factors", sa.String(length=20), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["identity_account.id"],
             name=op.f("fk_identity_account_event_account_id_identity_account"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["identity_device.id"],
+            name=op.f("fk_identity_account_event_device_id_identity_device"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_account_event")),
     )
@@ -294,6 +365,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_identity_account_event_account")
 
     op.drop_table("identity_account_event")
+    with op.batch_alter_table("identity_correction_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_identity_correction_request_account_id"))
+
+    op.drop_table("identity_correction_request")
+    with op.batch_alter_table("identity_device", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_device_account")
+
+    op.drop_table("identity_device")
     op.drop_table("outbox_cursor")
     with op.batch_alter_table("identity_used_assertion", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_used_assertion_expires")

@@ -1,0 +1,351 @@
+"""Authentication factors and the citizen's own records, on both databases: the authenticator
+app (TOTP, RFC 6238) as second factor — enrolment confirmed by a first code, the secret sealed
+at rest, one step of drift, no replay, wrong codes counted towards the passcode lockout —,
+the devices signed in with and their revocation, the paginated login history, and requests
+to correct the register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pyotp
+import pytest
+from sqlalchemy import select, update
+
+from dancu.bootstrap import Container
+from dancu.core import audit
+from dancu.core.errors import DancuError
+from dancu.core.models import AuditEntry
+from dancu.core.settings import Settings
+from dancu.core.timeutil import utcnow
+from dancu.demo import ba_dinh_family
+from dancu.identity import schemas as s
+from dancu.identity import service as service_module
+from dancu.identity.devices import describe_agent, mask_ip
+from dancu.identity.models import Account, Device
+from dancu.identity.service import IdentityService, SecondFactorRequired
+
+PASSCODE = "482915"
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+LAPTOP_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+PHONE = s.DeviceSeen(cookie="p" * 43, user_agent=PHONE_UA, ip="203.0.113.77")
+LAPTOP = s.DeviceSeen(cookie="l" * 43, user_agent=LAPTOP_UA, ip="2001:db8:1:2::5")
+
+
+@pytest.fixture
+def citizen(container: Container) -> Iterator[tuple[IdentityService, str]]:
+    family = ba_dinh_family(container.registry)
+    container.identity.provision(family["father"], "0912345678", PASSCODE, 2)
+    yield container.identity, family["father"]
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The service's clock stopped in the middle of a 30-second step (codes computed for
+    neighbouring steps cannot straddle a boundary)."""
+    now = utcnow().replace(microsecond=0)
+    now -= timedelta(seconds=now.second % 30) - timedelta(seconds=15)
+    monkeypatch.setattr(service_module, "utcnow", lambda: now)
+    return now
+
+
+def _refused(call: object, code: str, field: str | None = None) -> DancuError:
+    with pytest.raises(DancuError) as caught:
+        call()  # type: ignore[operator]
+    assert caught.value.code == code, caught.value.message
+    if field is not None:
+        assert caught.value.field == field
+    return caught.value
+
+
+def _enrol(identity: IdentityService, pid: str, at: datetime | None = None) -> pyotp.TOTP:
+    enrolment = identity.start_totp(pid)
+    totp = pyotp.TOTP(enrolment.secret)
+    identity.confirm_totp(pid, totp.at(at or utcnow()))
+    return totp
+
+
+def _login(identity: IdentityService, pid: str, passcode: str = PASSCODE, otp: str = "") -> object:
+    return lambda: identity.login(s.Login(personal_id=pid, passcode=passcode, otp=otp), PHONE)
+
+
+def _ticket(identity: IdentityService, pid: str) -> str:
+    with pytest.raises(SecondFactorRequired) as caught:
+        identity.login(s.Login(personal_id=pid, passcode=PASSCODE), PHONE)
+    assert caught.value.status == 401 and caught.value.field == "otp"
+    return caught.value.ticket
+
+
+def test_enrolment_takes_effect_with_a_first_code_and_is_sealed(
+    container: Container, citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    assert identity.totp_enrolment(pid) is None
+    enrolment = identity.start_totp(pid)
+    assert enrolment.uri.startswith("otpauth://totp/dancu:") and "issuer=dancu" in enrolment.uri
+    assert pid not in enrolment.uri  # the app shows a masked number
+    again = identity.totp_enrolment(pid)
+    assert again is not None and again.secret == enrolment.secret
+    # Until confirmed, sign-in is by passcode only.
+    assert identity.login(s.Login(personal_id=pid, passcode=PASSCODE)).factors == ["pwd"]
+
+    totp = pyotp.TOTP(enrolment.secret)
+    wrong = f"{(int(totp.at(frozen)) + 1) % 1_000_000:06d}"
+    _refused(lambda: identity.confirm_totp(pid, wrong), "otp-wrong", "code")
+    _refused(lambda: identity.confirm_totp(pid, "12ab56"), "otp-format", "code")
+    account = identity.confirm_totp(pid, totp.at(frozen))
+    assert account.totp_since == frozen
+    assert identity.totp_enrolment(pid) is None
+    _refused(lambda: identity.start_totp(pid), "totp-enrolled")
+
+    with container.sessions() as session:
+        sealed = session.scalars(select(Account.totp_secret)).one()
+        report = audit.verify(session)
+        actions = session.scalars(select(AuditEntry.action)).all()
+    assert sealed and enrolment.secret.encode() not in sealed
+    assert report.ok and "identity.totp_enrol" in actions
+    assert identity.history(pid, limit=1)[0].kind == "totp.enrolled"
+
+
+def test_sign_in_asks_for_the_code_after_the_passcode(
+    citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
+
+    _refused(_login(identity, pid, "000001"), "bad-credentials")  # the passcode comes first
+    ticket = _ticket(identity, pid)
+    _refused(lambda: identity.login_otp(ticket, "12345"), "otp-format", "otp")
+    account = identity.login_otp(ticket, totp.at(frozen), PHONE)
+    assert account.factors == ["pwd", "otp"] and account.device_id is not None
+
+    # In one call, with one step of drift either way; two steps away is wrong.
+    ahead = identity.login(
+        s.Login(personal_id=pid, passcode=PASSCODE, otp=totp.at(frozen + timedelta(seconds=30)))
+    )
+    assert ahead.factors == ["pwd", "otp"]
+    _refused(_login(identity, pid, otp=totp.at(frozen + timedelta(seconds=60))), "otp-wrong", "otp")
+    latest = identity.history(pid, limit=3)
+    assert [e.kind for e in latest] == ["totp.failed", "login", "login"]
+    assert latest[1].factors == ["pwd", "otp"] and latest[1].level == 2
+
+
+def test_a_used_code_is_never_accepted_again(
+    citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
+    code = totp.at(frozen)
+    identity.login_otp(_ticket(identity, pid), code)
+    _refused(lambda: identity.login_otp(_ticket(identity, pid), code), "otp-replayed", "otp")
+    _refused(_login(identity, pid, otp=code), "otp-replayed", "otp")
+    # The enrolment's own code (the step before) is spent too.
+    _refused(
+        _login(identity, pid, otp=totp.at(frozen - timedelta(seconds=30))), "otp-replayed", "otp"
+    )
+    # The next step's code works once.
+    assert identity.login(
+        s.Login(personal_id=pid, passcode=PASSCODE, otp=totp.at(frozen + timedelta(seconds=30)))
+    ).factors == ["pwd", "otp"]
+
+
+def test_wrong_codes_count_towards_the_passcode_lockout(
+    container: Container, citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    totp = _enrol(identity, pid, frozen)
+    ticket = _ticket(identity, pid)
+    wrong = f"{(int(totp.at(frozen + timedelta(seconds=30))) + 7) % 1_000_000:06d}"
+    _refused(_login(identity, pid, "000001"), "bad-credentials")
+    _refused(_login(identity, pid, "000002"), "bad-credentials")
+    _refused(lambda: identity.login_otp(ticket, wrong), "otp-wrong")
+    _refused(_login(identity, pid, otp=wrong), "otp-wrong")
+    locked = _refused(lambda: identity.login_otp(ticket, wrong), "locked")
+    assert locked.status == 429
+    # Locked: even the right code waits, and a right passcode does not unlock.
+    _refused(lambda: identity.login_otp(ticket, totp.at(frozen + timedelta(seconds=30))), "locked")
+    _refused(_login(identity, pid), "locked")
+    kinds = [e.kind for e in identity.history(pid)]
+    assert kinds.count("totp.failed") == 3 and kinds.count("login.failed") == 2
+    assert kinds.count("locked") == 1
+
+    with container.sessions() as session, session.begin():
+        session.execute(update(Account).values(locked_until=frozen - timedelta(seconds=1)))
+    account = identity.login_otp(ticket, totp.at(frozen + timedelta(seconds=30)))
+    assert account.locked_until is None
+    with container.sessions() as session:
+        assert session.scalars(select(Account.failed_logins)).one() == 0
+
+
+def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
+    citizen: tuple[IdentityService, str], frozen: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity, pid = citizen
+    totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
+    ticket = _ticket(identity, pid)
+    for forged in ("", "1.2.3", ticket[:-1] + ("0" if ticket[-1] != "0" else "1")):
+        _refused(lambda t=forged: identity.login_otp(t, totp.at(frozen)), "otp-ticket-expired")
+    with identity.factory() as session, session.begin():  # a passcode change voids it
+        account = session.scalars(select(Account)).one()
+        account.passcode_hash = service_module.PASSCODE_HASHER.hash("730518")
+    _refused(lambda: identity.login_otp(ticket, totp.at(frozen)), "otp-ticket-expired")
+
+    with pytest.raises(SecondFactorRequired) as caught:
+        identity.login(s.Login(personal_id=pid, passcode="730518"))
+    later = frozen + service_module.TICKET_TTL + timedelta(seconds=1)
+    monkeypatch.setattr(service_module, "utcnow", lambda: later)
+    _refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
+
+
+def test_removing_the_app_needs_the_passcode(
+    container: Container, citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    _enrol(identity, pid, frozen)
+    _refused(lambda: identity.remove_totp(pid, "000001"), "wrong-passcode", "passcode")
+    assert identity.remove_totp(pid, PASSCODE).totp_since is None
+    assert identity.login(s.Login(personal_id=pid, passcode=PASSCODE)).factors == ["pwd"]
+    _refused(lambda: identity.remove_totp(pid, PASSCODE), "totp-absent")
+    kinds = [e.kind for e in identity.history(pid, limit=3)]
+    assert kinds == ["login", "totp.removed", "login.failed"]
+
+
+def test_a_changed_server_secret_makes_the_app_unusable_not_readable(
+    container: Container, citizen: tuple[IdentityService, str], frozen: datetime
+) -> None:
+    identity, pid = citizen
+    totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
+    url = container.settings.resolved_database_url
+    other = Container(
+        Settings(database_url=url, data_dir=container.settings.data_dir, secret_key="another")
+    )
+    try:
+        _refused(
+            lambda: other.identity.login(
+                s.Login(personal_id=pid, passcode=PASSCODE, otp=totp.at(frozen))
+            ),
+            "totp-unavailable",
+        )
+    finally:
+        other.close()
+
+
+def test_devices_are_recorded_listed_and_revoked(
+    container: Container, citizen: tuple[IdentityService, str]
+) -> None:
+    identity, pid = citizen
+    first = identity.login(s.Login(personal_id=pid, passcode=PASSCODE), PHONE)
+    again = identity.login(s.Login(personal_id=pid, passcode=PASSCODE), PHONE)
+    laptop = identity.login(s.Login(personal_id=pid, passcode=PASSCODE), LAPTOP)
+    assert first.device_id == again.device_id != laptop.device_id
+    devices = identity.devices(pid)
+    assert [d.id for d in devices] == [laptop.device_id, first.device_id]  # last used first
+    assert devices[0].label == "Firefox · Windows" and devices[0].ip_prefix == "2001:db8:1::/48"
+    assert devices[1].label == "Chrome · Android" and devices[1].ip_prefix == "203.0.113.0/24"
+    with container.sessions() as session:
+        hashes = session.scalars(select(Device.cookie_hash)).all()
+    assert PHONE.cookie not in hashes and all(len(h) == 64 for h in hashes)
+
+    assert first.device_id is not None and laptop.device_id is not None
+    assert identity.session_active(pid, first.device_id)
+    assert identity.revoke_device(pid, first.device_id)
+    assert not identity.revoke_device(pid, first.device_id)  # once
+    assert not identity.session_active(pid, first.device_id)
+    assert identity.session_active(pid, laptop.device_id)
+    assert [d.id for d in identity.devices(pid)] == [laptop.device_id]
+    event = identity.history(pid, limit=1)[0]
+    assert (event.kind, event.detail, event.device_id) == (
+        "device.revoked",
+        "Chrome · Android",
+        first.device_id,
+    )
+
+    # Signing in there again is a new device; someone else's device cannot be revoked.
+    back = identity.login(s.Login(personal_id=pid, passcode=PASSCODE), PHONE)
+    assert back.device_id not in (None, first.device_id)
+    family = ba_dinh_family(container.registry)
+    identity.provision(family["mother"], "0398765432", "905172", 1)
+    assert back.device_id is not None
+    assert not identity.revoke_device(family["mother"], back.device_id)
+    assert not identity.session_active(family["mother"], back.device_id)
+    with container.sessions() as session:
+        actions = session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("identity.device_revoke") == 1
+
+    identity.suspend(pid, "report", audit.Actor("test", "system", "", "test"))
+    assert not identity.session_active(pid, back.device_id)  # a suspension ends sessions
+
+
+def test_failed_sign_ins_name_the_device_without_recording_one(
+    container: Container, citizen: tuple[IdentityService, str]
+) -> None:
+    identity, pid = citizen
+    _refused(_login(identity, pid, "000001"), "bad-credentials")
+    event = identity.history(pid, limit=1)[0]
+    assert event.kind == "login.failed" and event.device_id is None
+    assert event.device == "Chrome · Android · 203.0.113.0/24"
+    assert identity.devices(pid) == []
+
+
+def test_history_pages_newest_first(citizen: tuple[IdentityService, str]) -> None:
+    identity, pid = citizen
+    for n in range(25):
+        identity.consent_withdrawn(pid, f"service {n}")
+    first = identity.history(pid, limit=20)
+    rest = identity.history(pid, limit=20, offset=20)
+    assert [e.detail for e in first[:2]] == ["service 24", "service 23"]
+    assert len(first) == 20 and len(rest) == 6  # 25 withdrawals and the provisioning
+    assert rest[-1].kind == "provisioned"
+
+
+def test_correction_requests(container: Container, citizen: tuple[IdentityService, str]) -> None:
+    identity, pid = citizen
+
+    def ask(field: str, proposed: str, reason: str = "giấy khai sinh ghi khác") -> s.CorrectionOut:
+        data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)  # type: ignore[arg-type]
+        return identity.request_correction(pid, data)
+
+    person = container.registry.get_person(service_module.REGISTRY_CONTEXT, pid)
+    _refused(lambda: ask("full_name", person.full_name.upper()), "correction-same", "proposed")
+    out = ask("full_name", "Nguyễn Văn Ân")
+    assert (out.status, out.current_value, out.proposed) == (
+        "open",
+        person.full_name,
+        "Nguyễn Văn Ân",
+    )
+    _refused(lambda: ask("full_name", "Nguyễn Văn Àn"), "correction-open", "field")
+    birth = ask("birth_date", "02/03/1985")
+    assert birth.current_value == person.birth_date.strftime("%d/%m/%Y")
+    assert [c.id for c in identity.corrections(pid)] == [birth.id, out.id]
+    with pytest.raises(ValueError):
+        s.CorrectionRequestIn(field="portrait", proposed="x", reason="y")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        s.CorrectionRequestIn(field="sex", proposed="F", reason="")
+    with container.sessions() as session:
+        details = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == "identity.correction_request")
+        ).all()
+    assert sorted(d.split()[-1] for d in details) == ["field:birth_date", "field:full_name"]
+    assert identity.history(pid, limit=1)[0].kind == "correction.requested"
+
+
+def test_device_descriptions() -> None:
+    assert describe_agent(PHONE_UA) == "Chrome · Android"
+    assert describe_agent(LAPTOP_UA) == "Firefox · Windows"
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    )
+    assert describe_agent(iphone) == "Safari · iPhone"
+    edge = PHONE_UA.replace("Android 14; Pixel 8", "Windows NT 10.0").replace(
+        "Mobile Safari/537.36", "Safari/537.36 Edg/126.0"
+    )
+    assert describe_agent(edge) == "Edge · Windows"
+    assert describe_agent("curl/8.5.0") == "curl" and describe_agent("") == ""
+    assert mask_ip("198.51.100.23") == "198.51.100.0/24"
+    assert mask_ip("::ffff:198.51.100.23") == "198.51.100.0/24"
+    assert mask_ip("testclient") == ""
