@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 
 # Regenerates the lock from pyproject.toml (run by hand after changing dependencies).
 lock: | $(BIN)/python
-	$(UV) pip compile --quiet --python $(BIN)/python --extra dev -o requirements.lock pyproject.toml
+	$(UV) pip compile --quiet --python $(BIN)/python --extra dev --extra faces -o requirements.lock pyproject.toml
 
 # The UI tests drive Debian's Chromium; install it when it is missing (we are root in CI).
 chromium:

@@ -70,7 +70,7 @@ class Container:
             secret_key=key,
             sms=self.sms,
             portraits=self.portraits,
-            faces=ports.ExactFaceMatcher(),
+            faces=self.faces,
             fingerprints=ports.DevFingerprintScanner(),
             face_threshold=self.settings.face_threshold,
         )
@@ -114,7 +114,18 @@ class Container:
     @cached_property
     def portraits(self) -> ports.PortraitStore:
         """The portraits held for people (the card system's photos; development: synthetic)."""
+        if self.settings.portrait_dir is not None:
+            return ports.DirectoryPortraits(self.settings.portrait_dir)
         return ports.SyntheticPortraits(self.settings.resolved_secret_key)
+
+    @cached_property
+    def faces(self) -> ports.FaceMatcher:
+        """Selfie against portrait: dlib's descriptor (decision 0005) or the exact stand-in."""
+        if self.settings.face_matcher == "dlib":
+            from dancu.identity.faces import DlibFaceMatcher
+
+            return DlibFaceMatcher()
+        return ports.ExactFaceMatcher()
 
     @cached_property
     def sms(self) -> ports.SmsSender:

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         description="The OpenID provider's issuer URL (https://id.example.vn); empty: the URL "
         "the server is reached at (development only).",
     )
+    face_matcher: Literal["exact", "dlib"] = Field(
+        default="exact",
+        description="Selfie against portrait: exact = the development stand-in (synthetic "
+        "portraits); dlib = dlib's face descriptor (needs the faces extra and real portraits "
+        "in DANCU_PORTRAIT_DIR; decision 0005).",
+    )
+    portrait_dir: Path | None = Field(
+        default=None,
+        description="Folder of enrolment portraits named <personal ID>.jpg (a card-office "
+        "export for pilots); unset: synthetic development portraits.",
+    )
     face_threshold: float = Field(
         default=0.8, ge=0, le=1, description="Least face similarity that counts as a match."
     )

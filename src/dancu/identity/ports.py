@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,24 @@ class SyntheticPortraits:
 
     def portrait(self, personal_id: str) -> bytes | None:
         return synthetic_portrait(self.key, personal_id)
+
+
+@dataclass
+class DirectoryPortraits:
+    """Portraits as files, ``<folder>/<personal ID number>.jpg`` (or ``.png``): an export
+    of the card office's enrolment photos for a pilot, or a mounted share. A number with
+    no file has no portrait on record."""
+
+    folder: Path
+
+    def portrait(self, personal_id: str) -> bytes | None:
+        if not (len(personal_id) == 12 and personal_id.isdigit()):
+            return None
+        for suffix in (".jpg", ".jpeg", ".png"):
+            path = self.folder / f"{personal_id}{suffix}"
+            if path.is_file():
+                return path.read_bytes()
+        return None
 
 
 def synthetic_portrait(key: str, personal_id: str) -> bytes:

@@ -138,7 +138,26 @@ class IdentityService:
                 "at the commune police",
                 "selfie",
             )
-        if self.faces.similarity(data.selfie, portrait) < self.face_threshold:
+        try:
+            similarity = self.faces.similarity(data.selfie, portrait)
+        except ValueError as exc:  # an image the matcher cannot use (identity.faces)
+            self._audit_refusal(person.personal_id, "identity.face_unusable")
+            if getattr(exc, "image", "selfie") == "portrait":
+                raise refuse(
+                    Invalid,
+                    "portrait-unusable",
+                    "the portrait on record cannot be compared: activate your account in "
+                    "person at the commune police",
+                    "selfie",
+                ) from None
+            raise refuse(
+                Invalid,
+                "face-unreadable",
+                "no single clear face was found in the photo: take it again facing the "
+                "camera, in good light, with only your face in it",
+                "selfie",
+            ) from None
+        if similarity < self.face_threshold:
             self._audit_refusal(person.personal_id, "identity.face_mismatch")
             raise refuse(
                 Invalid,
