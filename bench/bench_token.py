@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg
 
@@ -79,6 +79,8 @@ CODE_REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: wrk redeems th
 CODE_SCOPE = "openid profile"
 CODE_LEVEL = 1  # the citizen's account level: acr substantial
 
+# Each request posts one line of the file (after ``prefix``): every request has its own
+# assertion (and, for the code exchange, its own code and verifier).
 _LUA = """
 local lines = {}
 for line in io.lines("%(file)s") do lines[#lines + 1] = line end
@@ -93,14 +95,18 @@ function init(args)
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-local prefix = "grant_type=client_credentials&scope=registry.lookup&client_assertion_type="
-  .. "urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion="
+local prefix = "%(prefix)s"
 request = function()
   local line = lines[(counter %% #lines) + 1]
   counter = counter + %(threads)d
   return wrk.format(nil, "%(path)s", nil, prefix .. line)
 end
 """
+CLIENT_CREDENTIALS = (
+    "grant_type=client_credentials&scope=registry.lookup&client_assertion_type="
+    + quote(ASSERTION_TYPE, safe="")
+    + "&client_assertion="
+)
 
 
 def _assertions(key: Any, audience: str, count: int, path: Path, client_id: str = "bench") -> Path:
@@ -129,32 +135,14 @@ def _measure(wrk: str, base: str, path: str, key: Any, tmp: Path) -> dict[str, f
     for seconds in (WARMUP_S, DURATION_S):  # each run its own assertions: none is replayed
         file = tmp / f"assertions-{secrets.token_hex(3)}"
         _assertions(key, audience, MAX_RPS * seconds, file)
-        script = _LUA % {"file": file, "path": path, "threads": THREADS}
+        script = _LUA % {
+            "file": file,
+            "path": path,
+            "threads": THREADS,
+            "prefix": CLIENT_CREDENTIALS,
+        }
         runs.append(load.run_wrk(wrk, base, script, seconds))
     return runs[-1]
-
-
-# One whole form body per line: a code, its verifier and an assertion of its own.
-_CODE_LUA = """
-local lines = {}
-for line in io.lines("%(file)s") do lines[#lines + 1] = line end
-local counter = 0
-local threads = 0
-function setup(thread)
-  thread:set("first", threads)
-  threads = threads + 1
-end
-function init(args)
-  counter = first
-end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-request = function()
-  local line = lines[(counter %% #lines) + 1]
-  counter = counter + %(threads)d
-  return wrk.format(nil, "%(path)s", nil, line)
-end
-"""
 
 
 @dataclass
@@ -305,7 +293,7 @@ def _measure_codes(
         codes = _new_codes(CODE_MAX_RPS * seconds)
         file = _code_bodies(key, base + path, codes, tmp / f"codes-{secrets.token_hex(3)}")
         _store_codes(citizen, codes, seconds)  # stored last: their lifetime starts now
-        script = _CODE_LUA % {"file": file, "path": path, "threads": THREADS}
+        script = _LUA % {"file": file, "path": path, "threads": THREADS, "prefix": ""}
         runs.append({**load.run_wrk(wrk, base, script, seconds), "codes": len(codes)})
     return runs[-1]
 

@@ -19,7 +19,7 @@ from dancu.bootstrap import Container
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, install_problem_handlers
 from dancu.core.outbox import run_subscribers
-from dancu.identity import account_web, clients_web, guardian_web
+from dancu.identity import account_web, clients_web, guardian_web, officer_web
 from dancu.identity import api as identity_api
 from dancu.identity import web as identity_web
 from dancu.identity.sessions import CitizenSessions
@@ -73,6 +73,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(account_web.router)
     app.include_router(clients_web.router)
     app.include_router(guardian_web.router)
+    app.include_router(officer_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(identity_api.TokenFastPath, container=container)
     app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost

@@ -137,7 +137,7 @@ class Container:
             LocalSubscriber(
                 self.sessions,
                 "identity",
-                ("registry.person.died",),
+                ("registry.person.died", "registry.residence.changed"),
                 self.identity.on_registry_event,
             )
         ]

@@ -78,9 +78,9 @@ def seed_demo(container: Container, people: int, seed: int = 6) -> None:
 
 def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str, str]:
     """A demo citizen with a level-2 account (the Ba Đình family's father, created when the
-    register lacks him) and the demo relying party (``tools/demo_rp.py``), whose private key
-    is written to the data folder. Returns the citizen's personal ID number and the relying
-    party's client id."""
+    register lacks him) holding his infant son's account, and the demo relying party
+    (``tools/demo_rp.py``), whose private key is written to the data folder. Returns the
+    citizen's personal ID number and the relying party's client id."""
     found = container.registry.search(
         SYSTEM_CONTEXT, "Nguyễn Văn An", birth_date=date(1988, 3, 14), commune_code="00004"
     ).items
@@ -89,6 +89,12 @@ def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str,
         container.identity.account(citizen)
     except NotFound:
         container.identity.provision(citizen, "0912345678", DEMO_PASSCODE, 2)
+    # His son's account, which he holds (a parent chooses for whom on a consent screen).
+    sons = container.registry.search(
+        SYSTEM_CONTEXT, "Nguyễn Minh Khôi", birth_date=date(2025, 9, 2), commune_code="00004"
+    ).items
+    if sons and not container.guardians.wards(citizen):
+        container.guardians.register_child(citizen, sons[0].personal_id)
     config = Path(container.settings.data_dir) / "demo-rp.json"
     try:
         container.clients.get(DEMO_RP)

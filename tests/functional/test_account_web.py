@@ -262,7 +262,9 @@ def test_passcode_reset_tells_nobody_whether_the_account_exists(
     assert r.status_code == 422  # type: ignore[attr-defined]
 
 
-def test_request_a_correction(app: TestClient, family: dict[str, str]) -> None:
+def test_request_a_correction(
+    app: TestClient, family: dict[str, str], container: Container
+) -> None:
     sign_in(app, family["father"])
     page = app.get("/account").text
     assert 'action="/account/corrections"' in page and 'id="f-field"' in page
@@ -281,6 +283,15 @@ def test_request_a_correction(app: TestClient, family: dict[str, str]) -> None:
     assert "Nguyễn Văn Ân" in page and "đang xử lý" in page
     r = post(app, "/account/corrections", data, "/account")
     assert r.status_code == 409  # type: ignore[attr-defined]
+
+    # The commune police refuse it with a note: the citizen reads why on the same page.
+    from dancu.core.access import OfficerContext, Role
+
+    badinh = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
+    [open_request] = container.identity.open_corrections(badinh)
+    container.identity.resolve_correction(badinh, open_request.id, "refused", "Mang bản chính")
+    page = app.get("/account").text
+    assert "bị từ chối" in page and "Công an cấp xã: Mang bản chính" in page
 
 
 def test_every_form_needs_the_csrf_token(app: TestClient, family: dict[str, str]) -> None:

@@ -177,6 +177,16 @@ def test_identity_account_create_and_show(env: Engine, container: Container) -> 
     shown = runner.invoke(app, ["identity", "account", "show", father])
     assert shown.exit_code == 0 and '"level": 2' in shown.output and "provisioned" in shown.output
 
+    bad_reason = runner.invoke(app, ["identity", "account", "suspend", father, "--reason", "x"])
+    assert bad_reason.exit_code == 1 and "reason" in bad_reason.output
+    suspend = ["identity", "account", "suspend", father, "--reason", "reported-fraud"]
+    suspended = runner.invoke(app, [*suspend, "--note", "bank report 17"])
+    assert suspended.exit_code == 0 and "suspended" in suspended.output
+    assert container.identity.account(father).status == "suspended"
+    assert runner.invoke(app, suspend).exit_code == 1  # already suspended
+    back = runner.invoke(app, ["identity", "account", "reinstate", father])
+    assert back.exit_code == 0 and container.identity.account(father).status == "active"
+
 
 def test_identity_client_add_list_and_key_rotation(env: Engine, tmp_path: Path) -> None:
     import json

@@ -7,6 +7,7 @@ signed in with (each can be signed out and forgotten) and the login history."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,10 @@ EVENT_LABELS = {
     "level2": N_("Level 2 activated"),
     "provisioned": N_("Account created"),
     "suspended": N_("Account suspended"),
+    "reinstated": N_("Account reinstated"),
+    "totp.reset": N_("Authenticator app turned off by the police"),
+    "correction.done": N_("Register corrected as requested"),
+    "correction.refused": N_("Correction request refused"),
     "totp.enrolled": N_("Authenticator app set up"),
     "totp.removed": N_("Authenticator app removed"),
     "device.revoked": N_("Device signed out and forgotten"),
@@ -441,22 +446,39 @@ def _totp_context(
     }
 
 
+def _totp_action(
+    request: Request,
+    container: Container,
+    csrf: str,
+    action: Callable[[str, int | None], object],
+    done: str | None = None,
+) -> Response:
+    """One change to the citizen's authenticator app: a refusal shows the app's page with
+    the reason, success goes back to it (with ``done`` as the message)."""
+    check_csrf(request, csrf)
+    citizen = _citizen(request)
+    if citizen is None:
+        return RedirectResponse("/account/login", status_code=303)
+    try:
+        action(citizen["personal_id"], current_device(request))
+    except DancuError as exc:
+        context = _totp_context(container, citizen, field_errors(exc))
+        return render(request, "identity/totp.html", context, exc.status)
+    if done:
+        flash(request, done)
+    return RedirectResponse("/account/totp", status_code=303)
+
+
 @router.post("/account/totp/start")
 def totp_start(
     request: Request,
     container: ContainerDep,
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    try:
-        container.identity.start_totp(citizen["personal_id"])
-    except DancuError as exc:
-        context = _totp_context(container, citizen, field_errors(exc))
-        return render(request, "identity/totp.html", context, exc.status)
-    return RedirectResponse("/account/totp", status_code=303)
+    def start(personal_id: str, _device: int | None) -> object:
+        return container.identity.start_totp(personal_id)
+
+    return _totp_action(request, container, csrf_token, start)
 
 
 @router.post("/account/totp/confirm")
@@ -466,17 +488,11 @@ def totp_confirm(
     code: Annotated[str, Form(max_length=12)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    try:
-        container.identity.confirm_totp(citizen["personal_id"], code, current_device(request))
-    except DancuError as exc:
-        context = _totp_context(container, citizen, field_errors(exc))
-        return render(request, "identity/totp.html", context, exc.status)
-    flash(request, _("The authenticator app is set up: sign-in will ask for its code."))
-    return RedirectResponse("/account/totp", status_code=303)
+    def confirm(personal_id: str, device: int | None) -> object:
+        return container.identity.confirm_totp(personal_id, code, device)
+
+    done = _("The authenticator app is set up: sign-in will ask for its code.")
+    return _totp_action(request, container, csrf_token, confirm, done)
 
 
 @router.post("/account/totp/remove")
@@ -486,17 +502,11 @@ def totp_remove(
     passcode: Annotated[str, Form(max_length=64)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    try:
-        container.identity.remove_totp(citizen["personal_id"], passcode, current_device(request))
-    except DancuError as exc:
-        context = _totp_context(container, citizen, field_errors(exc))
-        return render(request, "identity/totp.html", context, exc.status)
-    flash(request, _("The authenticator app was removed: sign-in asks for the passcode only."))
-    return RedirectResponse("/account/totp", status_code=303)
+    def remove(personal_id: str, device: int | None) -> object:
+        return container.identity.remove_totp(personal_id, passcode, device)
+
+    done = _("The authenticator app was removed: sign-in asks for the passcode only.")
+    return _totp_action(request, container, csrf_token, remove, done)
 
 
 # -- devices and history ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rich.console import Console
 from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
 from dancu.identity.clients import OPERATOR, ClientRegistration
+from dancu.identity.service import SUSPENSION_REASONS
 
 console = Console()
 identity_app = typer.Typer(help="Electronic identity accounts.", no_args_is_help=True)
@@ -60,6 +61,39 @@ def account_show(personal_id: str) -> None:
     console.print_json(account.model_dump_json())
     for e in events:
         console.print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.kind:22} {e.detail}")
+
+
+@account_app.command("suspend")
+def account_suspend(
+    personal_id: str,
+    reason: Annotated[str, typer.Option(help=f"one of: {', '.join(SUSPENSION_REASONS)}")],
+    note: Annotated[str, typer.Option(help="what was reported, by whom")] = "",
+) -> None:
+    """Suspend an account on a report: sign-in stops, sessions and refresh tokens end."""
+    with Container() as container:
+        try:
+            account = container.identity.suspend_reported(OPERATOR, personal_id, reason, note)
+        except DancuError as exc:
+            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"account for {account.personal_id}: {account.status} ({reason})")
+
+
+@account_app.command("reinstate")
+def account_reinstate(
+    personal_id: str,
+    note: Annotated[
+        str, typer.Option(help="why the suspension ends")
+    ] = "reinstated by the operator",
+) -> None:
+    """Lift a suspension (never one for a death, nor for a person not alive in the register)."""
+    with Container() as container:
+        try:
+            account = container.identity.reinstate(OPERATOR, personal_id, note)
+        except DancuError as exc:
+            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"account for {account.personal_id}: {account.status}")
 
 
 client_app = typer.Typer(help="Relying parties and agency systems.", no_args_is_help=True)

@@ -118,9 +118,16 @@ class AccountEvent(Base):
 class CorrectionRequest(Base):
     """A citizen's request to correct what the register holds about them ("my profile" is
     read-only): the field, its value when asked, the value proposed and why. The commune
-    police of residence check it with the citizen's documents and correct the register."""
+    police of residence check it with the citizen's documents and correct the register.
+
+    ``province_code``/``commune_code`` are the (2025-scheme) units of the citizen's permanent
+    residence, copied when the request is made and kept up to date when the register records
+    a move, so officers' lists are scoped without reading the register for every request."""
 
     __tablename__ = "identity_correction_request"
+    __table_args__ = (
+        Index("ix_identity_correction_request_scope", "status", "province_code", "commune_code"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id"), index=True)
@@ -131,6 +138,10 @@ class CorrectionRequest(Base):
     status: Mapped[str] = mapped_column(String(12), default="open")  # open | done | refused
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    province_code: Mapped[str] = mapped_column(String(2), default="")
+    commune_code: Mapped[str] = mapped_column(String(5), default="")
+    resolved_by: Mapped[str] = mapped_column(String(80), default="")  # officer username
+    resolution_note: Mapped[str] = mapped_column(String(300), default="")
 
 
 # -- the OpenID provider --------------------------------------------------------------------

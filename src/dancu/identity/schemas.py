@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -171,3 +171,34 @@ class CorrectionOut(BaseModel):
     reason: str
     status: str
     created_at: datetime
+    resolved_at: datetime | None = None
+    resolution_note: str = ""  # the officer's word to the citizen (why it was refused)
+
+
+class OpenCorrection(CorrectionOut):
+    """An open request as the officers of the citizen's residence see it."""
+
+    personal_id: str
+    province_code: str
+    commune_code: str
+
+
+# Why an officer suspends an account (a death suspends it by itself: "deceased").
+SuspensionReason = Literal["reported-lost-card", "reported-fraud", "citizen-request", "court-order"]
+CorrectionOutcome = Literal["done", "refused"]
+
+
+class OfficerAccountView(BaseModel):
+    """An account as an officer sees it: its state, who it belongs to in the register, and
+    its latest events (with the details the citizen's own history leaves out)."""
+
+    account: AccountOut
+    suspended_reason: str = ""
+    full_name: str = ""
+    birth_date: date | None = None
+    person_status: str = ""  # in the register: alive | deceased | missing ("" when unknown)
+    current_personal_id: str = ""  # the register's number now (a replaced one differs)
+    level2_unit: str = ""
+    devices: int = 0  # signed in and not forgotten
+    events: list[AccountEventOut] = Field(default_factory=list)
+    reinstatable: bool = False

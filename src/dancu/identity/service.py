@@ -1,7 +1,9 @@
 """Identity use cases: level-1 self-registration, phone confirmation, passcode sign-in with
 lockout, an optional authenticator app (TOTP, RFC 6238) as second factor, the devices signed
 in with and their revocation, passcode reset, level-2 activation by an officer, suspension
-(Decree 69/2024), and the citizen's requests to correct the register.
+(Decree 69/2024) and reinstatement, the citizen's requests to correct the register, and the
+officers' side of accounts: the account's state, suspension on a report, turning off a lost
+authenticator app, and the correction requests of their commune.
 
 Every refusal is a ``DancuError`` with a stable code (``face-mismatch``, ``too-young``,
 ``locked``…) and, where an input is at fault, the field, so clients can tell the citizen
@@ -23,9 +25,10 @@ from typing import NoReturn, TypeVar
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.errors import Conflict, DancuError, Forbidden, Invalid, NotFound
@@ -33,7 +36,16 @@ from dancu.core.sealing import Sealer, Unsealable
 from dancu.core.timeutil import today, utcnow
 from dancu.identity import schemas as s
 from dancu.identity.devices import cookie_digest, describe_agent, mask_ip
-from dancu.identity.models import Account, AccountEvent, CorrectionRequest, Device, OtpChallenge
+from dancu.identity.models import (
+    Account,
+    AccountEvent,
+    AuthorizationCode,
+    CorrectionRequest,
+    Device,
+    OtpChallenge,
+    RefreshToken,
+    RevokedToken,
+)
 from dancu.identity.ports import (
     FaceMatcher,
     FingerprintScanner,
@@ -66,6 +78,13 @@ TOTP_ISSUER = "dancu"
 TOTP_DRIFT = 1
 TICKET_TTL = timedelta(minutes=5)
 SEEN_EVERY = timedelta(minutes=15)
+# Officers' side: why they suspend an account (a death does it by itself: "deceased"); how
+# long an access token may still be in use when its account is suspended (they live 10
+# minutes; the revocation list keeps them an hour to be safe); how many events they see.
+SUSPENSION_REASONS = ("reported-lost-card", "reported-fraud", "citizen-request", "court-order")
+DECEASED = "deceased"
+ACCESS_HORIZON = timedelta(hours=1)
+OFFICER_EVENTS = 20
 
 E = TypeVar("E", bound=DancuError)
 
@@ -422,7 +441,8 @@ class IdentityService:
 
     def request_correction(self, personal_id: str, data: s.CorrectionRequestIn) -> s.CorrectionOut:
         """The citizen asks for a fact of the register to be corrected; the commune police
-        of residence handle it with the citizen's documents. One open request per field."""
+        of residence handle it with the citizen's documents (the request keeps the commune
+        of permanent residence, see ``open_corrections``). One open request per field."""
         person = self._person(personal_id)
         current = _current_value(person, data.field)
         if data.field != "other" and data.proposed.strip().casefold() == current.casefold():
@@ -448,6 +468,7 @@ class IdentityService:
                     "a request to correct this is already open",
                     "field",
                 )
+            province, commune = self._residence_scope(person)
             row = CorrectionRequest(
                 account_id=account.id,
                 field=data.field,
@@ -456,6 +477,8 @@ class IdentityService:
                 reason=data.reason,
                 status="open",
                 created_at=utcnow(),
+                province_code=province,
+                commune_code=commune,
             )
             session.add(row)
             session.flush()
@@ -578,6 +601,228 @@ class IdentityService:
             self.sms.send(phone, f"dancu: ma dat mat khau {code} (hieu luc 5 phut)")
         return out
 
+    # -- officers: an account's state, suspension, the authenticator app ------------------
+    #
+    # Like level 2, these are done at any commune police whatever the citizen's residence;
+    # province officers read only; ministry administrators do everything. Correction
+    # requests, in contrast, belong to the commune of permanent residence.
+
+    def officer_view(self, ctx: OfficerContext, personal_id: str) -> s.OfficerAccountView:
+        """The account's state for an officer: level, status and why it is suspended, the
+        authenticator app, the devices signed in, the latest events, and who it belongs to
+        in the register. Audited as the officer's read."""
+        number = _number(personal_id)
+        with self.factory() as session, session.begin():
+            account = self._account(session, number)
+            if account is None:
+                raise _no_account()
+            devices = session.scalar(
+                select(func.count())
+                .select_from(Device)
+                .where(Device.account_id == account.id, Device.revoked_at.is_(None))
+            )
+            rows = session.scalars(
+                select(AccountEvent)
+                .where(AccountEvent.account_id == account.id)
+                .order_by(AccountEvent.at.desc(), AccountEvent.id.desc())
+                .limit(OFFICER_EVENTS)
+            )
+            view = s.OfficerAccountView(
+                account=self._account_out(account),
+                suspended_reason=account.suspended_reason,
+                level2_unit=account.level2_unit,
+                devices=int(devices or 0),
+                events=[_event_out(e) for e in rows],
+            )
+            record_change(
+                session,
+                Entry(ctx.actor("identity-accounts"), "identity.account_read", _subject(account)),
+            )
+        person = self._registered(number)
+        if person is not None:
+            view.full_name, view.birth_date = person.full_name, person.birth_date
+            view.person_status, view.current_personal_id = person.status, person.personal_id
+        view.reinstatable = (
+            view.account.status == "suspended"
+            and view.suspended_reason != DECEASED
+            and view.person_status == "alive"
+        )
+        return view
+
+    def suspend_reported(
+        self, ctx: OfficerContext, personal_id: str, reason: str, note: str = ""
+    ) -> s.AccountOut:
+        """Suspend an account on a report (a lost card, fraud, the citizen's own request, a
+        court order): sign-in stops, every session and refresh token of the account ends.
+        ``note``: what was reported, by whom (optional, kept in the history)."""
+        self._require_account_writer(ctx)
+        if reason not in SUSPENSION_REASONS:
+            raise refuse(Invalid, "suspension-reason", "choose one of the reasons", "reason")
+        note = _note(note)
+        number = _number(personal_id)
+        with self.factory() as session, session.begin():
+            account = self._account(session, number, lock=True)
+            if account is None:
+                raise _no_account()
+            if account.status == "suspended":
+                raise refuse(Conflict, "already-suspended", "the account is already suspended")
+            if account.status == "closed":
+                raise refuse(Conflict, "account-closed", "the account is closed")
+            self._suspend(session, account, reason, _officer_detail(ctx, reason, note))
+            record_change(
+                session,
+                Entry(
+                    ctx.actor("identity-accounts"),
+                    "identity.suspend",
+                    _subject(account),
+                    f"reason:{reason} note:{note}",
+                ),
+            )
+            return self._account_out(account)
+
+    def reinstate(self, ctx: OfficerContext, personal_id: str, note: str) -> s.AccountOut:
+        """Lift a suspension, with a note saying why. Never one for a death (only a
+        correction of the register undoes a death), nor for a person the register does not
+        hold as alive. The citizen signs in again: earlier sessions and tokens stay ended."""
+        self._require_account_writer(ctx)
+        note = _note(note, required=True)
+        number = _number(personal_id)
+        with self.factory() as session:
+            account = self._account(session, number)
+            if account is None:
+                raise _no_account()
+            _require_reinstatable(account)
+        person = self._registered(number)
+        if person is None or person.status != "alive":
+            raise refuse(
+                Conflict,
+                "person-not-alive",
+                "the register does not hold this person as alive: correct the register first",
+            )
+        with self.factory() as session, session.begin():
+            account = self._account(session, number, lock=True)
+            assert account is not None
+            _require_reinstatable(account)
+            reason = account.suspended_reason
+            account.status = "active" if account.activated_at is not None else "pending"
+            account.suspended_reason = ""
+            self._event(session, account, "reinstated", _officer_detail(ctx, reason, note))
+            record_change(
+                session,
+                Entry(
+                    ctx.actor("identity-accounts"),
+                    "identity.reinstate",
+                    _subject(account),
+                    f"was:{reason} note:{note}",
+                ),
+            )
+            return self._account_out(account)
+
+    def reset_second_factor(
+        self, ctx: OfficerContext, personal_id: str, note: str = ""
+    ) -> s.AccountOut:
+        """Turn the authenticator app off for a citizen who lost the phone, after the officer
+        checked the citizen's card in person: sign-in then asks for the passcode only. The
+        lockout count is cleared and every device is signed out (the lost phone may be one)."""
+        self._require_account_writer(ctx)
+        note = _note(note)
+        number = _number(personal_id)
+        with self.factory() as session, session.begin():
+            account = self._account(session, number, lock=True)
+            if account is None:
+                raise _no_account()
+            if account.totp_enabled_at is None:
+                raise refuse(Conflict, "totp-absent", "no authenticator app is set up")
+            account.totp_secret, account.totp_enabled_at = None, None
+            account.totp_last_step = 0
+            account.failed_logins, account.locked_until = 0, None
+            self._sign_out_devices(session, account, utcnow())
+            self._event(session, account, "totp.reset", _officer_detail(ctx, note))
+            record_change(
+                session,
+                Entry(
+                    ctx.actor("identity-accounts"),
+                    "identity.totp_reset",
+                    _subject(account),
+                    f"note:{note}",
+                ),
+            )
+            return self._account_out(account)
+
+    # -- officers: correction requests ----------------------------------------------------
+
+    def open_corrections(self, ctx: OfficerContext, limit: int = 200) -> list[s.OpenCorrection]:
+        """The open correction requests of people whose permanent residence is in the
+        officer's area (commune officers: their commune; province officers: their province;
+        ministry: all), oldest first. Audited as the officer's read."""
+        stmt = (
+            select(CorrectionRequest, Account.personal_id)
+            .join(Account, Account.id == CorrectionRequest.account_id)
+            .where(CorrectionRequest.status == "open")
+        )
+        if ctx.role is not Role.MINISTRY:
+            stmt = stmt.where(CorrectionRequest.province_code == ctx.province_code)
+        if ctx.role is Role.COMMUNE:
+            stmt = stmt.where(CorrectionRequest.commune_code == ctx.commune_code)
+        stmt = stmt.order_by(CorrectionRequest.created_at, CorrectionRequest.id).limit(limit)
+        with self.factory() as session, session.begin():
+            out = [
+                s.OpenCorrection(
+                    **_correction_out(row).model_dump(),
+                    personal_id=number,
+                    province_code=row.province_code,
+                    commune_code=row.commune_code,
+                )
+                for row, number in session.execute(stmt)
+            ]
+            record_change(
+                session,
+                Entry(
+                    ctx.actor("identity-corrections"),
+                    "identity.corrections_read",
+                    f"unit:{ctx.unit_label}",
+                    f"{len(out)} open",
+                ),
+            )
+        return out
+
+    def resolve_correction(
+        self, ctx: OfficerContext, request_id: int, outcome: str, note: str = ""
+    ) -> s.CorrectionOut:
+        """Close a request of the officer's area: ``done`` once the register was corrected
+        (with the register's own correction or residence event), or ``refused`` with a note
+        telling the citizen why."""
+        self._require_account_writer(ctx)
+        if outcome not in ("done", "refused"):
+            raise refuse(
+                Invalid,
+                "correction-outcome",
+                "choose whether the register was corrected or the request refused",
+                "outcome",
+            )
+        note = _note(note, required=outcome == "refused", limit=300)
+        with self.factory() as session, session.begin():
+            row = session.get(CorrectionRequest, request_id, with_for_update=True)
+            if row is None or not ctx.covers(row.province_code, row.commune_code):
+                raise refuse(NotFound, "no-correction", "no such correction request in your area")
+            if row.status != "open":
+                raise refuse(Conflict, "correction-closed", "this request was already closed")
+            row.status, row.resolved_at = outcome, utcnow()
+            row.resolved_by, row.resolution_note = ctx.username, note
+            account = session.get(Account, row.account_id)
+            assert account is not None
+            self._event(session, account, f"correction.{outcome}", row.field)
+            record_change(
+                session,
+                Entry(
+                    ctx.actor("identity-corrections"),
+                    "identity.correction_resolve",
+                    _subject(account),
+                    f"request:{row.id} outcome:{outcome} note:{note}",
+                ),
+            )
+            return _correction_out(row)
+
     # -- provisioning (demos, tests, pilots) ----------------------------------------------
 
     def provision(
@@ -622,20 +867,60 @@ class IdentityService:
     # -- suspension -----------------------------------------------------------------------
 
     def suspend(self, personal_id: str, reason: str, actor: Actor) -> bool:
-        """Suspend the person's account (a death, a report); True when one was suspended."""
+        """Suspend the person's account (a death, a report); True when one was suspended.
+        A death also takes over an earlier suspension's reason: only a correction of the
+        register undoes it."""
         with self.factory() as session, session.begin():
-            account = self._account(session, personal_id)
-            if account is None or account.status in ("suspended", "closed"):
+            account = self._account(session, personal_id, lock=True)
+            if account is None or account.status == "closed":
                 return False
-            account.status, account.suspended_reason = "suspended", reason[:60]
-            self._event(session, account, "suspended", reason)
-            record_change(session, Entry(actor, "identity.suspend", f"account:{account.id}"))
+            if account.status == "suspended" and (
+                account.suspended_reason == reason or reason != DECEASED
+            ):
+                return False
+            self._suspend(session, account, reason, reason)
+            record_change(session, Entry(actor, "identity.suspend", _subject(account), reason))
             return True
 
+    def _suspend(self, session: Session, account: Account, reason: str, detail: str) -> None:
+        account.status, account.suspended_reason = "suspended", reason[:60]
+        now = utcnow()
+        self._sign_out_devices(session, account, now)
+        _revoke_tokens(session, account, now)
+        self._event(session, account, "suspended", detail)
+
+    @staticmethod
+    def _sign_out_devices(session: Session, account: Account, now: datetime) -> None:
+        """Forget every device of the account: sessions started on them end at their next
+        request, and stay ended whatever happens to the account later."""
+        for row in session.scalars(
+            select(Device).where(Device.account_id == account.id, Device.revoked_at.is_(None))
+        ):
+            row.revoked_at = now
+
     def on_registry_event(self, topic: str, payload: dict[str, object]) -> None:
-        """Consumer of the register's events: a death suspends the account."""
+        """Consumer of the register's events: a death suspends the account; a move of
+        permanent residence moves the person's open correction requests to the new
+        commune's officers."""
         if topic == "registry.person.died":
-            self.suspend(str(payload["personal_id"]), "deceased", _SYSTEM_ACTOR)
+            self.suspend(str(payload["personal_id"]), DECEASED, _SYSTEM_ACTOR)
+        elif topic == "registry.residence.changed" and payload.get("kind") == "permanent":
+            self._move_corrections(str(payload["personal_id"]), str(payload["commune_code"]))
+
+    def _move_corrections(self, personal_id: str, commune_code: str) -> None:
+        unit = self.registry.units.get("2025", "commune", commune_code)
+        province = unit.province_code if unit is not None else ""
+        with self.factory() as session, session.begin():
+            account = self._account(session, personal_id)
+            if account is None:
+                return
+            for row in session.scalars(
+                select(CorrectionRequest).where(
+                    CorrectionRequest.account_id == account.id,
+                    CorrectionRequest.status == "open",
+                )
+            ):
+                row.province_code, row.commune_code = province, commune_code
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -662,18 +947,7 @@ class IdentityService:
                 .offset(max(offset, 0))
                 .limit(limit)
             )
-            return [
-                s.AccountEventOut(
-                    at=e.at,
-                    kind=e.kind,
-                    detail=e.detail,
-                    device=e.device,
-                    device_id=e.device_id,
-                    level=e.level,
-                    factors=e.factors.split(),
-                )
-                for e in rows
-            ]
+            return [_event_out(e) for e in rows]
 
     def profile(self, personal_id: str) -> PersonPublic:
         """What the register holds about the signed-in citizen (read-only for them; audited
@@ -709,6 +983,34 @@ class IdentityService:
                 f"person-{person.status}",
                 f"the register records this person as {person.status}",
                 "personal_id",
+            )
+
+    def _registered(self, personal_id: str) -> PersonPublic | None:
+        """The person as the register holds them (old numbers resolve), or None."""
+        try:
+            return self.registry.get_person(REGISTRY_CONTEXT, personal_id)
+        except NotFound:
+            return None
+
+    def _residence_scope(self, person: PersonPublic) -> tuple[str, str]:
+        """The province and commune codes (2025 scheme) of the permanent residence, or
+        blanks when the register holds none."""
+        for r in person.residences:
+            if r.kind == "permanent" and r.valid_to is None:
+                unit = self.registry.units.get(
+                    r.current_unit.scheme, "commune", r.current_unit.code
+                )
+                if unit is not None:
+                    return unit.province_code, unit.code
+        return "", ""
+
+    @staticmethod
+    def _require_account_writer(ctx: OfficerContext) -> None:
+        if not ctx.can_write:
+            raise refuse(
+                Forbidden,
+                "officer-read-only",
+                "your role may read electronic-identity accounts but not change them",
             )
 
     @staticmethod
@@ -1033,6 +1335,92 @@ def _ticket_expired() -> DancuError:
     )
 
 
+def _no_account() -> DancuError:
+    return refuse(NotFound, "no-account", "no account for this number", "personal_id")
+
+
+def _number(personal_id: str) -> str:
+    """The 12-digit number an officer typed, or a refusal naming the field."""
+    try:
+        return ids.parse(personal_id).number
+    except ids.InvalidPersonalID:
+        raise refuse(
+            Invalid, "personal-id-invalid", "invalid personal ID number", "personal_id"
+        ) from None
+
+
+def _note(note: str, *, required: bool = False, limit: int = 200) -> str:
+    """An officer's note, on one line."""
+    note = " ".join(note.split())
+    if required and not note:
+        raise refuse(Invalid, "note-required", "write a note: what was checked, or why", "note")
+    if len(note) > limit:
+        raise refuse(Invalid, "note-too-long", "the note is too long", "note")
+    return note
+
+
+def _officer_detail(ctx: OfficerContext, *parts: str) -> str:
+    """An account event's detail for an officer's action: what, and who where."""
+    return " · ".join([p for p in parts if p] + [f"{ctx.username} ({ctx.unit_label})"])
+
+
+def _subject(account: Account) -> str:
+    return f"account:{account.id}"
+
+
+def _require_reinstatable(account: Account) -> None:
+    if account.status != "suspended":
+        raise refuse(Conflict, "not-suspended", "the account is not suspended")
+    if account.suspended_reason == DECEASED:
+        raise refuse(
+            Conflict,
+            "suspended-deceased",
+            "suspended because the register records a death: only a correction of the "
+            "register undoes it",
+        )
+
+
+def _revoke_tokens(session: Session, account: Account, now: datetime) -> None:
+    """End what services hold for the account: refresh tokens are revoked (for good, so a
+    later reinstatement does not bring them back) and access tokens issued in the last
+    ``ACCESS_HORIZON`` go on the revocation list that userinfo checks."""
+    since = now - ACCESS_HORIZON
+    jtis: set[str] = set()
+    for token in session.scalars(
+        select(RefreshToken).where(
+            RefreshToken.account_id == account.id,
+            or_(RefreshToken.revoked_at.is_(None), RefreshToken.created_at >= since),
+        )
+    ):
+        if token.revoked_at is None:
+            token.revoked_at = now
+        if token.access_jti and token.created_at >= since:
+            jtis.add(token.access_jti)
+    jtis.update(
+        session.scalars(
+            select(AuthorizationCode.access_jti).where(
+                AuthorizationCode.account_id == account.id,
+                AuthorizationCode.used_at >= since,
+                AuthorizationCode.access_jti != "",
+            )
+        )
+    )
+    for jti in sorted(jtis):
+        session.merge(RevokedToken(jti=jti, expires_at=now + ACCESS_HORIZON))
+
+
+def _event_out(e: AccountEvent) -> s.AccountEventOut:
+    return s.AccountEventOut(
+        at=e.at,
+        kind=e.kind,
+        detail=e.detail,
+        device=e.device,
+        device_id=e.device_id,
+        level=e.level,
+        factors=e.factors.split(),
+    )
+
+
 def _open_ticket(ticket: str, now: datetime) -> tuple[int, int]:
     """The account id and expiry of a well-formed, unexpired ticket (the MAC is checked
     against the account by the caller)."""
@@ -1081,6 +1469,8 @@ def _correction_out(row: CorrectionRequest) -> s.CorrectionOut:
         reason=row.reason,
         status=row.status,
         created_at=row.created_at,
+        resolved_at=row.resolved_at,
+        resolution_note=row.resolution_note,
     )
 
 

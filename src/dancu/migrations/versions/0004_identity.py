@@ -158,6 +158,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("created_at", dancu.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", dancu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("province_code", sa.String(length=2), nullable=False),
+        sa.Column("commune_code", sa.String(length=5), nullable=False),
+        sa.Column("resolved_by", sa.String(length=80), nullable=False),
+        sa.Column("resolution_note", sa.String(length=300), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["identity_account.id"],
@@ -168,6 +172,11 @@ def upgrade() -> None:
     with op.batch_alter_table("identity_correction_request", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_identity_correction_request_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_identity_correction_request_scope",
+            ["status", "province_code", "commune_code"],
+            unique=False,
         )
 
     op.create_table(
@@ -366,6 +375,7 @@ def downgrade() -> None:
 
     op.drop_table("identity_account_event")
     with op.batch_alter_table("identity_correction_request", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_correction_request_scope")
         batch_op.drop_index(batch_op.f("ix_identity_correction_request_account_id"))
 
     op.drop_table("identity_correction_request")
