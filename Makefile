@@ -9,7 +9,7 @@ PORT ?= 8000
 PEOPLE ?= 10000
 export DANCU_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test bench lint lock chromium clean messages demo-oidc
+.PHONY: install run test bench lint lock chromium java clean messages demo-oidc
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 
 # Regenerates the lock from pyproject.toml (run by hand after changing dependencies).
 lock: | $(BIN)/python
-	$(UV) pip compile --quiet --python $(BIN)/python --extra dev --extra faces -o requirements.lock pyproject.toml
+	$(UV) pip compile --quiet --python $(BIN)/python --extra dev --extra faces --extra spark -o requirements.lock pyproject.toml
 
 # The UI tests drive Debian's Chromium; install it when it is missing (we are root in CI).
 chromium:
@@ -38,7 +38,13 @@ run: install
 	$(BIN)/dancu demo seed --people $(PEOPLE)
 	$(BIN)/dancu serve --host $(HOST) --port $(PORT)
 
-test: install chromium
+# The Spark engine's tests run PySpark in local mode, which needs a Java runtime (17+).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for the Spark tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
+test: install chromium java
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: install

@@ -119,6 +119,11 @@ def registry(session_factory: sessionmaker[Session]) -> Iterator[RegistryService
 def container(engine: Engine, tmp_path: Path) -> Iterator[Container]:
     """A wired Container over the test database (its own engine on the same URL)."""
     url = engine.url.render_as_string(hide_password=False)
-    c = Container(Settings(database_url=url, data_dir=tmp_path, secret_key="test-secret-key"))
+    # No reconciliation worker thread in the apps tests start: the tests that need one run
+    # jobs themselves, and a thread polling the tables would race their emptying.
+    settings = Settings(
+        database_url=url, data_dir=tmp_path, secret_key="test-secret-key", reconcile_worker=False
+    )
+    c = Container(settings)
     yield c
     c.close()

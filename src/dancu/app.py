@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -23,6 +24,8 @@ from dancu.identity import account_web, clients_web, guardian_web, officer_web
 from dancu.identity import api as identity_api
 from dancu.identity import web as identity_web
 from dancu.identity.sessions import CitizenSessions
+from dancu.reconcile import api as reconcile_api
+from dancu.reconcile import web as reconcile_web
 from dancu.registry import api as registry_api
 from dancu.registry import web as registry_web
 
@@ -43,11 +46,23 @@ def create_app(container: Container | None = None) -> FastAPI:
         events = asyncio.create_task(
             run_subscribers(container.subscribers(), container.settings.event_poll_seconds, stop)
         )
+        # Reconciliation jobs run on a thread of their own (DuckDB releases the GIL while it
+        # works); one per process, each claiming jobs so that none runs twice.
+        stop_jobs = threading.Event()
+        jobs = None
+        if container.settings.reconcile_worker:
+            jobs = threading.Thread(
+                target=container.reconcile.work, args=(stop_jobs,), name="reconcile", daemon=True
+            )
+            jobs.start()
         try:
             yield
         finally:
             stop.set()
+            stop_jobs.set()
             await events
+            if jobs is not None:
+                await asyncio.to_thread(jobs.join, 30)
             await container.stop_async()
             container.close()
 
@@ -63,6 +78,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(registry_api.router)
     app.include_router(identity_api.router)
+    app.include_router(reconcile_api.router)
     # Inside the session middleware: ends citizen sessions on revoked devices.
     app.add_middleware(CitizenSessions, container=container)
     core_web.install(app)
@@ -74,6 +90,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(clients_web.router)
     app.include_router(guardian_web.router)
     app.include_router(officer_web.router)
+    app.include_router(reconcile_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(identity_api.TokenFastPath, container=container)
     app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,9 @@ from dancu.identity.service import IdentityService
 from dancu.identity.tokens import ReplayStore, TokenEndpoint
 from dancu.registry.lookup import PersonLookup
 from dancu.registry.service import RegistryService
+
+if TYPE_CHECKING:
+    from dancu.reconcile.service import ReconcileService
 
 
 @dataclass
@@ -105,6 +109,19 @@ class Container:
             self.oidc_tokens,
             self.settings.resolved_secret_key,
             self.portraits,
+        )
+
+    @cached_property
+    def reconcile(self) -> ReconcileService:
+        # Imported here: DuckDB and the pipeline load only when reconciliation is used.
+        from dancu.reconcile.service import ReconcileService
+
+        return ReconcileService(
+            self.sessions,
+            self.registry,
+            self.settings.data_dir,
+            engine=self.settings.reconcile_engine,
+            spark_master=self.settings.spark_master,
         )
 
     @cached_property

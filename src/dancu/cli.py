@@ -9,10 +9,11 @@ import typer
 from dancu.core.cli import audit_app, db_app, officer_app, outbox_app
 from dancu.demo import demo_app
 from dancu.identity.cli import identity_app
+from dancu.reconcile.cli import reconcile_app
 from dancu.registry.cli import registry_app, synth_app
 
 app = typer.Typer(
-    help="dancu: national population registry.",
+    help="dancu: national population registry, electronic identity, reconciliation.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -23,6 +24,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(officer_app, name="officer")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(identity_app, name="identity")
+app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(demo_app, name="demo")
 
 

@@ -31,7 +31,10 @@ DEMO_OFFICERS = (
     ("admin", "Quản trị Bộ Công an", Role.MINISTRY, ""),
     ("hanoi", "Cán bộ Công an TP Hà Nội", Role.PROVINCE, "01"),
     ("badinh", "Cán bộ Công an phường Ba Đình", Role.COMMUNE, "00004"),
+    # An agency's officer for reconciliation (unit field: the agency's code).
+    ("bhxh", "Cán bộ Bảo hiểm xã hội Việt Nam", Role.AGENCY, "bhxh"),
 )
+DEMO_EXTRACT_ROWS = 2000
 
 
 @demo_app.command("seed")
@@ -43,6 +46,7 @@ def demo_seed(
     with Container() as container:
         seed_demo(container, people, seed)
         citizen, _rp = seed_identity(container)
+        extract = demo_extract(container, people, seed)
     console.print(
         "[bold]demo officers[/bold] (password: "
         f"[cyan]{DEMO_PASSWORD}[/cyan]): "
@@ -52,6 +56,25 @@ def demo_seed(
         f"[bold]demo citizen[/bold] (level 2): personal ID [cyan]{citizen}[/cyan], passcode "
         f"[cyan]{DEMO_PASSCODE}[/cyan]; demo service: `make demo-oidc`, then {DEMO_RP_URL}"
     )
+    console.print(
+        f"[bold]demo extract[/bold] for reconciliation (sign in as bhxh, /reconcile): "
+        f"[cyan]{extract}[/cyan]"
+    )
+
+
+def demo_extract(container: Container, people: int, seed: int = 6) -> Path:
+    """An agency extract with realistic defects, drawn from the demo population, for trying
+    reconciliation (``dancu synth extract``); written once."""
+    from dancu.reconcile.synth import generate_extract
+
+    data = Path(container.settings.data_dir)
+    out = data / "demo-extract-bhxh.csv"
+    if not out.exists():
+        population = data / f"sample-{people}-{seed}.parquet"
+        if population.exists():
+            rows = min(DEMO_EXTRACT_ROWS, max(people // 5, 10))
+            generate_extract(population, rows, out, truth=data / "demo-extract-bhxh.truth.parquet")
+    return out
 
 
 def seed_demo(container: Container, people: int, seed: int = 6) -> None:
@@ -72,7 +95,17 @@ def seed_demo(container: Container, people: int, seed: int = 6) -> None:
     with container.sessions() as session, session.begin():
         for username, name, role, unit in DEMO_OFFICERS:
             if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
-                create_officer(session, container.units, username, name, DEMO_PASSWORD, role, unit)
+                agency = unit if role is Role.AGENCY else ""
+                create_officer(
+                    session,
+                    container.units,
+                    username,
+                    name,
+                    DEMO_PASSWORD,
+                    role,
+                    "" if agency else unit,
+                    agency=agency,
+                )
     seed_identity(container)
 
 

@@ -87,7 +87,7 @@ def test_login_never_redirects_off_site(client: TestClient) -> None:
             "next": "//evil.example/x",
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert r.status_code == 303 and r.headers["location"] == "/registry/search"  # home
 
 
 def test_wrong_password_names_no_reason_beyond_the_pair(client: TestClient) -> None:

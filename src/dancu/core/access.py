@@ -14,6 +14,13 @@ class Role(StrEnum):
     COMMUNE = "commune_officer"
     PROVINCE = "province_officer"
     MINISTRY = "ministry_admin"
+    # An officer of a sector agency (social insurance, tax, a bank...) who sends the agency's
+    # extracts for reconciliation and reads their results: no access to the register itself.
+    AGENCY = "agency_officer"
+
+
+# Roles that work on the register (its pages and API): everyone but an agency's officers.
+REGISTER_ROLES = frozenset({Role.COMMUNE, Role.PROVINCE, Role.MINISTRY})
 
 
 # Roles that may record civil events (births, deaths, residence changes). Province officers
@@ -30,10 +37,13 @@ class OfficerContext:
     province_code: str = ""
     commune_code: str = ""
     purpose: str = "registry-administration"
+    agency: str = ""  # the agency an agency officer works for (its code: bhxh, gdt...)
 
     def covers(self, province_code: str, commune_code: str) -> bool:
         if self.role is Role.MINISTRY:
             return True
+        if self.role is Role.AGENCY:
+            return False
         if self.role is Role.PROVINCE:
             return province_code == self.province_code
         return province_code == self.province_code and commune_code == self.commune_code
@@ -44,6 +54,8 @@ class OfficerContext:
 
     @property
     def unit_label(self) -> str:
+        if self.role is Role.AGENCY:
+            return f"agency:{self.agency}"
         return self.commune_code or self.province_code or "VN"
 
     def actor(self, purpose: str | None = None) -> Actor:

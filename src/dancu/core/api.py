@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.bootstrap import Container
-from dancu.core.access import OfficerContext
+from dancu.core.access import REGISTER_ROLES, OfficerContext, Role
 from dancu.core.errors import DancuError, Forbidden
 
 PROBLEM = "application/problem+json"
@@ -72,13 +72,34 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 async def current_api_officer(
     container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> OfficerContext:
-    """The officer a bearer token (``dancu officer token``) was issued to."""
+    """The officer a bearer token (``dancu officer token``) was issued to, for the register's
+    API (an agency's officers have no access to the register)."""
+    ctx = _bearer_officer(container, creds)
+    if ctx.role not in REGISTER_ROLES:
+        raise Forbidden("this token's role has no access to the register")
+    return ctx
+
+
+async def current_api_reconcile_officer(
+    container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> OfficerContext:
+    """The officer of a bearer token, for the reconciliation API (ministry or agency)."""
+    ctx = _bearer_officer(container, creds)
+    if ctx.role not in (Role.MINISTRY, Role.AGENCY):
+        raise Forbidden("reconciliation is for the ministry's and the agencies' officers")
+    return ctx
+
+
+def _bearer_officer(
+    container: Container, creds: HTTPAuthorizationCredentials | None
+) -> OfficerContext:
     if creds is None:
         raise Forbidden("send an officer token: Authorization: Bearer <token>")
     return container.tokens.verify(creds.credentials)
 
 
 ApiOfficer = Annotated[OfficerContext, Depends(current_api_officer)]
+ApiReconcileOfficer = Annotated[OfficerContext, Depends(current_api_reconcile_officer)]
 
 
 class BodyLimit:

@@ -72,23 +72,36 @@ def audit_checkpoint() -> None:
 @officer_app.command("create")
 def officer_create(
     username: str,
-    role: Annotated[Role, typer.Option(help="commune_officer, province_officer or ministry_admin")],
+    role: Annotated[
+        Role,
+        typer.Option(help="commune_officer, province_officer, ministry_admin or agency_officer"),
+    ],
     unit: Annotated[
         str,
         typer.Option(
             help="2025 commune code (commune officer) or province code (province officer)"
         ),
     ] = "",
+    agency: Annotated[
+        str, typer.Option(help="agency code of an agency officer (bhxh, gdt, a bank...)")
+    ] = "",
     full_name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str | None, typer.Option(help="omit to be asked")] = None,
 ) -> None:
-    """Create an officer account scoped to a unit."""
+    """Create an officer account scoped to a unit, or an agency's officer (reconciliation)."""
     with Container() as container:
         secret = password or getpass.getpass("password: ")
         try:
             with container.sessions() as session, session.begin():
                 create_officer(
-                    session, container.units, username, full_name or username, secret, role, unit
+                    session,
+                    container.units,
+                    username,
+                    full_name or username,
+                    secret,
+                    role,
+                    unit,
+                    agency=agency,
                 )
         except DancuError as exc:
             console.print(f"[red]{exc.field or 'error'}: {exc.message}[/red]")

@@ -6,6 +6,7 @@ of one core here, slow for an attacker with a stolen hash, quick enough for inte
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from dancu.core.models import Officer
 from dancu.core.timeutil import utcnow
 from dancu.core.units import NEW, UnitDirectory
 
+AGENCY_CODE = re.compile(r"[a-z0-9_-]{2,40}")
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -40,11 +42,19 @@ def create_officer(
     password: str,
     role: Role,
     unit_code: str = "",
+    agency: str = "",
 ) -> Officer:
-    """Create an officer scoped to a 2025-scheme commune (commune officer) or province."""
+    """Create an officer scoped to a 2025-scheme commune (commune officer) or province, or an
+    agency officer of ``agency`` (a short code such as ``bhxh``)."""
     if len(password) < 10:
         raise Invalid("a password has at least 10 characters", "password")
     unit = None
+    if role is Role.AGENCY:
+        agency = agency.strip().lower()
+        if not AGENCY_CODE.fullmatch(agency):
+            raise Invalid("an agency code has 2-40 letters, digits, '-' or '_'", "agency")
+    elif agency:
+        raise Invalid("only an agency officer belongs to an agency", "agency")
     if role is Role.COMMUNE:
         unit = units.get(NEW, "commune", unit_code)
         if unit is None:
@@ -61,6 +71,7 @@ def create_officer(
         password_hash=HASHER.hash(password),
         role=role.value,
         unit_id=unit.id if unit else None,
+        agency=agency,
         active=True,
         failed_logins=0,
     )
@@ -71,6 +82,8 @@ def create_officer(
 
 def context_for(officer: Officer, units: UnitDirectory) -> OfficerContext:
     role = Role(officer.role)
+    if role is Role.AGENCY:
+        return OfficerContext(officer.username, role, agency=officer.agency)
     unit = units.by_id.get(officer.unit_id or -1)
     if unit is None:
         return OfficerContext(officer.username, role)
@@ -127,21 +140,23 @@ class TokenSigner:
         self._verified: dict[tuple[str, int], tuple[OfficerContext, float]] = {}
 
     def issue(self, ctx: OfficerContext) -> str:
-        return self._s.dumps([ctx.username, ctx.role.value, ctx.province_code, ctx.commune_code])
+        return self._s.dumps(
+            [ctx.username, ctx.role.value, ctx.province_code, ctx.commune_code, ctx.agency]
+        )
 
     def verify(self, token: str, max_age_s: int = 8 * 3600) -> OfficerContext:
         known = self._verified.get((token, max_age_s))
         if known is not None and time.time() < known[1]:
             return known[0]
         try:
-            (username, role, province, commune), signed = self._s.loads(
+            (username, role, province, commune, *agency), signed = self._s.loads(
                 token, max_age=max_age_s, return_timestamp=True
             )
         except SignatureExpired:
             raise LoginFailed("the token has expired") from None
         except BadSignature:
             raise LoginFailed("the token is not valid") from None
-        ctx = OfficerContext(username, Role(role), province, commune)
+        ctx = OfficerContext(username, Role(role), province, commune, agency="".join(agency[:1]))
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
         self._verified[(token, max_age_s)] = (ctx, signed.timestamp() + max_age_s)

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark cookies Secure (set behind HTTPS)."
     )
+    reconcile_engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Engine of reconciliation jobs: duckdb (in-process) or spark.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master URL for the spark engine (local[N], spark://host:7077...).",
+    )
+    reconcile_worker: bool = Field(
+        default=True,
+        description="Run reconciliation jobs in the server's process (false: run "
+        "`dancu reconcile worker` instead).",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

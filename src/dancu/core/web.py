@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu import __version__
 from dancu.core import i18n
-from dancu.core.access import OfficerContext, Role
+from dancu.core.access import REGISTER_ROLES, OfficerContext, Role
 from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
@@ -46,12 +46,15 @@ _CSP = (
 )
 _NO_CSP = ("/docs", "/redoc", "/openapi.json")
 # Contexts whose templates the pages use, in lookup order.
-_TEMPLATE_PACKAGES = ("dancu.core", "dancu.registry", "dancu.identity")
+_TEMPLATE_PACKAGES = ("dancu.core", "dancu.registry", "dancu.identity", "dancu.reconcile")
 ROLE_LABELS = {
     Role.COMMUNE: N_("Commune officer"),
     Role.PROVINCE: N_("Province officer"),
     Role.MINISTRY: N_("Ministry administrator"),
+    Role.AGENCY: N_("Agency officer"),
 }
+# Who may use the reconciliation pages: the ministry's data centre and the agencies' officers.
+RECONCILE_ROLES = frozenset({Role.MINISTRY, Role.AGENCY})
 
 
 def _environment() -> Environment:
@@ -196,15 +199,50 @@ class CsrfFailed(Exception):
     pass
 
 
-def current_web_officer(request: Request) -> OfficerContext:
+class WrongRole(Exception):
+    """A signed-in officer on a page their role has no use for (an agency's officer on the
+    register's pages): a 403 page pointing to their own pages."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+
+
+def _session_officer(request: Request) -> OfficerContext:
     data = request.session.get("officer")
     if not data:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
-    return OfficerContext(data["username"], Role(data["role"]), data["province"], data["commune"])
+    return OfficerContext(
+        data["username"],
+        Role(data["role"]),
+        data["province"],
+        data["commune"],
+        agency=data.get("agency", ""),
+    )
+
+
+def home_page(role: Role) -> str:
+    return "/reconcile" if role is Role.AGENCY else "/registry/search"
+
+
+def current_web_officer(request: Request) -> OfficerContext:
+    """The signed-in officer of the register's pages (not an agency's officer)."""
+    ctx = _session_officer(request)
+    if ctx.role not in REGISTER_ROLES:
+        raise WrongRole(home_page(ctx.role))
+    return ctx
+
+
+def current_reconcile_officer(request: Request) -> OfficerContext:
+    """The signed-in officer of the reconciliation pages (ministry or agency)."""
+    ctx = _session_officer(request)
+    if ctx.role not in RECONCILE_ROLES:
+        raise WrongRole(home_page(ctx.role))
+    return ctx
 
 
 WebOfficer = Annotated[OfficerContext, Depends(current_web_officer)]
+ReconcileOfficer = Annotated[OfficerContext, Depends(current_reconcile_officer)]
 
 
 def render(
@@ -231,11 +269,15 @@ def render(
     return HTMLResponse(html, status_code=status_code)
 
 
-def error_page(request: Request, title: str, message: str, status_code: int) -> HTMLResponse:
-    """An error as a page (the API answers problem details instead)."""
-    return render(
-        request, "error.html", {"title": title, "message": message}, status_code=status_code
-    )
+def error_page(
+    request: Request, title: str, message: str, status_code: int, home: str | None = None
+) -> HTMLResponse:
+    """An error as a page (the API answers problem details instead), with a way back to the
+    officer's own pages."""
+    data = request.session.get("officer")
+    back = home or (home_page(Role(data["role"])) if data else "/login")
+    context = {"title": title, "message": message, "home": back}
+    return render(request, "error.html", context, status_code=status_code)
 
 
 def flash(request: Request, message: str) -> None:
@@ -346,9 +388,13 @@ def login(
                 "role": ctx.role.value,
                 "province": ctx.province_code,
                 "commune": ctx.commune_code,
+                "agency": ctx.agency,
                 "unit": _unit_name(container, ctx),
             }
-            return RedirectResponse(safe_next(next), status_code=303)
+            target = safe_next(next)
+            if target == "/":
+                target = home_page(ctx.role)
+            return RedirectResponse(target, status_code=303)
     return render(
         request,
         "login.html",
@@ -359,6 +405,8 @@ def login(
 
 def _unit_name(container: Any, ctx: OfficerContext) -> str:
     units = container.units
+    if ctx.role is Role.AGENCY:
+        return ctx.agency.upper()
     if ctx.commune_code:
         unit = units.get("2025", "commune", ctx.commune_code)
     elif ctx.province_code:
@@ -389,7 +437,8 @@ def switch_language(request: Request, code: str, next: str | None = None) -> Res
 
 @router.get("/")
 def home(request: Request) -> Response:
-    target = "/registry/search" if request.session.get("officer") else "/login"
+    data = request.session.get("officer")
+    target = home_page(Role(data["role"])) if data else "/login"
     return RedirectResponse(target, status_code=303)
 
 
@@ -402,6 +451,16 @@ def install_page_errors(app: FastAPI) -> None:
         if request.headers.get("hx-request") == "true":
             return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
+
+    @app.exception_handler(WrongRole)
+    async def _role(request: Request, exc: WrongRole) -> Response:
+        return error_page(
+            request,
+            _("Not for your role"),
+            _("Your role does not use this page."),
+            403,
+            home=exc.home,
+        )
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:

@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import text
 
 import dancu.identity.models
+import dancu.reconcile.models
 import dancu.registry.models  # noqa: F401
 from dancu.core import models as _core_models  # noqa: F401
 from dancu.core.db import Base, make_engine

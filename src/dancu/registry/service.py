@@ -4,12 +4,15 @@ audit entry, and commits them together or not at all."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dancu.core import ids
-from dancu.core.access import OfficerContext
-from dancu.core.errors import Invalid
+from dancu.core.access import OfficerContext, Role
+from dancu.core.audit import Entry
+from dancu.core.errors import Forbidden, Invalid
 from dancu.core.models import PersonalIdAllocation
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit
@@ -24,6 +27,7 @@ from dancu.registry.models import (
 )
 from dancu.registry.overview import OverviewReads
 from dancu.registry.residence import ResidenceUseCases
+from dancu.registry.snapshot import Snapshot, write_snapshot
 from dancu.registry.status import CivilStatusUseCases
 from dancu.registry.versioning import supersede
 
@@ -32,6 +36,21 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
     """The population register's use cases: births, deaths and registration here; residence
     in ``residence.py``, civil status in ``status.py``, reads in ``reads.py``, area
     aggregates in ``overview.py``."""
+
+    # -- the whole register, for reconciliation ---------------------------------------------
+
+    def snapshot(self, ctx: OfficerContext, root: Path, purpose: str) -> Snapshot:
+        """Everyone in the register now and every number they were known by, as Parquet
+        files under ``root`` (``registry.snapshot``), for the reconciliation of an agency's
+        extract. The ministry's data centre only; audited as one bulk read naming the purpose
+        (which agency, which job)."""
+        if ctx.role is not Role.MINISTRY:
+            raise Forbidden("only the ministry reads the whole register")
+        snap = write_snapshot(self.factory.kw["bind"], root)
+        self.reads_audit.write(
+            Entry(ctx.actor(purpose), "registry.snapshot", "register", f"{snap.people} people")
+        )
+        return snap
 
     # -- births, deaths -------------------------------------------------------------------
 

@@ -1,0 +1,635 @@
+"""Reading agency extracts: recognise the file, propose which column holds which canonical field
+(``fields.FIELDS``) and stage the rows as one Parquet file that the pipeline reads with DuckDB.
+
+- Formats, recognised by content: CSV/TSV/TXT (delimiter ``,`` ``;`` tab or ``|``, a header
+  row, encodings in ``encodings.py``), Excel ``.xlsx`` (first sheet, first non-empty row is the
+  header) and Parquet. Anything else is refused with ``extract-format``.
+- Staged values are text, trimmed and NFC; an empty value is NULL (never ""), whatever the
+  format. Nothing else is changed: the pipeline does the Vietnamese-specific normalisation.
+- ``row_no`` is the position of a data row in the file (1 = the first row after the header),
+  in file order. A row whose mapped values are all empty is skipped but still counted, so
+  ``row_no`` always points at the agency's own row; empty lines between CSV rows count too,
+  those after the last row do not.
+- Memory stays flat: DuckDB reads CSV and Parquet in a fresh in-memory database that spills to
+  ``work_dir``, non-UTF-8 text is transcoded to a scratch file in chunks, Excel is streamed
+  with openpyxl's read-only mode, and the rows reach the staged file in Arrow batches.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import duckdb
+import numpy as np
+import openpyxl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from openpyxl.utils import get_column_letter
+
+from dancu.reconcile import encodings
+from dancu.reconcile.encodings import WHITESPACE, ExtractError, clean_value
+from dancu.reconcile.fields import FIELDS, HEADER_SYNONYMS, header_key
+
+__all__ = [
+    "ColumnMapping",
+    "ExtractError",
+    "Sniffed",
+    "StageStats",
+    "check_mapping",
+    "propose_mapping",
+    "signature",
+    "sniff",
+    "stage",
+]
+
+Format = Literal["csv", "parquet", "xlsx"]
+MappingSource = Literal["profile", "exact", "prefix"]
+
+SAMPLE_ROWS: Final = 20
+# How the fields are named to an officer, in the words of the agency's own forms.
+FIELD_LABELS: Final[dict[str, str]] = {
+    "agency_key": "agency record key (mã hồ sơ)",
+    "full_name": "full name (họ và tên)",
+    "birth_date": "date of birth (ngày sinh)",
+    "sex": "sex (giới tính)",
+    "personal_id": "personal ID number (số định danh cá nhân / số CCCD)",
+    "old_id": "old ID card number (số CMND)",
+    "address": "address (địa chỉ)",
+    "province": "province (tỉnh/thành phố)",
+}
+# The fields of which a usable extract has at least one besides the name: they tell apart
+# people of the same name.
+IDENTIFYING: Final = ("personal_id", "old_id", "birth_date")
+
+_BATCH_ROWS: Final = 131_072
+_XLSX_BATCH: Final = 16_384
+# Synonym keys shorter than this ("id", "ten") guess too much as prefixes ("tendem", "idcard").
+_MIN_PREFIX: Final = 3
+# DuckDB runs inside a service worker, so it gets a small bound and spills to work_dir. With
+# 1GB, counting the distinct agency keys of 10 million rows alone took the process to 630 MB
+# RSS; with these, staging 2 to 10 million rows peaks at 360-390 MB (most of it the CSV
+# reader's own buffers, which the limit does not shrink).
+_MEMORY_LIMIT: Final = "256MB"
+_KEYS_MEMORY_LIMIT: Final = "128MB"
+_THREADS: Final = 2
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What an extract is, before its columns are mapped (shown to the officer to confirm)."""
+
+    path: Path
+    format: Format
+    encoding: str | None  # the Python codec (CSV only): utf-8, utf-8-sig, utf-16-le, cp1258...
+    delimiter: str | None  # CSV only
+    headers: list[str]  # trimmed, NFC; a blank header is "(column N)"
+    sample: list[list[str]]  # up to 20 data rows, values as staged ("" for empty)
+    header_line: int = 1  # the line (CSV) or sheet row (Excel) of the header
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """A proposed mapping for the officer to confirm: the header that holds each field."""
+
+    fields: dict[str, str]  # canonical field -> header, in FIELDS order
+    unmapped: list[str]  # headers no field took, in file order
+    sources: dict[str, MappingSource]  # how each field was found: profile, exact or prefix
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """What ``stage`` wrote. ``rows`` excludes the blank rows it skipped."""
+
+    rows: int
+    columns: tuple[str, ...]  # the canonical fields staged, in FIELDS order
+    duplicate_agency_keys: int  # rows whose agency key an earlier row already has
+    blank_rows_skipped: int
+
+
+# -- sniffing ---------------------------------------------------------------------------------
+
+
+def sniff(path: Path, *, encoding: str | None = None, delimiter: str | None = None) -> Sniffed:
+    """Recognise an extract: its format (by content), and for CSV its encoding and delimiter
+    (unless given); read its header and a sample of rows. Raises ``ExtractError``."""
+    path = Path(path)
+    fmt = encodings.file_format(path)
+    if fmt == "parquet":
+        return _sniff_parquet(path)
+    if fmt == "xlsx":
+        return _sniff_xlsx(path)
+    return _sniff_csv(path, encoding, delimiter)
+
+
+def _sniff_csv(path: Path, encoding: str | None, delimiter: str | None) -> Sniffed:
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise ExtractError("extract-delimiter", f"{delimiter!r} cannot separate columns")
+    if encoding:
+        codec = encodings.codec_name(encoding)
+    else:
+        with path.open("rb") as f:
+            head = f.read(encodings.SAMPLE_BYTES)
+            at_eof = not f.read(1)
+        codec = encodings.detect_encoding(head, at_eof=at_eof)
+    text, at_eof = encodings.read_sample(path, codec)
+    lead = encodings.leading_blank_lines(text)
+    body = text.split("\n", lead)[-1] if lead else text
+    if not body.strip():
+        raise ExtractError("extract-empty", f"{path.name} holds no text")
+    if body.lstrip()[:1] == "<":
+        raise ExtractError(
+            "extract-format", f"{path.name} is a web page or XML; {encodings.SAVE_AS}"
+        )
+    delim, records = encodings.pick_delimiter(body, at_eof, delimiter)
+    headers = _headers(records[0], path)
+    data = [r for r in records[1:] if any(v.strip(WHITESPACE) for v in r)]
+    if not data and at_eof:
+        raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")
+    sample = [[clean_value(v) for v in r] for r in data[:SAMPLE_ROWS]]
+    return Sniffed(path, "csv", codec, delim, headers, sample, header_line=lead + 1)
+
+
+def _headers(raw: Sequence[str | None], path: Path) -> list[str]:
+    headers = [clean_value(h or "") or f"(column {i + 1})" for i, h in enumerate(raw)]
+    seen: dict[str, str] = {}
+    for h in headers:
+        key = header_key(h) or h
+        if key in seen:
+            same = f"{h!r} appears twice" if seen[key] == h else f"{seen[key]!r} and {h!r} are"
+            raise ExtractError(
+                "extract-headers",
+                f"{path.name}: the column names {same} the same once accents, case and "
+                "punctuation are ignored; rename one so each column can be told apart",
+            )
+        seen[key] = h
+    return headers
+
+
+def _sniff_parquet(path: Path) -> Sniffed:
+    schema, rows = _parquet_schema(path)
+    if rows == 0:
+        raise ExtractError("extract-empty", f"{path.name} has columns but no rows")
+    headers = _headers(schema.names, path)
+    exprs = ", ".join(_clean_sql(e) for e in _parquet_exprs(schema))
+    sql = f"SELECT {exprs} FROM {_parquet_source(path, len(headers))} LIMIT {SAMPLE_ROWS}"
+    with _connect(None) as con:
+        try:
+            found = con.sql(sql).fetchall()
+        except duckdb.Error:
+            raise _damaged_parquet(path) from None
+    sample = [["" if v is None else str(v) for v in row] for row in found]
+    return Sniffed(path, "parquet", None, None, headers, sample, header_line=0)
+
+
+def _parquet_schema(path: Path) -> tuple[pa.Schema, int]:
+    try:
+        meta = pq.read_metadata(path)
+        return meta.schema.to_arrow_schema(), int(meta.num_rows)
+    except (pa.ArrowException, OSError):
+        raise _damaged_parquet(path) from None
+
+
+def _damaged_parquet(path: Path) -> ExtractError:
+    return ExtractError(
+        "extract-format", f"{path.name} looks like a Parquet file but is damaged or incomplete"
+    )
+
+
+def _sniff_xlsx(path: Path) -> Sniffed:
+    header_row = 0
+    headers: list[str] = []
+    sample: list[list[str]] = []
+    with _sheet(path) as rows:
+        for number, values in rows:
+            if _blank(values):
+                continue
+            if not header_row:
+                width = max(i for i, v in enumerate(values) if not _blank([v])) + 1
+                header_row, headers = number, _headers(values[:width], path)
+                continue
+            sample.append([clean_value(v or "") for v in values[: len(headers)]])
+            if len(sample) == SAMPLE_ROWS:
+                break
+    if not header_row:
+        raise ExtractError("extract-empty", f"{path.name}: the first sheet is empty")
+    if len(headers) < 2:
+        raise ExtractError(
+            "extract-delimiter",
+            f"{path.name}: the header (row {header_row}) has a single column; put each field "
+            "in its own column (text such as 'a,b,c' in one cell: Data > Text to Columns)",
+        )
+    if not sample:
+        raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")
+    return Sniffed(path, "xlsx", None, None, headers, sample, header_line=header_row)
+
+
+@contextmanager
+def _sheet(path: Path) -> Iterator[Iterator[tuple[int, list[str | None]]]]:
+    """The first sheet's rows as (sheet row number, cell texts), streamed."""
+    with warnings.catch_warnings():
+        # openpyxl warns about workbook features it drops (styles, data validation); none of
+        # them matters for reading values.
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception:  # openpyxl raises whatever its XML and zip readers raise
+            raise _damaged_xlsx(path) from None
+        try:
+            if not book.worksheets:
+                raise ExtractError("extract-empty", f"{path.name} has no worksheet")
+            sheet = book.worksheets[0]
+            # Some writers record a wrong sheet size, which read-only mode would trust.
+            sheet.reset_dimensions()
+            yield _sheet_rows(sheet.iter_rows(values_only=True), path)
+        finally:
+            book.close()
+
+
+def _sheet_rows(rows: Iterator[tuple[Any, ...]], path: Path) -> Iterator[tuple[int, list[Any]]]:
+    number = 0
+    while True:
+        try:
+            values = next(rows, None)
+        except Exception:
+            raise _damaged_xlsx(path) from None
+        if values is None:
+            return
+        number += 1  # read-only mode yields an empty tuple for each row missing from the file
+        yield number, [_cell_text(v) for v in values]
+
+
+def _damaged_xlsx(path: Path) -> ExtractError:
+    return ExtractError("extract-format", f"{path.name} is not a readable Excel workbook")
+
+
+def _cell_text(value: object) -> str | None:
+    """A cell as the agency typed it. A number that is whole loses Excel's ``.0`` (an ID typed
+    as a number has lost its leading zeros already: the pipeline repairs that, not us)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        day = f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+        return day if value.time() == time() else f"{day} {value.time().isoformat()}"
+    if isinstance(value, date):
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _blank(values: Sequence[str | None]) -> bool:
+    return all(v is None or not v.strip(WHITESPACE) for v in values)
+
+
+# -- column mapping ---------------------------------------------------------------------------
+
+
+def propose_mapping(
+    headers: Sequence[str], saved: Mapping[str, str] | None = None
+) -> ColumnMapping:
+    """Guess the header of each canonical field: a saved profile first (where its headers are
+    present), then an exact synonym key, then a header whose key starts with a synonym's key
+    (longest synonym first). Each header goes to at most one field."""
+    keys = [header_key(h) for h in headers]
+    taken: dict[str, int] = {}
+    sources: dict[str, MappingSource] = {}
+
+    def take(field: str, index: int, source: MappingSource) -> None:
+        taken[field], sources[field] = index, source
+
+    for field, header in (saved or {}).items():
+        if field not in FIELDS or field in taken:
+            continue
+        # The profile was found by the header keys' signature: "HO TEN" matches "Họ tên".
+        index = _index(headers, header, taken)
+        if index is None:
+            index = _index(keys, header_key(header), taken)
+        if index is not None:
+            take(field, index, "profile")
+    for field in FIELDS:
+        for synonym in HEADER_SYNONYMS[field] if field not in taken else ():
+            index = _index(keys, header_key(synonym), taken)
+            if index is not None:
+                take(field, index, "exact")
+                break
+    guesses = sorted(
+        (-len(skey), order, i, field)
+        for order, field in enumerate(FIELDS)
+        if field not in taken
+        for skey in {header_key(s) for s in HEADER_SYNONYMS[field]}
+        if len(skey) >= _MIN_PREFIX
+        for i, key in enumerate(keys)
+        if key.startswith(skey)
+    )
+    for _, _, i, field in guesses:
+        if field not in taken and i not in taken.values():
+            take(field, i, "prefix")
+    mapping: dict[str, str] = {f: headers[taken[f]] for f in FIELDS if f in taken}
+    used = set(taken.values())
+    unmapped = [h for i, h in enumerate(headers) if i not in used]
+    return ColumnMapping(mapping, unmapped, {f: sources[f] for f in mapping})
+
+
+def _index(values: Sequence[str], wanted: str, taken: dict[str, int]) -> int | None:
+    used = set(taken.values())
+    return next((i for i, v in enumerate(values) if v == wanted and i not in used), None)
+
+
+def check_mapping(mapping: ColumnMapping | Mapping[str, str], headers: Sequence[str]) -> None:
+    """Refuse a mapping that names an unknown field, a header the file does not have or one
+    header twice (``extract-mapping``), or lacks the full name or every identifying field
+    (``extract-columns-missing``)."""
+    fields = _as_dict(mapping)
+    for field, header in fields.items():
+        if field not in FIELDS:
+            raise ExtractError("extract-mapping", f"{field!r} is not a field of an extract")
+        if header not in headers:
+            raise ExtractError("extract-mapping", f"the file has no column {header!r}")
+    repeated = sorted({h for h in fields.values() if list(fields.values()).count(h) > 1})
+    if repeated:
+        raise ExtractError(
+            "extract-mapping", f"the column {repeated[0]!r} is mapped to more than one field"
+        )
+    missing = [] if "full_name" in fields else [f"a column for the {FIELD_LABELS['full_name']}"]
+    if not any(f in fields for f in IDENTIFYING):
+        labels = [FIELD_LABELS[f] for f in IDENTIFYING]
+        missing.append(f"a column for at least one of {', '.join(labels[:-1])} or {labels[-1]}")
+    if missing:
+        raise ExtractError(
+            "extract-columns-missing",
+            f"the extract needs {' and '.join(missing)}; map the column that holds it, or ask "
+            "the agency to include it",
+        )
+
+
+def _as_dict(mapping: ColumnMapping | Mapping[str, str]) -> dict[str, str]:
+    return dict(mapping.fields if isinstance(mapping, ColumnMapping) else mapping)
+
+
+def signature(headers: Sequence[str]) -> str:
+    """A stable key for a set of columns (order, case, accents and punctuation aside), under
+    which the service keeps the agency's confirmed mapping."""
+    keys = sorted(header_key(h) for h in headers)
+    return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()
+
+
+# -- staging ----------------------------------------------------------------------------------
+
+
+def stage(
+    sniffed: Sniffed,
+    mapping: ColumnMapping | Mapping[str, str],
+    out: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    work_dir: Path | None = None,
+) -> StageStats:
+    """Write the mapped columns of the extract to ``out`` (Parquet): ``row_no`` (BIGINT) and one
+    VARCHAR column per mapped field, named by the field, in file order.
+
+    The file appears at ``out`` only when complete (written as ``out.with_suffix(".partial")``
+    and renamed). ``progress`` is called with the number of file rows read so far. Scratch
+    files (a transcoded copy, DuckDB's spill) go to a directory in ``work_dir`` (default: the
+    directory of ``out``), removed at the end. Raises ``ExtractError``; nothing is left behind.
+    """
+    fields = _as_dict(mapping)
+    check_mapping(fields, sniffed.headers)
+    chosen = tuple(f for f in FIELDS if f in fields)
+    out = Path(out)
+    partial = out.with_suffix(".partial")
+    scratch_root = Path(work_dir) if work_dir else out.parent
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="dancu-stage-", dir=scratch_root))
+    try:
+        with _connect(scratch) as con:
+            source, exprs = _source(sniffed, scratch)
+            select = ", ".join(
+                f"{_clean_sql(exprs[sniffed.headers.index(fields[f])])} AS {f}" for f in chosen
+            )
+            sql = f"SELECT {select} FROM {source}"
+            rows, blanks = _write(con, sql, chosen, partial, progress, sniffed)
+        if rows == 0:
+            name = sniffed.path.name
+            raise ExtractError("extract-empty", f"{name}: every row is empty in the mapped columns")
+        dups = _duplicate_keys(partial, scratch) if "agency_key" in chosen else 0
+        partial.replace(out)  # atomic: a reader never sees a half-written staged file
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return StageStats(rows, chosen, dups, blanks)
+
+
+def _connect(scratch: Path | None, memory_limit: str = _MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {
+        "memory_limit": memory_limit,
+        "threads": _THREADS,
+        # The default, but row_no depends on it: with it DuckDB returns a query without ORDER
+        # BY in the order of its source (the file), however many threads scan it.
+        "preserve_insertion_order": True,
+    }
+    if scratch is not None:
+        config["temp_directory"] = str(scratch / "duckdb")
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("SET enable_progress_bar = false")  # it would draw on the worker's terminal
+    return con
+
+
+def _source(sniffed: Sniffed, scratch: Path) -> tuple[str, list[str]]:
+    """The FROM item that reads the extract with columns c0, c1..., and each column's text."""
+    n = len(sniffed.headers)
+    plain = [f"c{i}" for i in range(n)]
+    if sniffed.format == "parquet":
+        schema, _ = _parquet_schema(sniffed.path)
+        return _parquet_source(sniffed.path, n), _parquet_exprs(schema)
+    if sniffed.format == "xlsx":
+        copy = scratch / "sheet.parquet"
+        _xlsx_to_parquet(sniffed, copy)
+        return _parquet_source(copy, n), plain
+    path, delim = sniffed.path, sniffed.delimiter or ","
+    codec = sniffed.encoding or "utf-8"
+    if (
+        codec not in ("utf-8", "utf-8-sig")
+        or sniffed.header_line > 1
+        or encodings.has_inner_blank_lines(path)
+    ):
+        path = scratch / "extract.csv"
+        encodings.transcode(sniffed.path, path, codec, filler=delim * (n - 1))
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n))
+    # Every column is named and typed, so nothing is guessed from a sample; strict mode
+    # without null padding makes a row with too few or too many values (or an unclosed
+    # quote) an error naming its line instead of a row with shifted columns.
+    source = (
+        f"read_csv({_sql_text(str(path))}, columns={{{columns}}}, header=true, "
+        f"auto_detect=false, delim={_sql_text(delim)}, quote='\"', escape='\"', "
+        "strict_mode=true, null_padding=false, compression='none')"
+    )
+    return source, plain
+
+
+def _parquet_source(path: Path, n: int) -> str:
+    names = ", ".join(f"c{i}" for i in range(n))  # by position: any column name works
+    return f"read_parquet({_sql_text(str(path))}, binary_as_string=true) AS t({names})"
+
+
+def _parquet_exprs(schema: pa.Schema) -> list[str]:
+    """Each column as text: dates and timestamps in ISO form, and a whole floating-point number
+    without ``.0`` (so an ID stored as a double reads as its digits, as from Excel)."""
+    exprs = []
+    for i, column in enumerate(schema):
+        if pa.types.is_floating(column.type):
+            exprs.append(
+                f"CASE WHEN isfinite(c{i}) AND c{i} = trunc(c{i}) AND abs(c{i}) < 1e15 "
+                f"THEN CAST(CAST(c{i} AS BIGINT) AS VARCHAR) ELSE CAST(c{i} AS VARCHAR) END"
+            )
+        else:
+            exprs.append(f"CAST(c{i} AS VARCHAR)")
+    return exprs
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _clean_sql(expr: str) -> str:
+    """SQL for a value as staged: NFC, trimmed (``WHITESPACE``), NULL when empty."""
+    ws = _sql_text(WHITESPACE)
+    # trim() with a list of characters costs several times NFC itself, and most values have
+    # nothing to trim: look at the two end characters first (an empty value takes the trim
+    # branch, because every string contains '').
+    return (
+        f"CASE WHEN contains({ws}, left({expr}, 1)) OR contains({ws}, right({expr}, 1)) "
+        f"THEN nullif(trim(nfc_normalize({expr}), {ws}), '') ELSE nfc_normalize({expr}) END"
+    )
+
+
+def _xlsx_to_parquet(sniffed: Sniffed, dest: Path) -> None:
+    """The data rows of the sheet as a Parquet file of text columns c0, c1...: a blank row
+    between rows as an all-NULL row (it keeps its row number), blank rows at the end dropped."""
+    n = len(sniffed.headers)
+    schema = pa.schema([(f"c{i}", pa.string()) for i in range(n)])
+    buffer: list[list[str | None]] = []
+    pending = 0
+    with _sheet(sniffed.path) as rows, pq.ParquetWriter(dest, schema) as writer:
+        for number, values in rows:
+            if number <= sniffed.header_line:
+                continue
+            if _blank(values):
+                pending += 1
+                continue
+            extra = next((i for i, v in enumerate(values[n:], n) if not _blank([v])), None)
+            if extra is not None:
+                raise ExtractError(
+                    "extract-row",
+                    f"row {number} has a value in column {get_column_letter(extra + 1)}, which "
+                    "has no header; give the column a header or delete the value",
+                    line=number,
+                )
+            buffer.extend([[None] * n] * pending)
+            pending = 0
+            buffer.append(values[:n] + [None] * (n - len(values)))
+            if len(buffer) >= _XLSX_BATCH:
+                writer.write_table(_table(buffer, schema))
+                buffer = []
+        if buffer:
+            writer.write_table(_table(buffer, schema))
+
+
+def _table(rows: list[list[str | None]], schema: pa.Schema) -> pa.Table:
+    columns = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    fields: tuple[str, ...],
+    partial: Path,
+    progress: Callable[[int], None] | None,
+    sniffed: Sniffed,
+) -> tuple[int, int]:
+    """Stream the query into ``partial`` with row numbers; return (rows kept, blank rows)."""
+    schema = pa.schema([("row_no", pa.int64()), *((f, pa.string()) for f in fields)])
+    seen = kept = 0
+    with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
+        for batch in _batches(con, sql, sniffed):
+            n = batch.num_rows
+            # Counting the rows as they stream is file order: see _connect.
+            row_no = pa.array(np.arange(seen + 1, seen + n + 1, dtype=np.int64))
+            columns = [batch.column(i).cast(pa.string()) for i in range(batch.num_columns)]
+            present = functools.reduce(pc.or_, (pc.is_valid(c) for c in columns))
+            table = pa.Table.from_arrays([row_no, *columns], schema=schema).filter(present)
+            writer.write_table(table)
+            seen += n
+            kept += table.num_rows
+            if progress:
+                progress(seen)
+    return kept, seen - kept
+
+
+def _batches(con: duckdb.DuckDBPyConnection, sql: str, sniffed: Sniffed) -> Iterator[Any]:
+    """The query's result as Arrow batches; DuckDB's read errors become ``ExtractError``.
+    (Arrow's reader re-raises them as OSError carrying DuckDB's message.)"""
+    try:
+        yield from con.sql(sql).to_arrow_reader(_BATCH_ROWS)
+    except (duckdb.Error, OSError) as exc:
+        failure = _read_failure(str(exc), sniffed)
+        if failure is None:
+            raise
+        raise failure from None  # DuckDB's text quotes the row: personal data stays out of logs
+
+
+def _read_failure(text: str, sniffed: Sniffed) -> ExtractError | None:
+    name = sniffed.path.name
+    if sniffed.format == "parquet":
+        return None if "Out of Memory" in text else _damaged_parquet(sniffed.path)
+    line_text = _after(text, "CSV Error on Line: ")
+    if sniffed.format != "csv" or line_text is None:
+        return None
+    line = int(line_text) + sniffed.header_line - 1
+    if "Invalid unicode" in text:
+        return encodings.decode_error("utf-8", line)
+    expected, found = _after(text, "Expected Number of Columns: "), _after(text, "Found: ")
+    if "unterminated quote" in text:
+        why = 'opens a quote (") that is never closed'
+    elif expected and found:
+        sep = encodings.DELIMITER_NAMES.get(sniffed.delimiter or ",", repr(sniffed.delimiter))
+        why = (
+            f"has {found} values where the header has {expected} columns (a value containing "
+            f"the {sep} needs quotes around it)"
+        )
+    else:
+        why = "cannot be read as CSV"
+    return ExtractError("extract-row", f"{name}: line {line} {why}", line=line)
+
+
+def _after(text: str, label: str) -> str | None:
+    """The number that follows ``label`` in DuckDB's message."""
+    match = re.search(re.escape(label) + r"(\d+)", text)
+    return match.group(1) if match else None
+
+
+def _duplicate_keys(staged: Path, scratch: Path) -> int:
+    # A connection of its own, so the reading connection's buffers are gone, with a smaller
+    # limit: the distinct keys of a large extract (10 million: several hundred MB) spill.
+    with _connect(scratch, memory_limit=_KEYS_MEMORY_LIMIT) as con:
+        found = con.sql(
+            "SELECT count(*) - count(DISTINCT agency_key) FROM read_parquet("
+            f"{_sql_text(str(staged))}) WHERE agency_key IS NOT NULL"
+        ).fetchall()
+    return int(found[0][0])
