@@ -225,3 +225,55 @@ def test_identity_client_add_list_and_key_rotation(env: Engine, tmp_path: Path) 
     second = runner.invoke(app, ["identity", "keys", "rotate"])
     assert first.exit_code == second.exit_code == 0
     assert first.output != second.output and "signing with key" in second.output
+
+
+def test_reconcile_run_against_a_population_file_and_the_database(
+    env: Engine, tmp_path: Path
+) -> None:
+    from dancu.reconcile.synth import generate_extract
+    from dancu.registry.bulk import import_population
+    from dancu.registry.synth import generate_population
+
+    population = tmp_path / "people.parquet"
+    generate_population(500, 4, population, as_of=date(2026, 11, 1))
+    extract = tmp_path / "extract.csv"
+    generate_extract(population, 60, extract, seed=4)
+    out = tmp_path / "result.csv"
+    ran = runner.invoke(
+        app, ["reconcile", "run", str(extract), "--out", str(out), "--registry", str(population)]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 61
+    assert (tmp_path / "result.corrections.csv").exists()
+    assert (tmp_path / "result.summary.json").exists()
+    assert not (tmp_path / "result.csv.work").exists()  # cleaned up
+    debug = runner.invoke(
+        app,
+        [
+            "reconcile",
+            "run",
+            str(extract),
+            "--out",
+            str(tmp_path / "r2.parquet"),
+            "--registry",
+            str(population),
+            "--debug",
+            "--column",
+            "agency_key=ma_ho_so",
+        ],
+    )
+    assert debug.exit_code == 0 and "-- step x_names" in debug.output
+    # Against the configured database (the register imported from the same file).
+    import_population(env, population)
+    db = runner.invoke(app, ["reconcile", "run", str(extract), "--out", str(tmp_path / "r3.csv")])
+    assert db.exit_code == 0, db.output
+    assert (tmp_path / "r3.csv").read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"")
+    bad = runner.invoke(app, ["reconcile", "run", str(broken), "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 2 and "empty" in bad.output
+    assert not (tmp_path / "x.csv").exists()
+    wrong = runner.invoke(
+        app, ["reconcile", "run", str(extract), "--out", str(out), "--column", "nope=x"]
+    )
+    assert wrong.exit_code == 2

@@ -34,9 +34,12 @@ Empty sex, province and address carry no code: DIFFERENCES has none (nothing to 
 2. a later row of a person already in the extract → ``duplicate`` (``duplicate_of`` = the
    row_no of their first row);
 3. the ID is missing or damaged (empty, transposed, a wrong digit, or an old CMND two people
-   share; not lost leading zeros, nor one person's CMND) **and** someone else has the person's
-   registered folded name (``core.names.fold``), birth date and sex → ``ambiguous`` (one
-   DuckDB group-by over the population; a defective name fits both candidates alike);
+   share; not lost leading zeros, nor one person's CMND) **and** someone else fits the row as
+   well as the person: the same registered folded name (``core.names.fold``), birth date and
+   sex — and, when the row keeps the name's marks, the same marked name; when it gives the
+   right province, the same province of residence → ``ambiguous`` (DuckDB group-bys over the
+   population: "Nguyễn Thị Hà" tells her from "Nguyễn Thị Hạ" when the marks are kept, "Hà
+   Nội" from a namesake in Huế);
 4. a deceased person → ``deceased``;
 5. any code not starting ``fmt_`` → ``matched_with_differences``;
 6. otherwise ``matched``.
@@ -87,6 +90,7 @@ from dancu.reconcile.defects import (
     typo_name,
 )
 from dancu.reconcile.fields import DIFFERENCES, FIELDS, VERDICTS
+from dancu.reconcile.reference import commune_provinces
 from dancu.registry.synth import _FAMILY, _GIVEN_F, _GIVEN_M, _MIDDLE_F, _MIDDLE_M, _choice
 
 ExtractProgress = Callable[[int, int], None]
@@ -137,6 +141,8 @@ _TRUTH: Final = pa.schema([("row_no", pa.int64()), ("true_personal_id", pa.strin
 _PERSON: Final = pa.schema(
     [(c, pa.date32() if c.endswith(("_date", "_since")) else pa.string()) for c in _POP_COLUMNS]
     + [("ambiguous", pa.bool_()), ("invented", pa.bool_()), ("shared_cmnd", pa.bool_())]
+    # Look-alikes that also share the marked name / the province / both.
+    + [(f"ambiguous_{k}", pa.bool_()) for k in ("marked", "placed", "marked_placed")]
 )
 _DAMAGED: Final = frozenset({"id_missing", "id_transposed", "id_typo"})
 _CHUNK: Final = 50_000
@@ -199,6 +205,30 @@ class _Population:
             "CREATE TEMP TABLE person_key AS SELECT fold(full_name) AS f, birth_date AS b, "
             "sex AS s, count(*) AS n FROM person GROUP BY ALL"
         )
+        # The province of residence, for the look-alikes a given province tells apart.
+        communes = commune_provinces()
+        self.db.register(
+            "communes_arrow",
+            pa.table({k: [c[i] for c in communes] for i, k in enumerate(("sc", "code", "p"))}),
+        )
+        self.db.execute(
+            "CREATE TEMP TABLE place AS SELECT q.personal_id, coalesce(c.p, c2.p) AS p "
+            "FROM person q LEFT JOIN communes_arrow c ON c.code = q.residence_commune_code "
+            "AND c.sc = CASE WHEN q.residence_since < DATE '2025-07-01' THEN 'legacy' "
+            "ELSE '2025' END LEFT JOIN communes_arrow c2 ON c2.code = q.residence_commune_code "
+            "AND c2.sc = '2025'"
+        )
+        self.db.unregister("communes_arrow")
+        for name, key in (
+            ("marked", "lower(q.full_name)"),
+            ("placed", "fold(q.full_name) || '|' || coalesce(w.p, '')"),
+            ("marked_placed", "lower(q.full_name) || '|' || coalesce(w.p, '')"),
+        ):
+            self.db.execute(
+                f"CREATE TEMP TABLE twin_{name} AS SELECT q.personal_id FROM person q "
+                "JOIN place w ON w.personal_id = q.personal_id "
+                f"QUALIFY count(*) OVER (PARTITION BY {key}, q.birth_date, q.sex) > 1"
+            )
         self.db.execute(
             "CREATE TEMP TABLE shared_cmnd AS SELECT old_id_number FROM person "
             "WHERE old_id_number IS NOT NULL GROUP BY ALL HAVING count(*) > 1"
@@ -216,7 +246,11 @@ class _Population:
         self.db.register("wanted", pa.table({"i": np.arange(len(numbers)), "v": numbers}))
         table = self.db.sql(
             "SELECT q.*, k.f IS NOT NULL AS ambiguous, false AS invented, "
-            "q.old_id_number IN (SELECT old_id_number FROM shared_cmnd) AS shared_cmnd "
+            "q.old_id_number IN (SELECT old_id_number FROM shared_cmnd) AS shared_cmnd, "
+            "q.personal_id IN (SELECT personal_id FROM twin_marked) AS ambiguous_marked, "
+            "q.personal_id IN (SELECT personal_id FROM twin_placed) AS ambiguous_placed, "
+            "q.personal_id IN (SELECT personal_id FROM twin_marked_placed) "
+            "AS ambiguous_marked_placed "
             "FROM wanted w JOIN person q ON CAST(q.personal_id AS BIGINT) = w.v "
             f"LEFT JOIN (SELECT * FROM person_key WHERE n > 1) k ON {_KEY_JOIN} ORDER BY w.i"
         ).to_arrow_table()
@@ -372,7 +406,17 @@ def _invent_batch(rng: np.random.Generator, latest: date, like: pa.Table, n: int
         "status": ["alive"] * n,
         **{c: donor[c] for c in ("residence_commune_code", "residence_since", "address_line")},
         "old_id_number": pa.nulls(n, pa.string()),
-        **{c: [c == "invented"] * n for c in ("ambiguous", "invented", "shared_cmnd")},
+        **{
+            c: [c == "invented"] * n
+            for c in (
+                "ambiguous",
+                "invented",
+                "shared_cmnd",
+                "ambiguous_marked",
+                "ambiguous_placed",
+                "ambiguous_marked_placed",
+            )
+        },
     }
     return pa.table(columns, schema=_PERSON)
 
@@ -481,13 +525,23 @@ class _Renderer:
         return short_province(name, self.rnd) if short else name
 
 
-def _verdict(p: dict[str, Any], duplicate: bool, damaged: bool, codes: list[str]) -> str:
-    """The expected verdict by the rules of the module docstring, in their order."""
+def _verdict(
+    p: dict[str, Any], duplicate: bool, damaged: bool, codes: list[str], placed: bool
+) -> str:
+    """The expected verdict by the rules of the module docstring, in their order.
+    ``placed``: the row gives the person's province."""
     if p["invented"] and not duplicate:
         return "not_found"
     if duplicate:
         return "duplicate"
-    if damaged and p["ambiguous"]:
+    marked = "name_no_diacritics" not in codes
+    twin = {
+        (False, False): "ambiguous",
+        (True, False): "ambiguous_marked",
+        (False, True): "ambiguous_placed",
+        (True, True): "ambiguous_marked_placed",
+    }[(marked, placed)]
+    if damaged and p[twin]:
         return "ambiguous"
     if p["status"] == "deceased":
         return "deceased"
@@ -510,7 +564,9 @@ def _render_chunk(
         out.append([plan.keys[start + i], *values])
         truth["row_no"].append(start + i + 1)
         truth["true_personal_id"].append(None if p["invented"] else p["personal_id"])
-        truth["expected_verdict"].append(_verdict(p, duplicate_of is not None, damaged, codes))
+        placed = bool(values[6]) and "province_wrong" not in codes
+        verdict = _verdict(p, duplicate_of is not None, damaged, codes, placed)
+        truth["expected_verdict"].append(verdict)
         truth["duplicate_of"].append(duplicate_of)
         truth["defects"].append("|".join(codes))
     return out, pa.table(truth, schema=_TRUTH)

@@ -39,6 +39,7 @@ from dancu.reconcile.defects import (
     typo_name,
 )
 from dancu.reconcile.fields import DIFFERENCES, FIELDS, HEADER_SYNONYMS, SEX_VALUES, header_key
+from dancu.reconcile.reference import commune_provinces
 from dancu.reconcile.synth import HEADERS, generate_extract
 from dancu.registry.synth import generate_population
 
@@ -296,7 +297,7 @@ def test_deceased_people_are_deceased_unless_a_prior_rule_applies(
             assert (t["expected_verdict"] == "deceased") == (person["status"] == "deceased")
 
 
-def test_rows_without_a_usable_id_are_ambiguous_when_someone_shares_name_birth_and_sex(
+def test_rows_without_a_usable_id_are_ambiguous_when_someone_else_fits_as_well(
     tmp_path: Path,
 ) -> None:
     # Make 400 "twins": person 2k+1 takes person 2k's name, birth date and sex.
@@ -312,11 +313,27 @@ def test_rows_without_a_usable_id_are_ambiguous_when_someone_shares_name_birth_a
     pq.write_table(table, tmp_path / "twins.parquet")
     stats = generate_extract(tmp_path / "twins.parquet", 1000, tmp_path / "x.parquet", seed=8)
     truth = pq.read_table(stats.truth).to_pylist()
-    key = Counter((fold(n), b, s) for n, b, s in zip(*columns.values(), strict=True))
-    person = {
-        p["personal_id"]: (fold(p["full_name"]), p["birth_date"], p["sex"])
-        for p in table.to_pylist()
-    }
+    given = pq.read_table(tmp_path / "x.parquet")["tinh_thanh"].to_pylist()
+    by_scheme = {(s, c): p for s, c, p in commune_provinces()}
+
+    def place(p: dict[str, Any]) -> str:
+        scheme = "legacy" if p["residence_since"] < date(2025, 7, 1) else "2025"
+        code = p["residence_commune_code"]
+        return by_scheme.get((scheme, code)) or by_scheme.get(("2025", code), "")
+
+    def keys(p: dict[str, Any]) -> dict[tuple[bool, bool], tuple[str, ...]]:
+        """The look-alike key for each (row keeps the marks, row gives the province)."""
+        base = (p["birth_date"], p["sex"])
+        return {
+            (False, False): ("fold", fold(p["full_name"]), *base),
+            (True, False): ("marked", p["full_name"].lower(), *base),
+            (False, True): ("fold", fold(p["full_name"]), place(p), *base),
+            (True, True): ("marked", p["full_name"].lower(), place(p), *base),
+        }
+
+    everyone = [keys(p) for p in table.to_pylist()]
+    count = Counter(k for ks in everyone for k in ks.values())
+    person = {p["personal_id"]: ks for p, ks in zip(table.to_pylist(), everyone, strict=True)}
     shared = Counter(x for x in table["old_id_number"].to_pylist() if x)
     olds = dict(zip(*(table[c].to_pylist() for c in ("personal_id", "old_id_number")), strict=True))
     for t in truth:
@@ -326,7 +343,9 @@ def test_rows_without_a_usable_id_are_ambiguous_when_someone_shares_name_birth_a
         unusable = bool(codes & {"id_missing", "id_transposed", "id_typo"}) or (
             "id_old_cmnd" in codes and shared[olds[pid]] > 1
         )
-        fits_two = key[person[pid]] > 1
+        marked = "name_no_diacritics" not in codes
+        placed = bool(given[t["row_no"] - 1]) and "province_wrong" not in codes
+        fits_two = count[person[pid][(marked, placed)]] > 1
         assert (t["expected_verdict"] == "ambiguous") == (unusable and fits_two), t
     assert stats.verdicts["ambiguous"] > 10
 
