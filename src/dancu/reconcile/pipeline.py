@@ -57,7 +57,7 @@ U_SAMPLE_PEOPLE: Final = 400
 # What the m-probability of an ID relation is taken to be (the share of true links that show
 # it), and how many register numbers a random number relates to that way (u = that / N).
 # Only ``exact`` is learned from the data; the others are too rare to estimate per run.
-IDLEVELS_SQL: Final[dict[str, tuple[float, float]]] = {
+ID_LEVELS: Final[dict[str, tuple[float, float]]] = {
     "exact": (0.0, 1.0),  # m learned
     "padded": (0.04, 1.0),
     "reestablished": (0.005, 1.0),
@@ -68,6 +68,26 @@ IDLEVELS_SQL: Final[dict[str, tuple[float, float]]] = {
     "cmnd_other": (0.03, 0.0),
 }
 PASS_NAMES: Final = {1: "exact-id", 2: "repaired-id", 3: "probabilistic"}
+# P(level | the same person), before the run's own pass-1 pairs: shares measured on
+# realistic extracts, rounded; worth PRIOR_PAIRS pairs against the thousands a run learns from.
+PRIOR_M: Final[dict[tuple[str, int], float]] = {
+    ("name", 5): 0.70,
+    ("name", 4): 0.15,
+    ("name", 3): 0.05,
+    ("name", 2): 0.05,
+    ("name", 1): 0.03,
+    ("name", 0): 0.02,
+    ("dob", 4): 0.88,
+    ("dob", 3): 0.01,
+    ("dob", 2): 0.06,
+    ("dob", 1): 0.02,
+    ("dob", 0): 0.03,
+    ("sex", 1): 0.98,
+    ("sex", 0): 0.02,
+    ("prov", 1): 0.85,
+    ("prov", 0): 0.15,
+}
+PRIOR_PAIRS: Final = 50
 
 
 @dataclass(frozen=True)
@@ -235,20 +255,20 @@ CROSS JOIN (SELECT person_key FROM r
             )
         return "\nUNION ALL\n".join(parts)
 
-    levels = """
-SELECT * FROM (VALUES ('name', 0), ('name', 1), ('name', 2), ('name', 3), ('name', 4),
-  ('name', 5), ('dob', 0), ('dob', 1), ('dob', 2), ('dob', 3), ('dob', 4), ('sex', 0),
-  ('sex', 1), ('prov', 0), ('prov', 1)) AS v(comparison, level)"""
+    priors = ",\n  ".join(f"('{c}', {lv}, {m})" for (c, lv), m in PRIOR_M.items())
+    levels = f"SELECT * FROM (VALUES {priors}) AS v(comparison, level, m)"
+    # m: the pass-1 counts with PRIOR_PAIRS pseudo-pairs spread by PRIOR_M, so an extract
+    # without (enough) personal ID numbers still has a sensible model; u: Laplace-smoothed.
     weights = f"""
 SELECT v.comparison, v.level,
-  (coalesce(m.n, 0) + 1.0) / (mt.total + cnt.levels) AS m,
-  (coalesce(u.n, 0) + 1.0) / (ut.total + cnt.levels) AS u
+  (coalesce(m.n, 0) + {PRIOR_PAIRS} * v.m) / (coalesce(mt.total, 0) + {PRIOR_PAIRS}) AS m,
+  (coalesce(u.n, 0) + 1.0) / (coalesce(ut.total, 0) + cnt.levels) AS u
 FROM ({levels}) AS v
 LEFT JOIN m_counts AS m ON m.comparison = v.comparison AND m.level = v.level
 LEFT JOIN u_counts AS u ON u.comparison = v.comparison AND u.level = v.level
-JOIN (SELECT comparison, sum(n) AS total FROM m_counts GROUP BY comparison) AS mt
+LEFT JOIN (SELECT comparison, sum(n) AS total FROM m_counts GROUP BY comparison) AS mt
   ON mt.comparison = v.comparison
-JOIN (SELECT comparison, sum(n) AS total FROM u_counts GROUP BY comparison) AS ut
+LEFT JOIN (SELECT comparison, sum(n) AS total FROM u_counts GROUP BY comparison) AS ut
   ON ut.comparison = v.comparison
 JOIN (SELECT comparison, count(*) AS levels FROM ({levels}) AS l GROUP BY comparison) AS cnt
   ON cnt.comparison = v.comparison"""
@@ -256,7 +276,7 @@ JOIN (SELECT comparison, count(*) AS levels FROM ({levels}) AS l GROUP BY compar
 (SELECT CAST(count(DISTINCT row_no) AS DOUBLE) / greatest(1, (SELECT count(*) FROM x))
  FROM k1 WHERE NOT (coalesce(name_l, 0) = 0 AND coalesce(dob_l, 0) = 0))"""
     id_rows = ",\n  ".join(
-        f"('{rel}', {m if rel != 'exact' else -1.0}, {u})" for rel, (m, u) in IDLEVELS_SQL.items()
+        f"('{rel}', {m if rel != 'exact' else -1.0}, {u})" for rel, (m, u) in ID_LEVELS.items()
     )
     id_weights = f"""
 SELECT v.rel AS level,
@@ -347,10 +367,9 @@ FROM (SELECT row_no, coalesce(id12, id_padded) AS n FROM x2) AS x2
 CROSS JOIN ref_position AS p CROSS JOIN ref_digit AS d
 WHERE x2.n IS NOT NULL AND d.d <> substr(x2.n, p.i, 1)"""
     c2 = f"""
-SELECT row_no, person_key, id_rel, 2 AS pass FROM (
-  SELECT row_no, person_key, id_rel,
-    row_number() OVER (PARTITION BY row_no, person_key ORDER BY prio) AS k
-  FROM (
+SELECT row_no, person_key, substr(min(CAST(prio AS VARCHAR) || id_rel), 2) AS id_rel,
+  2 AS pass
+FROM (
     SELECT x2.row_no, i.person_key, 'padded' AS id_rel, 1 AS prio
     FROM x2 JOIN ids AS i ON i.value = x2.id_padded AND i.kind IN ('current', 'personal_id')
     UNION ALL
@@ -365,8 +384,8 @@ SELECT row_no, person_key, id_rel, 2 AS pass FROM (
     UNION ALL
     SELECT t.row_no, i.person_key, 'typo', 4
     FROM ({typo}) AS t JOIN ids AS i ON i.value = t.value AND i.kind = 'current'
-  ) AS u
-) AS ranked WHERE k = 1"""
+) AS u
+GROUP BY row_no, person_key"""
     return [
         Step("x2", rest, "rows pass 1 left"),
         Step("c2", c2, "pass 2: repaired numbers (zeros, CMND, a swap, a wrong digit)"),
@@ -392,16 +411,15 @@ def blocking_rules() -> tuple[tuple[str, str], ...]:
 
 def _pass3() -> list[Step]:
     rest = "SELECT * FROM x2 WHERE row_no NOT IN (SELECT row_no FROM d2)"
-    blocked = "\nUNION\n".join(
+    blocked = "\nUNION ALL\n".join(
         f"SELECT x3.row_no, r.person_key FROM x3 JOIN r ON {cond}" for _, cond in _BLOCKS
     )
     # A number equal to the candidate's is still "exact" (pass 1 found the pair too weak on
     # its own, but it competes here with the others); an unrelated number counts against.
     c3 = f"""
-SELECT row_no, person_key, id_rel, 3 AS pass FROM (
-  SELECT row_no, person_key, id_rel,
-    row_number() OVER (PARTITION BY row_no, person_key ORDER BY prio) AS k
-  FROM (
+SELECT row_no, person_key, substr(min(CAST(prio AS VARCHAR) || id_rel), 2) AS id_rel,
+  3 AS pass
+FROM (
     SELECT c1.row_no, c1.person_key, c1.id_rel, 0 AS prio
     FROM c1 JOIN x3 ON x3.row_no = c1.row_no
     UNION ALL
@@ -412,8 +430,8 @@ SELECT row_no, person_key, id_rel, 3 AS pass FROM (
       CASE WHEN x3.id12 IS NOT NULL OR x3.id_padded IS NOT NULL THEN 'other'
            WHEN x3.cmnd IS NOT NULL THEN 'cmnd_other' END AS id_rel, 2 AS prio
     FROM ({blocked}) AS b JOIN x3 ON x3.row_no = b.row_no
-  ) AS u
-) AS ranked WHERE k = 1"""
+) AS u
+GROUP BY row_no, person_key"""
     return [
         Step("x3", rest, "rows pass 2 left"),
         Step("c3", c3, "pass 3: blocked candidates (and pass 2's, re-scored)"),

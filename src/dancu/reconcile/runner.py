@@ -124,7 +124,7 @@ def run(
     echo: Callable[[str], None] = print,
 ) -> Summary:
     """Reconcile ``extract`` against the register ``register()`` returns. ``mapping``
-    (canonical field → header) overrides the recognised columns. Raises ``readers.
+    (canonical field → header; "" for none) overrides the recognised columns. Raises ``readers.
     ExtractError`` for a file that cannot be read, with nothing written."""
 
     def tick(stage: Stage, done: int = 0, total: int = 0, detail: str = "") -> None:
@@ -137,7 +137,8 @@ def run(
     tick("read")
     sniffed = readers.sniff(extract)
     proposed = readers.propose_mapping(sniffed.headers, mapping)
-    chosen = {**proposed.fields, **(mapping or {})}
+    # An override naming no header ("") takes the field out.
+    chosen = {f: h for f, h in {**proposed.fields, **(mapping or {})}.items() if h}
     readers.check_mapping(chosen, sniffed.headers)
     staged = work_dir / "staged.parquet"
     fingerprint = file_fingerprint(extract) + json.dumps(chosen, sort_keys=True)

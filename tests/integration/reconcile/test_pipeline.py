@@ -309,3 +309,18 @@ def test_spark_gives_the_same_verdicts(
             assert theirs[column] == ours[column], (row_no, column)
         if ours["confidence"] is not None:
             assert abs(float(theirs["confidence"]) - float(ours["confidence"])) < 1e-6
+
+
+def test_an_extract_without_numbers_still_matches(world: dict[str, object]) -> None:
+    """No personal ID or CMND column (a telco's list, say): nothing to learn m from, so the
+    model's prior shares carry it; names, dates, sex and province still link most rows."""
+    out = Path(str(world["root"])) / "no-numbers.parquet"
+    summary = _run(world, out, mapping={"personal_id": "", "old_id": ""})
+    assert "personal_id" not in summary.mapping and summary.passes.get("exact-id") is None
+    got = {r["row_no"]: r for r in pq.read_table(out).to_pylist()}
+    truth = pq.read_table(str(world["truth"])).to_pylist()
+    linked = [t for t in truth if got[t["row_no"]]["personal_id"]]
+    right = sum(1 for t in linked if got[t["row_no"]]["personal_id"] == t["true_personal_id"])
+    findable = [t for t in truth if t["true_personal_id"] and t["expected_verdict"] != "ambiguous"]
+    assert right / len(linked) >= 0.99
+    assert right / len(findable) >= 0.8
