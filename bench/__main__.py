@@ -45,9 +45,10 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, Python {platform.python_version()}"
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, share: bool = False) -> str:
     if isinstance(v, float):
-        return f"{v:,.2f}"
+        # a share without a unit (F1, precision) needs four decimals: 0.9971 is not 1.00
+        return f"{v:.4f}" if share and 0 < abs(v) <= 1 else f"{v:,.2f}"
     if isinstance(v, int):
         return f"{v:,}"
     return "" if v is None else str(v)
@@ -65,9 +66,10 @@ def write_markdown(results: dict[str, list[dict[str, Any]]]) -> None:
     ]
     for key in ORDER + sorted(k for k in set(results) - set(ORDER) if not k.startswith("_")):
         for r in results.get(key, []):
-            figure = f"{_fmt(r.get('value'))} {r.get('unit', '')}".strip()
+            share = not r.get("unit")
+            figure = f"{_fmt(r.get('value'), share)} {r.get('unit', '')}".strip()
             base = r.get("baseline")
-            base_s = f"{_fmt(base)} {r.get('unit', '')}".strip() if base is not None else ""
+            base_s = f"{_fmt(base, share)} {r.get('unit', '')}".strip() if base is not None else ""
             ratio = f"{r['ratio']:.2f}×" if isinstance(r.get("ratio"), float | int) else ""
             ok = {True: "yes", False: "**no**"}.get(r.get("ok"), "")
             lines.append(

@@ -152,10 +152,9 @@ def job_page(
     request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
 ) -> Response:
     """A job: its columns to confirm, its progress, its report, or why it failed."""
-    try:
-        job = container.reconcile.job(officer, _job_id(job_id))
-    except DancuError as exc:
-        return error_page(request, _("Not found"), _(exc.message), exc.status)
+    job = _find(request, container, officer, job_id)
+    if isinstance(job, Response):
+        return job
     if job.status == "draft":
         return _mapping(request, job, {}, job.mapping)
     context: dict[str, Any] = {"job": job, "status_labels": _status_labels()}
@@ -164,6 +163,14 @@ def job_page(
         context |= report_context(summary, _)
         context["files"] = list(_FILES)
     return render(request, "reconcile/job.html", context)
+
+
+def _find(request: Request, container: Container, officer: OfficerContext, job_id: str) -> Any:
+    """The officer's job, or the "not found" page to answer with instead."""
+    try:
+        return container.reconcile.job(officer, _job_id(job_id))
+    except DancuError as exc:
+        return error_page(request, _("Not found"), _(exc.message), exc.status)
 
 
 def _status_labels() -> dict[str, str]:
@@ -197,10 +204,9 @@ async def confirm(
     try:
         container.reconcile.confirm(officer, _job_id(job_id), mapping)
     except DancuError as exc:
-        try:
-            job = container.reconcile.job(officer, _job_id(job_id))
-        except DancuError as gone:
-            return error_page(request, _("Not found"), _(gone.message), gone.status)
+        job = _find(request, container, officer, job_id)
+        if isinstance(job, Response):
+            return job
         return _mapping(request, job, _mapping_errors(exc, mapping), mapping, exc.status)
     flash(request, _("The extract is being matched against the register."))
     return RedirectResponse(f"/reconcile/jobs/{job_id}", status_code=303)
@@ -222,10 +228,9 @@ def progress(
     request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
 ) -> Response:
     """The progress bar, polled by the job's page; a finished job reloads the page."""
-    try:
-        job = container.reconcile.job(officer, _job_id(job_id))
-    except DancuError as exc:
-        return error_page(request, _("Not found"), _(exc.message), exc.status)
+    job = _find(request, container, officer, job_id)
+    if isinstance(job, Response):
+        return job
     if job.status in ("done", "failed"):
         return Response(status_code=204, headers={"HX-Refresh": "true"})
     return render(
