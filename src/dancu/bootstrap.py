@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -194,6 +195,11 @@ class Container:
             await self.person_lookup.stop()
         if "fast_token" in self.__dict__ and self.fast_token is not None:
             await self.fast_token.stop()
+
+    @cached_property
+    def oauth_limiter(self) -> anyio.CapacityLimiter:
+        """How many of the OpenID provider's requests run on threads at once (settings)."""
+        return anyio.CapacityLimiter(self.settings.oauth_threads)
 
     @cached_property
     def tokens(self) -> TokenSigner:

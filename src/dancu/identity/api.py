@@ -110,7 +110,7 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
             return container.authorizer.refresh(client, form, base, jkt)
         raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
-    return await _oauth(run)
+    return await _oauth(container, run)
 
 
 @router.post("/oidc/par", status_code=201)
@@ -126,7 +126,7 @@ async def pushed_authorization_request(request: Request, container: ContainerDep
         )
         return container.authorizer.push(client, form)
 
-    return await _oauth(run, status_code=201)
+    return await _oauth(container, run, status_code=201)
 
 
 @router.get("/oidc/userinfo")
@@ -163,13 +163,16 @@ async def _userinfo(request: Request, container: Container) -> JSONResponse:
                 raise OAuthError(exc.error, exc.description, 401) from None
         return container.authorizer.userinfo(token, base, jkt)
 
-    return await _oauth(run)
+    return await _oauth(container, run)
 
 
-async def _oauth(run: Callable[[], dict[str, Any]], status_code: int = 200) -> JSONResponse:
-    """Run a synchronous OAuth step off the event loop; errors as RFC 6749 5.2 bodies."""
+async def _oauth(
+    container: Container, run: Callable[[], dict[str, Any]], status_code: int = 200
+) -> JSONResponse:
+    """Run a synchronous OAuth step off the event loop, on the provider's few threads of
+    its own (``oauth_threads``); errors as RFC 6749 5.2 bodies."""
     try:
-        body = await anyio.to_thread.run_sync(run)
+        body = await anyio.to_thread.run_sync(run, limiter=container.oauth_limiter)
     except OAuthError as exc:
         return _oauth_error(exc)
     return JSONResponse(body, status_code=status_code, headers=NO_STORE)
