@@ -105,11 +105,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_sessionmaker(engine)
 
 
+@pytest.fixture(scope="session")
+def units(migrated_engine: Engine) -> UnitDirectory:
+    """The administrative units, loaded once per database: reference data that no test
+    changes (loading them takes most of a second)."""
+    with make_sessionmaker(migrated_engine)() as session:
+        return UnitDirectory(session)
+
+
 @pytest.fixture
-def registry(session_factory: sessionmaker[Session]) -> Iterator[RegistryService]:
+def registry(
+    session_factory: sessionmaker[Session], units: UnitDirectory
+) -> Iterator[RegistryService]:
     """The registry service over the test database, with a real group-commit audit writer."""
-    with session_factory() as session:
-        units = UnitDirectory(session)
     writer = GroupAuditWriter(session_factory, flush_ms=0.5)
     yield RegistryService(session_factory, units, writer)
     writer.stop()

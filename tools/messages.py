@@ -31,6 +31,7 @@ KEYWORDS = {
     "NotFound": None,
     "Forbidden": None,
     "Conflict": None,
+    "Unauthorized": None,
     "LoginFailed": None,
     "ValueError": None,
     "InvalidPersonalID": (2,),

@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -163,6 +164,16 @@ def parse(value: str) -> PersonalID:
         raise InvalidPersonalID(value, "province code 000 is not assigned")
     year = 1900 + 100 * (g // 2) + yy
     return PersonalID(number, place, "F" if g % 2 else "M", year, number[6:])
+
+
+def parse_issued(value: str, today: date | None = None) -> PersonalID:
+    """``parse``, and a number someone can hold today: the birth year it encodes is not
+    in the future (the codec itself spans 1900–2399). Inputs that name a person use this,
+    so an impossible number is a malformed one (422), never an unknown one (404)."""
+    pid = parse(value)
+    if pid.birth_year > (today or date.today()).year:
+        raise InvalidPersonalID(value, f"it encodes the birth year {pid.birth_year}")
+    return pid
 
 
 def is_valid(value: str) -> bool:

@@ -22,10 +22,11 @@ from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import AsyncGroupAuditWriter, Entry
 from dancu.core.errors import Invalid, NotFound
+from dancu.core.i18n import N_
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
 
-OUT_OF_AREA = "no person with this ID number in your area"
+OUT_OF_AREA = N_("no person with this ID number in your area")
 
 # Open rows: believed today (not superseded) and still valid (no end), as ``open_rows``.
 PERSON_SQL = """
@@ -74,7 +75,7 @@ def unit_ref(units: UnitDirectory, unit: Unit) -> s.UnitRef:
 def parse_personal_id(value: str, field: str = "personal_id") -> str:
     """The 12-digit number, or ``Invalid`` naming ``field``."""
     try:
-        return ids.parse(value).number
+        return ids.parse_issued(value).number
     except ids.InvalidPersonalID as exc:
         raise Invalid(f"invalid personal ID number: {exc.reason}", field) from None
 
@@ -138,9 +139,8 @@ class PersonLookup:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(PERSON_SQL, (number,))
                 row = await cur.fetchone()
-            if row is None:
-                raise NotFound("no person with this ID number", "personal_id")
-            if not ctx.covers(row["province_code"], row["commune_code"]):
+            # Unknown and out of area answer alike, so nobody can probe who exists elsewhere.
+            if row is None or not ctx.covers(row["province_code"], row["commune_code"]):
                 raise NotFound(OUT_OF_AREA, "personal_id")
             if row["full_name"] is None:
                 raise NotFound("the person has no current record")

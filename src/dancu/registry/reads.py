@@ -290,7 +290,8 @@ class RegistryReads:
         )
         row = session.get(PersonCurrent, person_id) if person_id is not None else None
         if row is None:
-            raise NotFound("no person with this ID number", field)
+            # The words an out-of-area person gets too: nobody can tell the two apart.
+            raise NotFound(OUT_OF_AREA, field)
         return row
 
     def _scoped_current(

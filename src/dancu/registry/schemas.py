@@ -7,7 +7,14 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from dancu.core import ids
 from dancu.core.i18n import N_
@@ -24,7 +31,7 @@ _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
 
 def _personal_id(value: str) -> str:
     try:
-        return ids.parse(value).number
+        return ids.parse_issued(value).number
     except ids.InvalidPersonalID as exc:
         raise ValueError(f"{INVALID_ID}: {exc.reason}") from None
 
@@ -61,6 +68,15 @@ CommuneCode = Annotated[str, AfterValidator(_commune_code)]
 class _Input(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold U+0000: refuse it here, naming the field, rather than
+        # failing in the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("the text holds a NUL character")
+        return value
+
 
 class BirthRegistration(_Input):
     """Đăng ký khai sinh (Circular 04/2024/TT-BTP form fields that the register keeps)."""
@@ -75,6 +91,10 @@ class BirthRegistration(_Input):
     hometown_commune_code: CommuneCode | None = None
     mother_personal_id: PersonalIDStr | None = None
     father_personal_id: PersonalIDStr | None = None
+    # A parent living outside the officer's area is linked only with the full name written
+    # on the declaration (as on their card), so that a number alone reaches nobody elsewhere.
+    mother_full_name: NameStr | None = None
+    father_full_name: NameStr | None = None
     household_number: str | None = Field(default=None, max_length=20)
     relationship: Relationship = "child"
     reference: str = Field(default="", max_length=60)
@@ -97,7 +117,9 @@ class DeathRegistration(_Input):
 
 
 class ResidenceChange(_Input):
-    """Đăng ký thường trú / tạm trú (form CT01, Circular 66/2023/TT-BCA)."""
+    """Đăng ký thường trú / tạm trú (form CT01, Circular 66/2023/TT-BCA), recorded by the
+    destination commune on the request of the person, or of a parent or guardian for a minor
+    or a ward (Law on Residence 68/2020 Art. 20–22, 27–28)."""
 
     personal_id: PersonalIDStr
     moved_on: PastDate
@@ -106,13 +128,30 @@ class ResidenceChange(_Input):
     address_line: str = Field(default="", max_length=200)
     household_number: str | None = Field(default=None, max_length=20)
     relationship: Relationship = "other"
+    # The person as on their card (CT01 "Họ, chữ đệm và tên", "Ngày sinh"): required when
+    # they live outside the officer's area today, checked against the register when given.
+    full_name: NameStr | None = None
+    birth_date: date | None = None
+    # Who asked (CT01 "Người đề nghị"): the person themself when empty; a parent of a minor
+    # on the register, or a guardian with the guardianship's registration reference.
+    applicant_personal_id: PersonalIDStr | None = None
+    guardianship_reference: str = Field(default="", max_length=60)
+    # Joining someone's household needs the household head's consent (CT01 "Ý kiến của chủ
+    # hộ"; Law on Residence Art. 21(2)), recorded with the event.
+    household_head_consent: bool = False
+    consent_reference: str = Field(default="", max_length=60)
     reference: str = Field(default="", max_length=60)
 
 
 class MarriageRegistration(_Input):
+    """Đăng ký kết hôn, at the commune where either party resides (Law on Civil Status 2014
+    Art. 17). The party living elsewhere is reached with their full name as declared."""
+
     personal_id: PersonalIDStr
     spouse_personal_id: PersonalIDStr
     married_on: PastDate
+    full_name: NameStr | None = None
+    spouse_full_name: NameStr | None = None
     reference: str = Field(default="", max_length=60)
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dancu.core import ids
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Entry
-from dancu.core.errors import Forbidden, Invalid
+from dancu.core.errors import Conflict, Forbidden, Invalid, NotFound
 from dancu.core.models import PersonalIdAllocation
+from dancu.core.names import fold
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit
 from dancu.registry import schemas as s
@@ -21,6 +23,7 @@ from dancu.registry.models import (
     Household,
     HouseholdMember,
     Person,
+    PersonCurrent,
     PersonIdentifier,
     PersonVersion,
     Residence,
@@ -30,6 +33,7 @@ from dancu.registry.residence import ResidenceUseCases
 from dancu.registry.snapshot import Snapshot, write_snapshot
 from dancu.registry.status import CivilStatusUseCases
 from dancu.registry.versioning import supersede
+from dancu.registry.writes import NO_HOUSEHOLD_HERE, NO_PARENT
 
 
 class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
@@ -56,7 +60,13 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
 
     def register_birth(self, ctx: OfficerContext, data: s.BirthRegistration) -> str:
         """Đăng ký khai sinh: create the person, allocate the personal ID number, add the child
-        to a household. Returns the new personal ID number."""
+        to a household. Returns the new personal ID number.
+
+        Recorded by the commune where the mother or the father resides (Law on Civil Status
+        2014 Art. 13): the birth commune is the officer's, a named parent lives in the
+        officer's area (the other one may live elsewhere, reached with the full name as
+        declared), and the child joins a household of the officer's area, so the officer can
+        read the record they create. A foundling joins the named household of the area."""
         self._require_writer(ctx)
         unit = self._commune(data.birth_commune_code, data.birth_date, "birth_commune_code")
         self._require_scope(ctx, self.units.roll_forward(unit), "birth_commune_code")
@@ -66,14 +76,33 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
             else None
         )
         now = utcnow()
-        with self.factory() as session, session.begin():
-            mother = self._parent(
-                session, data.mother_personal_id, "F", data.birth_date, "mother_personal_id"
+        with self._writing() as session:
+            mother, mother_here = self._parent(
+                session,
+                ctx,
+                data.mother_personal_id,
+                data.mother_full_name,
+                "F",
+                data.birth_date,
+                "mother_personal_id",
             )
-            father = self._parent(
-                session, data.father_personal_id, "M", data.birth_date, "father_personal_id"
+            father, father_here = self._parent(
+                session,
+                ctx,
+                data.father_personal_id,
+                data.father_full_name,
+                "M",
+                data.birth_date,
+                "father_personal_id",
             )
-            household = self._birth_household(session, data, mother, father)
+            here = [p for p, h in ((mother, mother_here), (father, father_here)) if p and h]
+            if (mother or father) and not here:
+                # Neither parent lives here: the birth is not this area's to record, and
+                # saying so would tell that the numbers exist elsewhere.
+                field = "mother_personal_id" if mother else "father_personal_id"
+                raise NotFound(NO_PARENT, field)
+            household = self._birth_household(session, ctx, data, here)
+            self._refuse_second_birth(session, household, data)
             place = "0" + self.units.province(unit).code
             number = ids.allocate(session, place, data.sex, data.birth_date.year).number
             person = Person(created_at=now)
@@ -159,16 +188,44 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
             self._audit(session, ctx, "birth.register", person.id, f"event {event.id}")
         return number
 
+    @staticmethod
+    def _refuse_second_birth(
+        session: Session, household: Household, data: s.BirthRegistration
+    ) -> None:
+        """The same birth sent twice (a double submission, two officers at once): the
+        household, locked, already has a member of this name and date of birth."""
+        twin = session.scalar(
+            select(PersonCurrent.person_id)
+            .join(HouseholdMember, HouseholdMember.person_id == PersonCurrent.person_id)
+            .where(
+                HouseholdMember.household_id == household.id,
+                HouseholdMember.superseded_at.is_(None),
+                HouseholdMember.valid_to.is_(None),
+                PersonCurrent.birth_date == data.birth_date,
+                PersonCurrent.name_key == fold(data.full_name),
+            )
+        )
+        if twin is not None:
+            raise Conflict(
+                "a child of this name and date of birth is already registered in this household",
+                "full_name",
+            )
+
     def register_death(self, ctx: OfficerContext, data: s.DeathRegistration) -> None:
-        """Đăng ký khai tử: the person's status becomes deceased from the date of death; a
-        surviving spouse becomes widowed."""
+        """Đăng ký khai tử, by the commune of the person's last residence (Law on Civil
+        Status 2014 Art. 32): the status becomes deceased from the date of death; a surviving
+        spouse becomes widowed. A second registration of the same death is a conflict."""
         self._require_writer(ctx)
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with self._writing() as session:
             current = self._scoped_current(session, ctx, data.personal_id)
+            spouse_id = self._open_version(session, current.person_id).spouse_id
+            # The person and a spouse who becomes widowed, locked in one order; the locked
+            # rows are then read again as they are now.
+            self._lock_all(session, current.person_id, *([spouse_id] if spouse_id else []))
             version = self._open_version(session, current.person_id)
             if version.status == "deceased":
-                raise Invalid("this person is already recorded as deceased", "personal_id")
+                raise Conflict("this person is already recorded as deceased", "personal_id")
             # A missing person may later be registered dead (Civil Code 2015 Art. 71).
             if data.death_date < version.birth_date:
                 raise Invalid("the date of death is before the date of birth", "death_date")
@@ -229,7 +286,7 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
         )
         self._require_scope(ctx, self.units.roll_forward(home), "residence_commune_code")
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with self._writing() as session:
             person = Person(created_at=now)
             session.add(person)
             session.flush()
@@ -280,11 +337,11 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
                     )
                 )
             if data.household_number:
-                household = session.scalars(
-                    select(Household).where(Household.number == data.household_number)
-                ).first()
-                if household is None or household.dissolved_on is not None:
-                    raise Invalid("no open household with this number", "household_number")
+                household = self._household_in_area(session, ctx, data.household_number)
+                if household is None or self.units.roll_forward(
+                    self.units.by_id[household.unit_id]
+                ) != self.units.roll_forward(home):
+                    raise Invalid(NO_HOUSEHOLD_HERE, "household_number")
             else:
                 household = self._new_household(
                     session, home, data.address_line, data.residence_since, person.id
@@ -331,7 +388,15 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
                 PersonIdentifier.kind == "personal_id", PersonIdentifier.value == data.personal_id
             )
         )
-        if taken is not None:
-            raise Invalid("this personal ID number is already in the register", "personal_id")
-        session.add(PersonalIdAllocation(number=data.personal_id, prefix=data.personal_id[:6]))
-        return data.personal_id
+        if taken is None:
+            # The allocation's primary key decides between two writers of the same number.
+            session.flush()
+            try:
+                with session.begin_nested():
+                    session.add(
+                        PersonalIdAllocation(number=data.personal_id, prefix=data.personal_id[:6])
+                    )
+                return data.personal_id
+            except IntegrityError:
+                pass
+        raise Conflict("this personal ID number is already in the register", "personal_id")

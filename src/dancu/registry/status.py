@@ -11,16 +11,29 @@ from sqlalchemy.orm import Session
 
 from dancu.core import ids
 from dancu.core.access import OfficerContext
-from dancu.core.errors import Invalid, NotFound
+from dancu.core.errors import Conflict, Invalid, NotFound
+from dancu.core.i18n import N_
 from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
 from dancu.registry.models import (
+    CivilEvent,
     PersonCurrent,
     PersonIdentifier,
     PersonVersion,
 )
 from dancu.registry.versioning import copy_fields, supersede
 from dancu.registry.writes import WriteSteps
+
+NO_PARTY = N_(
+    "no person with this ID number in your area; for a party living elsewhere, also give "
+    "their full name as on their card"
+)
+NOT_MARRIED = N_("these two people are not married to each other")
+STATUS_IS = {
+    "alive": N_("this person is recorded as alive"),
+    "missing": N_("this person is recorded as missing"),
+    "deceased": N_("this person is recorded as deceased"),
+}
 
 # Law on Marriage and Family 52/2014/QH13 Art. 8: men from 20, women from 18.
 MARRIAGE_AGE = {"M": 20, "F": 18}
@@ -33,20 +46,28 @@ class CivilStatusUseCases(WriteSteps):
         if data.personal_id == data.spouse_personal_id:
             raise Invalid("a person cannot marry themselves", "spouse_personal_id")
         now = utcnow()
-        with self.factory() as session, session.begin():
-            a, b = (
-                self._current_row(session, data.personal_id),
-                self._current_row(session, data.spouse_personal_id),
+        with self._writing() as session:
+            a, a_here = self._reach(
+                session, ctx, data.personal_id, "personal_id", data.full_name, message=NO_PARTY
             )
-            if not (
-                ctx.covers(a.province_code, a.commune_code)
-                or ctx.covers(b.province_code, b.commune_code)
-            ):
-                raise NotFound("no person with this ID number in your area", "personal_id")
+            b, b_here = self._reach(
+                session,
+                ctx,
+                data.spouse_personal_id,
+                "spouse_personal_id",
+                data.spouse_full_name,
+                message=NO_PARTY,
+            )
+            if not (a_here or b_here):
+                # Registered where either party resides (Law on Civil Status 2014 Art. 17).
+                raise NotFound(NO_PARTY, "personal_id")
+            self._lock_all(session, a.person_id, b.person_id)
             va, vb = (
                 self._open_version(session, a.person_id),
                 self._open_version(session, b.person_id),
             )
+            if va.spouse_id == b.person_id and vb.spouse_id == a.person_id:
+                raise Conflict("this marriage is already registered", "spouse_personal_id")
             for v, field in ((va, "personal_id"), (vb, "spouse_personal_id")):
                 self._check_can_marry(v, data.married_on, field)
             event = self._event(
@@ -106,17 +127,22 @@ class CivilStatusUseCases(WriteSteps):
         """Ghi chú ly hôn: both become divorced from the date of the court's decision."""
         self._require_writer(ctx)
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with self._writing() as session:
             a = self._scoped_current(session, ctx, data.personal_id)
-            b = self._current_row(session, data.spouse_personal_id)
+            try:
+                b = self._current_row(session, data.spouse_personal_id, "spouse_personal_id")
+            except NotFound:
+                raise Invalid(NOT_MARRIED, "spouse_personal_id") from None
+            self._lock_all(session, a.person_id, b.person_id)
             va, vb = (
                 self._open_version(session, a.person_id),
                 self._open_version(session, b.person_id),
             )
             if va.spouse_id != b.person_id or vb.spouse_id != a.person_id:
-                raise Invalid(
-                    "these two people are not married to each other", "spouse_personal_id"
-                )
+                if self._divorced_from(session, va, b.person_id):
+                    raise Conflict("this divorce is already recorded", "spouse_personal_id")
+                # Said alike of a stranger, an unknown number and someone living elsewhere.
+                raise Invalid(NOT_MARRIED, "spouse_personal_id")
             event = self._event(
                 session,
                 ctx,
@@ -149,15 +175,26 @@ class CivilStatusUseCases(WriteSteps):
             for p in (a, b):
                 self._audit(session, ctx, "divorce.register", p.person_id, f"event {event.id}")
 
+    @staticmethod
+    def _divorced_from(session: Session, version: PersonVersion, spouse_id: int) -> bool:
+        """The person's open version was made by a divorce from ``spouse_id``."""
+        if version.marital_status != "divorced" or version.event_id is None:
+            return False
+        event = session.get(CivilEvent, version.event_id)
+        if event is None or event.kind != "divorce":
+            return False
+        pair = {event.person_id, (event.details or {}).get("spouse_person_id")}
+        return pair == {version.person_id, spouse_id}
+
     def change_name(self, ctx: OfficerContext, data: s.NameChange) -> None:
         """Thay đổi họ, chữ đệm, tên (Law on Civil Status 2014 Art. 26)."""
         self._require_writer(ctx)
         now = utcnow()
-        with self.factory() as session, session.begin():
-            current = self._scoped_current(session, ctx, data.personal_id)
+        with self._writing() as session:
+            current = self._writable_person(session, ctx, data.personal_id)
             version = self._open_version(session, current.person_id)
             if version.full_name == data.new_name:
-                raise Invalid("the new name is the same as the current one", "new_name")
+                raise Conflict("the register already holds this name", "new_name")
             event = self._event(
                 session,
                 ctx,
@@ -185,8 +222,15 @@ class CivilStatusUseCases(WriteSteps):
         """Xác lập lại số định danh cá nhân: issue a new number; the old one stays resolvable
         to the same person (Law on Identity 26/2023 Art. 24)."""
         self._require_writer(ctx)
-        with self.factory() as session, session.begin():
-            current = self._scoped_current(session, ctx, data.personal_id)
+        with self._writing() as session:
+            current = self._writable_person(session, ctx, data.personal_id)
+            if current.personal_id != data.personal_id:
+                # An old number resolves to its person, but re-establishing it again would
+                # issue a third number for one request sent twice.
+                raise Conflict(
+                    "this number has already been replaced by a re-established one",
+                    "personal_id",
+                )
             old = ids.parse(current.personal_id)
             version = self._open_version(session, current.person_id)
             place = old.place_code
@@ -233,11 +277,11 @@ class CivilStatusUseCases(WriteSteps):
         self._require_writer(ctx)
         now = utcnow()
         before, after = ("missing", "alive") if data.cancel else ("alive", "missing")
-        with self.factory() as session, session.begin():
-            current = self._scoped_current(session, ctx, data.personal_id)
+        with self._writing() as session:
+            current = self._writable_person(session, ctx, data.personal_id)
             version = self._open_version(session, current.person_id)
             if version.status != before:
-                raise Invalid(f"this person is recorded as {version.status}", "personal_id")
+                raise Conflict(STATUS_IS[version.status], "personal_id")
             kind = "missing.cancel" if data.cancel else "missing.declare"
             event = self._event(
                 session,
@@ -269,8 +313,8 @@ class CivilStatusUseCases(WriteSteps):
         self._require_writer(ctx)
         value = _corrected_value(data)
         now = utcnow()
-        with self.factory() as session, session.begin():
-            current = self._scoped_current(session, ctx, data.personal_id)
+        with self._writing() as session:
+            current = self._writable_person(session, ctx, data.personal_id)
             believed = list(
                 session.scalars(
                     select(PersonVersion)
@@ -282,7 +326,7 @@ class CivilStatusUseCases(WriteSteps):
                 )
             )
             if all(getattr(v, data.field) == value for v in believed):
-                raise Invalid("the register already holds this value", "value")
+                raise Conflict("the register already holds this value", "value")
             event = self._event(
                 session,
                 ctx,

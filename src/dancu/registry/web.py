@@ -299,7 +299,9 @@ FORMS = {
             "religion",
             "birth_commune_code",
             "mother_personal_id",
+            "mother_full_name",
             "father_personal_id",
+            "father_full_name",
             "household_number",
             "relationship",
             "reference",
@@ -320,12 +322,18 @@ FORMS = {
         s.ResidenceChange,
         (
             "personal_id",
+            "full_name",
+            "birth_date",
+            "applicant_personal_id",
+            "guardianship_reference",
             "moved_on",
             "kind",
             "commune_code",
             "address_line",
             "household_number",
             "relationship",
+            "household_head_consent",
+            "consent_reference",
             "reference",
         ),
         "commune_code",
@@ -401,11 +409,11 @@ async def submit_event(
         data = form.schema.model_validate(values)
         target = _record(container, officer, form.slug, data)
     except (ValidationError, DancuError) as exc:
-        if isinstance(exc, DancuError) and not isinstance(exc, Invalid):
-            if isinstance(exc, NotFound):
-                exc = Invalid(exc.message, "personal_id")
-            else:
-                raise
+        # Every refusal (a rule, an unknown or out-of-area person, a conflict with what the
+        # register holds, a commune outside the area) goes back on the form, where the
+        # officer's input is kept; an unknown field name becomes a message over the form.
+        if isinstance(exc, DancuError) and exc.field not in (*form.fields, None):
+            exc = type(exc)(exc.message, "_form")
         return _form_page(
             request, container, officer, form, values, field_errors(exc), status_code=422
         )

@@ -216,13 +216,16 @@ def test_turning_off_a_lost_authenticator_app(
 
 
 def _move(container: Container, pid: str, commune: str) -> None:
+    person = container.registry.get_person(MINISTRY, pid)
     container.registry.change_residence(
-        NGOC_HA,  # the destination's police register the move
+        NGOC_HA,  # the destination's police register the move, from her card
         rs.ResidenceChange(
             personal_id=pid,
             moved_on=date(2026, 11, 1),
             commune_code=commune,
             address_line="Số 1 phố Huế",
+            full_name=person.full_name,
+            birth_date=person.birth_date,
         ),
     )
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
-from dancu.core.errors import Forbidden, Invalid, NotFound
+from dancu.core.errors import Conflict, Forbidden, Invalid, NotFound
 from dancu.core.models import AuditEntry, OutboxEvent
 from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
@@ -108,7 +108,7 @@ def test_death_is_versioned_and_spouse_becomes_widowed(registry: RegistryService
     assert registry.get_person(BA_DINH, wife).marital_status == "widowed"
     before = registry.get_person(BA_DINH, husband, valid_on=date(2024, 2, 9))
     assert before.status == "alive" and before.marital_status == "married"
-    with pytest.raises(Invalid, match="already recorded as deceased"):
+    with pytest.raises(Conflict, match="already recorded as deceased"):
         registry.register_death(
             BA_DINH, s.DeathRegistration(personal_id=husband, death_date=date(2024, 2, 11))
         )
@@ -199,6 +199,9 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
             moved_on=date(2024, 3, 1),
             commune_code="00001",
             address_line="Số 1 Phúc Xá",
+            # She lives outside Hồng Hà: her card's name and date of birth reach her.
+            full_name="Nguyễn Thu Hà",
+            birth_date=date(2005, 1, 1),
         ),
     )
     assert number is not None
@@ -212,7 +215,13 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
     with pytest.raises(Invalid, match="household head cannot move"):
         registry.change_residence(
             NGOC_HA,
-            s.ResidenceChange(personal_id=husband, moved_on=date(2025, 8, 1), commune_code="00008"),
+            s.ResidenceChange(
+                personal_id=husband,
+                moved_on=date(2025, 8, 1),
+                commune_code="00008",
+                full_name="Nguyễn Văn An",
+                birth_date=date(1990, 3, 14),
+            ),
         )
     assert wife
 
@@ -341,7 +350,13 @@ def test_head_change_lets_the_former_head_move_out(registry: RegistryService) ->
     assert members == {wife: "head", husband: "spouse"}
     registry.change_residence(
         NGOC_HA,
-        s.ResidenceChange(personal_id=husband, moved_on=date(2025, 10, 1), commune_code="00008"),
+        s.ResidenceChange(
+            personal_id=husband,
+            moved_on=date(2025, 10, 1),
+            commune_code="00008",
+            full_name="Nguyễn Văn An",
+            birth_date=date(1990, 3, 14),
+        ),
     )
     assert [m.personal_id for m in registry.household(BA_DINH, household).members] == [wife]
     before = registry.get_person(BA_DINH, wife, valid_on=date(2025, 8, 31))
@@ -378,7 +393,7 @@ def test_missing_declaration_and_cancellation(registry: RegistryService) -> None
     )
     assert registry.get_person(BA_DINH, husband).status == "missing"
     assert registry.search(BA_DINH, "nguyen van an").items[0].status == "missing"
-    with pytest.raises(Invalid, match="recorded as missing"):
+    with pytest.raises(Conflict, match="recorded as missing"):
         registry.declare_missing(
             BA_DINH,
             s.MissingDeclaration(
@@ -428,7 +443,7 @@ def test_correction_supersedes_and_keeps_what_the_register_said(registry: Regist
             s.Correction(personal_id=new, field="birth_date", value="1991-02-30", reason="thử"),
         )
     assert err.value.field == "value"
-    with pytest.raises(Invalid, match="already holds"):
+    with pytest.raises(Conflict, match="already holds"):
         registry.correct_record(
             BA_DINH, s.Correction(personal_id=new, field="sex", value="M", reason="thử lại")
         )
