@@ -18,7 +18,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from dancu import __version__
 from dancu.bootstrap import Container
 from dancu.core import web as core_web
-from dancu.core.api import BodyLimit, install_problem_handlers
+from dancu.core.api import BodyLimit, RefuseNul, install_problem_handlers
 from dancu.core.outbox import run_subscribers
 from dancu.identity import account_web, clients_web, guardian_web, officer_web
 from dancu.identity import api as identity_api
@@ -93,7 +93,9 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(reconcile_web.router)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(identity_api.TokenFastPath, container=container)
-    app.add_middleware(registry_api.PersonLookupFastPath, container=container)  # outermost
+    app.add_middleware(registry_api.PersonLookupFastPath, container=container)
+    app.add_middleware(RefuseNul)  # outermost: before the fast paths read the query
+
     # Swagger UI from the installed swagger-ui-bundle, not a CDN (the docs work offline).
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_path), name="docs-static")
     app.mount("/static", StaticFiles(directory=str(files("dancu.core") / "static")), name="static")

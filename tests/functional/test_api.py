@@ -68,10 +68,13 @@ def register(client: TestClient, headers: dict[str, str]) -> tuple[str, str]:
 
 
 def test_requests_without_or_with_forged_tokens_are_refused(client: TestClient) -> None:
+    # No token, or a token that proves nobody: 401 with a Bearer challenge (RFC 6750 §3).
     r = client.get("/api/v1/persons?q=an")
-    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+    assert r.headers["www-authenticate"].startswith("Bearer")
     r = client.get("/api/v1/persons?q=an", headers={"Authorization": "Bearer forged.token"})
-    assert r.status_code == 403 and r.json()["title"] == "the token is not valid"
+    assert r.status_code == 401 and r.json()["title"] == "the token is not valid"
+    assert r.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_birth_then_lookup_history_household(client: TestClient, container: Container) -> None:
@@ -227,9 +230,13 @@ def test_lookup_by_id_answers_alike_on_every_path(client: TestClient, container:
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
     assert bad.json()["errors"][0]["field"] == "personal_id"
     assert client.get("/api/v1/persons/001099999999", headers=h).status_code == 404
-    assert client.get(f"/api/v1/persons/{head}").status_code == 403
+    # A number no living person can hold (born in 2390) is malformed, not unknown.
+    impossible = client.get("/api/v1/persons/001890123456", headers=h)
+    assert impossible.status_code == 422
+    assert impossible.json()["errors"][0]["field"] == "personal_id"
+    assert client.get(f"/api/v1/persons/{head}").status_code == 401
     forged = client.get(f"/api/v1/persons/{head}", headers={"Authorization": "Bearer x.y"})
-    assert forged.status_code == 403 and forged.json()["title"] == "the token is not valid"
+    assert forged.status_code == 401 and forged.json()["title"] == "the token is not valid"
     long_purpose = client.get(f"/api/v1/persons/{head}", headers=h, params={"purpose": "x" * 61})
     assert long_purpose.status_code == 422
 

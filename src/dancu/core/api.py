@@ -8,16 +8,18 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.bootstrap import Container
 from dancu.core.access import REGISTER_ROLES, OfficerContext, Role
-from dancu.core.errors import DancuError, Forbidden
+from dancu.core.errors import DancuError, Forbidden, Unauthorized
+from dancu.core.officers import LoginFailed
 
 PROBLEM = "application/problem+json"
+BEARER_CHALLENGE = 'Bearer realm="dancu"'
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -41,7 +43,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DancuError)
     async def _domain(request: Request, exc: DancuError) -> JSONResponse:
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        return problem(exc.status, exc.code, exc.message, errors=errors)
+        response = problem(exc.status, exc.code, exc.message, errors=errors)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -94,12 +99,52 @@ def _bearer_officer(
     container: Container, creds: HTTPAuthorizationCredentials | None
 ) -> OfficerContext:
     if creds is None:
-        raise Forbidden("send an officer token: Authorization: Bearer <token>")
-    return container.tokens.verify(creds.credentials)
+        raise Unauthorized("send an officer token: Authorization: Bearer <token>")
+    try:
+        return container.tokens.verify(creds.credentials)
+    except LoginFailed as exc:  # expired or forged: nobody is proven, so 401, not 403
+        raise Unauthorized(exc.message) from None
 
 
 ApiOfficer = Annotated[OfficerContext, Depends(current_api_officer)]
 ApiReconcileOfficer = Annotated[OfficerContext, Depends(current_api_reconcile_officer)]
+
+
+class RefuseNul:
+    """Refuse a request whose path or query string holds a NUL character (``%00``) with 422,
+    before anything reads it: PostgreSQL text cannot hold U+0000, so such a value would fail
+    in the database (a 500) wherever it reached it, or fail a whole group of audit entries.
+    Bodies are checked where they are parsed (the input schemas)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("query_string", b"")
+            or "\x00" in scope.get("path", "")
+            or b"%00" in (scope.get("raw_path") or b"")
+        ):
+            path: str = scope.get("path", "")
+            if path.startswith(_MACHINE_PATHS):
+                response: Response = problem(
+                    422, "invalid", "the request holds a NUL character (%00)"
+                )
+            else:
+                response = HTMLResponse(_NUL_PAGE, status_code=422)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_MACHINE_PATHS = ("/api/", "/oidc/", "/.well-known/", "/openapi.json")
+# Nobody types a NUL into a page: a plain page in both languages is enough for a browser.
+_NUL_PAGE = (
+    '<!doctype html><html lang="vi"><meta charset="utf-8"><title>Yêu cầu không hợp lệ</title>'
+    "<h1>Yêu cầu không hợp lệ</h1><p>Địa chỉ chứa ký tự không được phép.</p>"
+    '<p lang="en">Invalid request: the address holds a character that is not allowed.</p>'
+    '<p><a href="/">Trang chủ / Home</a></p></html>'
+)
 
 
 class BodyLimit:

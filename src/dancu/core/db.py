@@ -17,8 +17,11 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from dancu.core.errors import Invalid
 
 # Stable constraint names make Alembic migrations reviewable and portable.
 NAMING = {
@@ -59,7 +62,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """PostgreSQL text cannot hold U+0000 and says so with a DataError (a 500). Inputs are
+    checked where they are parsed; this is the net under them, for text that reaches the
+    database by a path nobody checked: refused as invalid input, before it is sent."""
+    rows = parameters if executemany else (parameters,)
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise Invalid("the text holds a NUL character")
 
 
 def libpq_conninfo(url: URL | str) -> str:
@@ -76,6 +95,25 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work that reads, checks and then writes: commit on success, roll back on
+    any error.
+
+    On SQLite the transaction takes the database's write lock first (``BEGIN IMMEDIATE``):
+    Python's sqlite3 module otherwise begins a transaction only at the first INSERT or
+    UPDATE, so the checks a use case makes before writing would run outside it, and two
+    concurrent writers would both pass them (50 parallel deaths of one person gave 9
+    successes). Writers queue on ``busy_timeout``; WAL readers are not blocked. PostgreSQL
+    writers lock the rows they change instead (``SELECT … FOR UPDATE``), so writers of
+    different people never wait for each other.
+    """
+    with factory() as session, session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE"))
         yield session
 
 

@@ -19,6 +19,14 @@ class NotFound(DancuError):
     code = "not-found"
 
 
+class Unauthorized(DancuError):
+    """No credentials, or credentials that prove nobody (RFC 9110 §15.5.2): 401 with a
+    ``WWW-Authenticate`` challenge, unlike ``Forbidden`` for a known actor refused."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class Forbidden(DancuError):
     status = 403
     code = "forbidden"
