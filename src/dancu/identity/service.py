@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core import ids
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Actor, Entry, record_change
+from dancu.core.db import write_session
 from dancu.core.errors import Conflict, DancuError, Forbidden, Invalid, NotFound
 from dancu.core.sealing import Sealer, Unsealable
 from dancu.core.timeutil import today, utcnow
@@ -184,7 +185,7 @@ class IdentityService:
                 "the face in the photo does not match the portrait on record",
                 "selfie",
             )
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, person.personal_id)
             if account is not None and account.status != "pending":
                 raise refuse(
@@ -211,7 +212,7 @@ class IdentityService:
         """The code from the SMS confirms the phone; the chosen passcode activates level 1.
         The citizen is signed in on ``device`` (recorded like a sign-in's)."""
         _require_strong(data.passcode)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             found = self._use_challenge(session, data.challenge_id, data.code, "register")
             if not isinstance(found, DancuError):
                 _challenge, account = found
@@ -237,7 +238,7 @@ class IdentityService:
         the same lockout. A success records the device (``device``) and returns the factors
         used (``["pwd"]`` or ``["pwd", "otp"]``)."""
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, data.personal_id, lock=True)
             if account is None or account.passcode_hash is None:
                 _verify(_DUMMY_HASH, data.passcode)  # the same time as a real check
@@ -275,7 +276,7 @@ class IdentityService:
             raise refuse(Invalid, "otp-format", "the code has 6 digits", "otp")
         now = utcnow()
         account_id, expires = _open_ticket(ticket, now)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = session.get(Account, account_id, with_for_update=True)
             if account is None or not hmac.compare_digest(ticket, self._ticket(account, expires)):
                 raise _ticket_expired()
@@ -290,7 +291,7 @@ class IdentityService:
     def start_totp(self, personal_id: str) -> s.TotpEnrolment:
         """A new secret for the citizen's authenticator app, kept sealed; it takes effect
         when ``confirm_totp`` receives a first right code."""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id)
             if account.totp_enabled_at is not None:
                 raise refuse(
@@ -324,7 +325,7 @@ class IdentityService:
         if not re.fullmatch(r"\d{6}", code):
             raise refuse(Invalid, "otp-format", "the code has 6 digits", "code")
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id)
             if account.totp_enabled_at is not None:
                 raise refuse(
@@ -355,7 +356,7 @@ class IdentityService:
         """Turn the second factor off; the passcode is needed (a wrong one counts towards
         the lockout like at sign-in)."""
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id)
             self._require_open(account, now)
             if account.totp_enabled_at is None:
@@ -399,7 +400,7 @@ class IdentityService:
     def revoke_device(self, personal_id: str, device_id: int) -> bool:
         """Sign out and forget a device: sessions started on it stop working. False when it
         is not one of the citizen's devices (or already revoked)."""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id)
             row = session.get(Device, device_id, with_for_update=True)
             if row is None or row.account_id != account.id or row.revoked_at is not None:
@@ -416,7 +417,7 @@ class IdentityService:
         and not revoked, and the account is active. Refreshes the device's last-seen time
         (at most every ``SEEN_EVERY``)."""
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             found = session.execute(
                 select(Device, Account.status)
                 .join(Account, Account.id == Device.account_id)
@@ -433,7 +434,7 @@ class IdentityService:
 
     def consent_withdrawn(self, personal_id: str, service: str) -> None:
         """Note a withdrawn consent in the citizen's history (the authorizer revokes it)."""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id, lock=False)
             self._event(session, account, "consent.withdrawn", service)
 
@@ -452,7 +453,7 @@ class IdentityService:
                 "this is what the register already holds",
                 "proposed",
             )
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._citizen_account(session, personal_id)
             already = session.scalars(
                 select(CorrectionRequest.id).where(
@@ -504,7 +505,7 @@ class IdentityService:
     def start_reset(self, data: s.ResetRequest) -> s.Challenge | None:
         """Text a code to the phone on file when it is the one given. The caller answers the
         same whether or not a code was sent (no probing for accounts or phones)."""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, data.personal_id)
             if account is None or account.status not in ("active", "pending"):
                 return None
@@ -519,7 +520,7 @@ class IdentityService:
 
     def finish_reset(self, data: s.Confirmation) -> s.AccountOut:
         _require_strong(data.passcode)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             found = self._use_challenge(session, data.challenge_id, data.code, "reset")
             if not isinstance(found, DancuError):
                 _challenge, account = found
@@ -572,7 +573,7 @@ class IdentityService:
         except ValueError as exc:
             raise refuse(Invalid, "fingerprint-unreadable", str(exc), "fingerprint_scan") from None
         code = None
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, person.personal_id)
             if account is None:
                 if data.phone is None:
@@ -612,7 +613,7 @@ class IdentityService:
         authenticator app, the devices signed in, the latest events, and who it belongs to
         in the register. Audited as the officer's read."""
         number = _number(personal_id)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, number)
             if account is None:
                 raise _no_account()
@@ -660,7 +661,7 @@ class IdentityService:
             raise refuse(Invalid, "suspension-reason", "choose one of the reasons", "reason")
         note = _note(note)
         number = _number(personal_id)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, number, lock=True)
             if account is None:
                 raise _no_account()
@@ -699,7 +700,7 @@ class IdentityService:
                 "person-not-alive",
                 "the register does not hold this person as alive: correct the register first",
             )
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, number, lock=True)
             assert account is not None
             _require_reinstatable(account)
@@ -727,7 +728,7 @@ class IdentityService:
         self._require_account_writer(ctx)
         note = _note(note)
         number = _number(personal_id)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, number, lock=True)
             if account is None:
                 raise _no_account()
@@ -765,7 +766,7 @@ class IdentityService:
         if ctx.role is Role.COMMUNE:
             stmt = stmt.where(CorrectionRequest.commune_code == ctx.commune_code)
         stmt = stmt.order_by(CorrectionRequest.created_at, CorrectionRequest.id).limit(limit)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             out = [
                 s.OpenCorrection(
                     **_correction_out(row).model_dump(),
@@ -801,7 +802,7 @@ class IdentityService:
                 "outcome",
             )
         note = _note(note, required=outcome == "refused", limit=300)
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             row = session.get(CorrectionRequest, request_id, with_for_update=True)
             if row is None or not ctx.covers(row.province_code, row.commune_code):
                 raise refuse(NotFound, "no-correction", "no such correction request in your area")
@@ -841,7 +842,7 @@ class IdentityService:
             raise refuse(Invalid, "too-young", f"level 2 is from {LEVEL2_AGE} years old", "level")
         _require_strong(data.passcode)
         now = utcnow()
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             if self._account(session, data.personal_id) is not None:
                 raise refuse(Conflict, "account-exists", "an account already exists", "personal_id")
             account = Account(
@@ -870,7 +871,7 @@ class IdentityService:
         """Suspend the person's account (a death, a report); True when one was suspended.
         A death also takes over an earlier suspension's reason: only a correction of the
         register undoes it."""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, personal_id, lock=True)
             if account is None or account.status == "closed":
                 return False
@@ -910,7 +911,7 @@ class IdentityService:
     def _move_corrections(self, personal_id: str, commune_code: str) -> None:
         unit = self.registry.units.get("2025", "commune", commune_code)
         province = unit.province_code if unit is not None else ""
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             account = self._account(session, personal_id)
             if account is None:
                 return
@@ -1266,7 +1267,7 @@ class IdentityService:
         return row
 
     def _audit_refusal(self, personal_id: str, action: str) -> None:
-        with self.factory() as session, session.begin():
+        with write_session(self.factory) as session:
             actor = Actor("anonymous", "citizen", "", "identity-registration")
             record_change(session, Entry(actor, action, "person", f"id {personal_id[:4]}…"))
 

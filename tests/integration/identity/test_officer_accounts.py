@@ -279,3 +279,42 @@ def test_correction_requests_go_to_the_commune_of_residence(
     assert mine[0].status == "refused" and mine[0].resolution_note == "bring the birth cert"
     assert identity.history(mother)[0].kind == "correction.refused"
     assert identity.open_corrections(NGOC_HA) == []
+
+
+def test_parallel_suspensions_and_reinstatements_of_one_account_leave_one_each(
+    container: Container, citizen: tuple[IdentityService, dict[str, str]]
+) -> None:
+    """Twelve officers suspend the same account at once, then twelve reinstate it: one of each
+    succeeds, the others are told it is already done (409), and the history holds one
+    suspension and one reinstatement."""
+    import threading
+
+    identity, family = citizen
+    father = family["father"]
+
+    def race(call: object) -> list[str]:
+        outcomes: list[str] = []
+        start = threading.Barrier(12)
+
+        def one() -> None:
+            start.wait()
+            try:
+                call()  # type: ignore[operator]
+                outcomes.append("ok")
+            except DancuError as e:
+                outcomes.append(f"{e.status}:{e.code}")
+
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sorted(outcomes)
+
+    suspended = race(lambda: identity.suspend_reported(BA_DINH, father, "reported-lost-card"))
+    assert suspended == ["409:already-suspended"] * 11 + ["ok"]
+    reinstated = race(lambda: identity.reinstate(BA_DINH, father, "tìm thấy thẻ"))
+    assert reinstated.count("ok") == 1 and len(reinstated) == 12
+    assert all(o.startswith("409:") for o in reinstated if o != "ok")
+    kinds = [e.kind for e in identity.officer_view(BA_DINH, father).events]
+    assert kinds.count("suspended") == 1 and kinds.count("reinstated") == 1
