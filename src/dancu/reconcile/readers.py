@@ -242,19 +242,26 @@ def _sheet(path: Path) -> Iterator[Iterator[tuple[int, list[str | None]]]]:
         # openpyxl warns about workbook features it drops (styles, data validation); none of
         # them matters for reading values.
         warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception:  # openpyxl raises whatever its XML and zip readers raise
-            raise _damaged_xlsx(path) from None
-        try:
-            if not book.worksheets:
-                raise ExtractError("extract-empty", f"{path.name} has no worksheet")
-            sheet = book.worksheets[0]
-            # Some writers record a wrong sheet size, which read-only mode would trust.
-            sheet.reset_dimensions()
-            yield _sheet_rows(sheet.iter_rows(values_only=True), path)
-        finally:
-            book.close()
+        # We own the file handle, so it is closed however openpyxl fails or however early the
+        # reader stops (a half-read sheet keeps its zip member open until closed).
+        with path.open("rb") as handle:
+            try:
+                book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+            except Exception:  # openpyxl raises whatever its XML and zip readers raise
+                raise _damaged_xlsx(path) from None
+            try:
+                if not book.worksheets:
+                    raise ExtractError("extract-empty", f"{path.name} has no worksheet")
+                sheet = book.worksheets[0]
+                # Some writers record a wrong sheet size, which read-only mode would trust.
+                sheet.reset_dimensions()
+                cells = sheet.iter_rows(values_only=True)
+                try:
+                    yield _sheet_rows(cells, path)
+                finally:
+                    cells.close()
+            finally:
+                book.close()
 
 
 def _sheet_rows(rows: Iterator[tuple[Any, ...]], path: Path) -> Iterator[tuple[int, list[Any]]]:
