@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
 from dancu.bootstrap import Container
@@ -14,6 +14,7 @@ from dancu.cli import app
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import AuditEntry
 from dancu.registry import schemas as s
+from dancu.registry.cli import EXIT_LOADED_WITH_REJECTIONS
 
 runner = CliRunner()
 MINISTRY = OfficerContext("admin", Role.MINISTRY)
@@ -277,3 +278,22 @@ def test_reconcile_run_against_a_population_file_and_the_database(
         app, ["reconcile", "run", str(extract), "--out", str(out), "--column", "nope=x"]
     )
     assert wrong.exit_code == 2
+
+
+def test_import_with_rejected_rows_has_its_own_exit_status(env: Engine, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    made = runner.invoke(
+        app, ["synth", "population", "--people", "40", "--out", str(people), "--seed", "5"]
+    )
+    assert made.exit_code == 0, made.output
+    lines = people.read_text(encoding="utf-8").splitlines(keepends=True)
+    people.write_text("".join([*lines, lines[1]]), encoding="utf-8")  # a duplicate row
+    loaded = runner.invoke(app, ["registry", "import", str(people), "--operator", "lan"])
+    assert loaded.exit_code == EXIT_LOADED_WITH_REJECTIONS == 3, loaded.output
+    assert "40 people loaded" in loaded.output and "1 rows rejected" in loaded.output
+    with env.connect() as conn:
+        actor = conn.execute(
+            select(AuditEntry.actor).where(AuditEntry.action == "registry.import")
+        ).scalar_one()
+    assert actor == "operator:lan"
+    assert "3 loaded with rejections" in runner.invoke(app, ["registry", "import", "--help"]).output

@@ -27,8 +27,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy.orm import Session
 
+from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.ids import mask_text
 from dancu.core.timeutil import today, utcnow
 from dancu.core.units import REFORM_DATE
@@ -61,6 +64,7 @@ SQLITE_MERGE_CACHE_KIB = 196_608
 # Rows per merge transaction unless told otherwise. Each commit writes every index page the
 # batch touched, so larger batches write far less; a crash loses at most one batch.
 DEFAULT_BATCH = {"sqlite": 250_000, "postgresql": 250_000}
+IMPORT_ACTOR = Actor("system", "system", "", "bulk-import")
 _COUNTS = re.compile(r"loaded=(\d+) skipped=(\d+) warnings=(\d+)")
 
 
@@ -114,6 +118,7 @@ def import_population(
     batch_size: int | None = None,
     progress: Progress | None = None,
     error_path: Path | str | None = None,
+    actor: Actor | None = None,
 ) -> ImportReport:
     """Import a population file (CSV or Parquet, docs/formats.md) into the register.
 
@@ -123,6 +128,10 @@ def import_population(
     before anything is written. Re-running after a crash resumes; re-running a finished file
     does nothing. ``progress(stage, done, total)`` is called as the stages advance
     (``scan``, ``stage``, ``validate``, ``merge``).
+
+    The finished job is recorded in the durable audit (action ``registry.import``, subject
+    ``import_job:<id>``) in the same transaction that marks it done, with the file's name,
+    SHA-256 and the counts, as done by ``actor`` (default: the system).
     """
     if batch_size is None:
         batch_size = DEFAULT_BATCH.get(engine.dialect.name, 50_000)
@@ -139,7 +148,7 @@ def import_population(
             job = _prepare(engine, src, errors_to, progress)
         try:
             _merge(engine, job, src, batch_size, progress)
-            _finish(engine, job)
+            _finish(engine, job, src, actor or IMPORT_ACTOR)
         except Exception as exc:
             _mark_failed(engine, job, exc)
             raise
@@ -489,7 +498,7 @@ def _may_skip_fk_triggers(engine: Engine) -> bool:
 # -- phase 3: finish -------------------------------------------------------------------------
 
 
-def _finish(engine: Engine, job: _Job) -> None:
+def _finish(engine: Engine, job: _Job, src: SourceFile, actor: Actor) -> None:
     with _transaction(engine) as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {q.Tables(job.id, '').imp}"))
         conn.execute(
@@ -497,7 +506,26 @@ def _finish(engine: Engine, job: _Job) -> None:
             .where(ImportJob.id == job.id)
             .values(status="done", rows_done=job.rows_total, finished_at=utcnow())
         )
+        # The job and its audit entry commit together: a finished import is always audited.
+        with Session(bind=conn) as session:
+            record_change(session, _audit_entry(job, src, actor))
+            session.flush()
     job.status = "done"
+
+
+def _audit_entry(job: _Job, src: SourceFile, actor: Actor) -> Entry:
+    loaded, skipped, warnings = job.counts()
+    detail = {
+        "file": src.path.name,
+        "sha256": src.sha256,
+        "size": src.size,
+        "rows": job.rows_total,
+        "loaded": loaded,
+        "skipped": skipped,
+        "rejected": job.rows_rejected,
+        "warnings": warnings,
+    }
+    return Entry(actor, "registry.import", f"import_job:{job.id}", orjson.dumps(detail).decode())
 
 
 def _mark_failed(engine: Engine, job: _Job, exc: Exception) -> None:

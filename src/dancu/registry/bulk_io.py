@@ -100,6 +100,7 @@ class SourceFile:
     header: tuple[str, ...]  # every header name, as read
     first_line: int  # the line number of the first data row (2 for CSV, 1 for Parquet)
     rows_estimate: int | None
+    sha256: str = ""  # SHA-256 of the file's bytes alone, as ``sha256sum`` prints it
 
 
 def file_kind(path: Path) -> str:
@@ -138,6 +139,7 @@ def scan(path: Path, progress: Progress | None = None) -> SourceFile:
                 progress("scan", f.tell(), size)
     if kind == "csv":
         _check_utf8(carry, offset, newlines)
+    content = digest.copy().hexdigest()
     digest.update(f":{size}".encode())
     if kind == "csv":
         header, estimate = _csv_header(path), max(newlines - (0 if carry.strip() else 1), 0)
@@ -146,7 +148,15 @@ def scan(path: Path, progress: Progress | None = None) -> SourceFile:
         header, estimate = tuple(meta.schema_arrow.names), meta.metadata.num_rows
     columns = _check_header(path, header)
     return SourceFile(
-        path, kind, size, digest.hexdigest(), columns, header, 2 if kind == "csv" else 1, estimate
+        path,
+        kind,
+        size,
+        digest.hexdigest(),
+        columns,
+        header,
+        2 if kind == "csv" else 1,
+        estimate,
+        content,
     )
 
 

@@ -50,29 +50,54 @@ def _stage_callback(progress: Progress) -> Callable[[str, int, int | None], None
     return update
 
 
+# Exit statuses of ``dancu registry import`` (docs/operations.md, "Bulk import").
+EXIT_FILE_REFUSED = 2  # the file as a whole cannot be imported; nothing was written
+EXIT_LOADED_WITH_REJECTIONS = 3  # the good rows are loaded, some rows were rejected
+
+
 @registry_app.command("import")
 def registry_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet")],
     errors: Annotated[
         Path | None, typer.Option(help="error report (default FILE.errors.csv)")
     ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(help="who runs the import, for the audit (default: the system user)"),
+    ] = None,
 ) -> None:
     """Load a population file (docs/formats.md). Streams the file, validates every row,
-    reports bad rows with line numbers, and resumes after a crash without duplicates."""
+    reports bad rows with line numbers, and resumes after a crash without duplicates.
+    The job is recorded in the audit (file name, SHA-256, counts, operator).
+
+    Exit status: 0 every row loaded (or the file was already imported); 2 the file was
+    refused as a whole and nothing was written; 3 loaded with rejections (the rejected rows
+    are in the error report).
+    """
+    import getpass
+
+    from dancu.core.audit import Actor
     from dancu.registry.bulk import import_population
 
+    who = operator or getpass.getuser()
+    actor = Actor(f"operator:{who}", "operator", "", "bulk-import")
     with Container() as container:
         try:
             with _progress() as progress:
                 report = import_population(
-                    container.engine, file, progress=_stage_callback(progress), error_path=errors
+                    container.engine,
+                    file,
+                    progress=_stage_callback(progress),
+                    error_path=errors,
+                    actor=actor,
                 )
         except DancuError as exc:
             console.print(f"[red]{file.name}: {exc.message}[/red] (nothing was imported)")
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_FILE_REFUSED) from None
         console.print(report.summary())
-        if report.rejected:
+        if report.rejected and not report.already_done:
             console.print(f"[yellow]{report.rejected:,} rows rejected; see {report.error_path}")
+            raise typer.Exit(EXIT_LOADED_WITH_REJECTIONS)
 
 
 @registry_app.command("export")
