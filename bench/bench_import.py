@@ -1,12 +1,13 @@
 """Bulk import benchmark (``python -m bench import`` or ``python bench/bench_import.py``).
 
-On PostgreSQL it measures (a) a raw ``COPY`` of the population file into an unindexed table
-with the same columns and (b) ``dancu.registry.bulk.import_population`` of the same file into
-a freshly migrated database; target (b) <= 2 x (a), and the import's peak RSS <= 500 MB (the
-import runs in a child process whose maximum RSS the kernel reports). For scale it also
-measures (c) a binary COPY of the rows (b) produced into a fresh register with all its
-indexes: the cost of writing the register at all. On SQLite it measures the same import;
-target <= 120 s for 1,000,000 people.
+On PostgreSQL it measures (b) ``dancu.registry.bulk.import_population`` of the file into a
+freshly migrated database and (c) a binary COPY of the rows (b) produced into a fresh register
+with all its indexes: the cost of writing the register at all. Target (issue 3 as restated in
+issue 13): (b) <= 2 x (c), and the import's peak RSS <= 500 MB (the import runs in a child
+process whose maximum RSS the kernel reports). For information it also measures (a) a raw
+``COPY`` of the file into one unindexed table with the same columns and reports (b) / (a);
+docs/decisions/0003-import-speed-against-raw-copy.md explains why that is no target. On
+SQLite it measures the same import; target <= 120 s for 1,000,000 people.
 
 ``BENCH_IMPORT_PEOPLE`` (default 1,000,000) sets the size; the file is generated once into
 ``bench/data/`` and reused. Databases are created with unique names and dropped afterwards.
@@ -176,31 +177,32 @@ def bench_postgresql(path: Path) -> list[dict[str, Any]]:
         floor_s = register_copy(name)
     finally:
         _drop_db(name)
-    ratio = ours["seconds"] / copy_s
+    ratio = ours["seconds"] / floor_s
     return [
-        {
-            "name": f"import {PEOPLE:,} people, PostgreSQL",
-            "value": round(ours["seconds"], 2),
-            "unit": "s",
-            "baseline": round(copy_s, 2),
-            "ratio": round(ratio, 2),
-            "target": "<= 2x raw COPY",
-            "ok": ratio <= 2.0,
-            "note": f"baseline: raw COPY of the file into an unindexed table; "
-            f"{ours['loaded']:,} loaded, {ours['rejected']:,} rejected",
-        },
         {
             "name": f"import {PEOPLE:,} people, PostgreSQL, against writing the register",
             "value": round(ours["seconds"], 2),
             "unit": "s",
             "baseline": round(floor_s, 2),
-            "ratio": round(ours["seconds"] / floor_s, 2),
-            "target": "",
-            "ok": None,
+            "ratio": round(ratio, 2),
+            "target": "<= 2x binary COPY of the register's rows",
+            "ok": ratio <= 2.0,
             "note": "baseline: binary COPY of the import's own result rows (persons, versions, "
             "identifiers, households, members, residences, projection) into a fresh register "
-            f"with its indexes: {floor_s / copy_s:.1f}x the raw COPY before any validation; "
+            f"with its indexes, {floor_s / copy_s:.1f}x the raw COPY before any validation; "
+            f"{ours['loaded']:,} loaded, {ours['rejected']:,} rejected; "
             "see docs/decisions/0003-import-speed-against-raw-copy.md",
+        },
+        {
+            "name": f"import {PEOPLE:,} people, PostgreSQL, against raw COPY (information)",
+            "value": round(ours["seconds"], 2),
+            "unit": "s",
+            "baseline": round(copy_s, 2),
+            "ratio": round(ours["seconds"] / copy_s, 2),
+            "target": "",
+            "ok": None,
+            "note": "baseline: raw COPY of the file into one unindexed table (no validation, "
+            "no register tables or indexes); no target, see ADR 0003",
         },
         {
             "name": "import peak RSS, PostgreSQL",
