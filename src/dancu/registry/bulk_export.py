@@ -37,7 +37,17 @@ def export_population(
     writer = PopulationWriter(out)
     written, ok = 0, False
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                # The whole register is read: hash joins, never one index probe per person per
+                # table (which the planner picks when a fresh import has not been analysed
+                # yet: 3 minutes for 100,000 people instead of 3 s).
+                for sql in (
+                    "SET LOCAL enable_nestloop = off",
+                    "SET LOCAL work_mem = '128MB'",
+                    "SET LOCAL jit = off",
+                ):
+                    conn.exec_driver_sql(sql)
             total = int(conn.execute(_count(province_code)).scalar_one()) if progress else None
             result = conn.execute(_query(province_code), execution_options={"yield_per": _YIELD})
             for part in result.partitions():
@@ -68,16 +78,19 @@ def _query(province_code: str | None) -> Select[*tuple[Any, ...]]:
     birth, home, res_unit = (aliased(AdminUnit) for _ in range(3))
     father, mother, spouse = (aliased(PersonCurrent) for _ in range(3))
     r, m, h = Residence, HouseholdMember, Household
-    # The most recent old CMND number of each person, if any.
+    # The most recent old CMND number of each person, if any: one grouped pass joined by
+    # person (a hash join on PostgreSQL, an automatic index on SQLite). An ``id IN (…)`` list
+    # here made SQLite walk the whole list for every person (11 minutes for 300,000).
     last_cmnd = (
-        select(func.max(PersonIdentifier.id))
+        select(
+            PersonIdentifier.person_id.label("person_id"),
+            func.max(PersonIdentifier.id).label("id"),
+        )
         .where(PersonIdentifier.kind.in_(("cmnd9", "cmnd12")))
         .group_by(PersonIdentifier.person_id)
+        .subquery("last_cmnd")
     )
-    cmnd = aliased(
-        PersonIdentifier,
-        select(PersonIdentifier).where(PersonIdentifier.id.in_(last_cmnd)).subquery(),
-    )
+    cmnd = aliased(PersonIdentifier)
     stmt: Select[*tuple[Any, ...]] = (
         select(
             pc.personal_id,
@@ -113,7 +126,8 @@ def _query(province_code: str | None) -> Select[*tuple[Any, ...]]:
         .outerjoin(father, father.person_id == v.father_id)
         .outerjoin(mother, mother.person_id == v.mother_id)
         .outerjoin(spouse, spouse.person_id == v.spouse_id)
-        .outerjoin(cmnd, cmnd.person_id == pc.person_id)
+        .outerjoin(last_cmnd, last_cmnd.c.person_id == pc.person_id)
+        .outerjoin(cmnd, cmnd.id == last_cmnd.c.id)
         .order_by(pc.person_id)
     )
     if province_code:
