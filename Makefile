@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make demo-oidc: the OpenID provider on PORT, the demo relying party on RP_PORT.
+RP_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 PEOPLE ?= 10000
 export DANCU_DATA_DIR ?= $(CURDIR)/var
 
@@ -63,10 +65,10 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # The OpenID provider and a demo relying party (tools/demo_rp.py) side by side: open
-# http://127.0.0.1:8001 and sign in with the demo citizen printed by `dancu demo seed`.
+# http://127.0.0.1:$(RP_PORT) (PORT + 1 unless given) and sign in with the demo citizen printed by `dancu demo seed`.
 demo-oidc: install
 	$(BIN)/dancu db upgrade
-	$(BIN)/dancu demo seed --people $(PEOPLE)
+	$(BIN)/dancu demo seed --people $(PEOPLE) --rp-url http://127.0.0.1:$(RP_PORT)
 	@trap 'kill 0' EXIT; \
-	  $(BIN)/dancu serve --host 127.0.0.1 --port 8000 & \
-	  $(BIN)/python tools/demo_rp.py --provider http://127.0.0.1:8000 --port 8001
+	  $(BIN)/dancu serve --host 127.0.0.1 --port $(PORT) & \
+	  $(BIN)/python tools/demo_rp.py --provider http://127.0.0.1:$(PORT) --port $(RP_PORT)

@@ -85,4 +85,4 @@ def run() -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     for row in run():
-        print(row)  # noqa: T201
+        print(row)

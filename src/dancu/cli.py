@@ -52,5 +52,59 @@ def serve(
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, in one line, for a condition a user can fix (no traceback)."""
+    import sqlalchemy.exc
+
+    from dancu.core.errors import DancuError
+
+    if isinstance(exc, DancuError):
+        return exc.message
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+        if "no such table" in first or ("relation" in first and "does not exist" in first):
+            return f"the database has no dancu schema yet; run `dancu db upgrade` ({first})"
+        return f"cannot use the database (check DANCU_DATABASE_URL): {first}"
+    if isinstance(exc, sqlalchemy.exc.ArgumentError):
+        return f"DANCU_DATABASE_URL is not a database URL dancu can use: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or folder: {exc.filename or exc}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, IsADirectoryError | NotADirectoryError):
+        return f"{exc.strerror}: {exc.filename or exc}"
+    return str(exc)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean the user's input or environment is wrong, not dancu: a
+    missing or unreadable file or folder, an unreachable database or a wrong URL, and the
+    project's own domain errors. Anything else is a bug and keeps its traceback."""
+    import psycopg
+    import sqlalchemy.exc
+
+    from dancu.core.errors import DancuError
+
+    return (
+        DancuError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.ArgumentError,
+        psycopg.OperationalError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+    )
+
+
 def main() -> None:
-    app()
+    """The ``dancu`` entry point: expected conditions become one line on stderr and exit
+    status 1 (docs/operations.md); a real bug still shows its traceback."""
+    import sys
+
+    try:
+        app()
+    except expected_errors() as exc:
+        print(f"dancu: {_one_line(exc)}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)

@@ -41,12 +41,21 @@ DEMO_EXTRACT_ROWS = 2000
 def demo_seed(
     people: Annotated[int, typer.Option(min=100, help="synthetic people")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 6,
+    rp_url: Annotated[
+        str, typer.Option(help="where the demo relying party runs (make demo-oidc: RP_PORT)")
+    ] = DEMO_RP_URL,
 ) -> None:
-    """Load a synthetic population and demo officers once (skipped when already seeded)."""
+    """Load a synthetic population and demo officers once (skipped when already seeded),
+    and say how many people the register holds."""
     with Container() as container:
-        seed_demo(container, people, seed)
-        citizen, _rp = seed_identity(container)
+        Path(container.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        loaded, total = seed_demo(container, people, seed, rp_url)
+        citizen, _rp = seed_identity(container, rp_url)
         extract = demo_extract(container, people, seed)
+    if loaded:
+        console.print(f"[bold]register[/bold]: {total:,} people ({loaded:,} loaded now)")
+    else:
+        console.print(f"[bold]register[/bold]: {total:,} people (already there; none loaded)")
     console.print(
         "[bold]demo officers[/bold] (password: "
         f"[cyan]{DEMO_PASSWORD}[/cyan]): "
@@ -54,7 +63,7 @@ def demo_seed(
     )
     console.print(
         f"[bold]demo citizen[/bold] (level 2): personal ID [cyan]{citizen}[/cyan], passcode "
-        f"[cyan]{DEMO_PASSCODE}[/cyan]; demo service: `make demo-oidc`, then {DEMO_RP_URL}"
+        f"[cyan]{DEMO_PASSCODE}[/cyan]; demo service: `make demo-oidc`, then {rp_url}"
     )
     console.print(
         f"[bold]demo extract[/bold] for reconciliation (sign in as bhxh, /reconcile): "
@@ -77,9 +86,12 @@ def demo_extract(container: Container, people: int, seed: int = 6) -> Path:
     return out
 
 
-def seed_demo(container: Container, people: int, seed: int = 6) -> None:
+def seed_demo(
+    container: Container, people: int, seed: int = 6, rp_url: str = DEMO_RP_URL
+) -> tuple[int, int]:
     """The demo register: ``people`` synthetic residents, a Ba Đình family with some history
-    (so the commune officer has people to look at) and the demo officers. Idempotent."""
+    (so the commune officer has people to look at) and the demo officers. Idempotent.
+    Returns how many people were loaded now and how many the register holds."""
     from dancu.registry.bulk import import_population
     from dancu.registry.models import PersonCurrent
     from dancu.registry.synth import generate_population
@@ -106,7 +118,10 @@ def seed_demo(container: Container, people: int, seed: int = 6) -> None:
                     "" if agency else unit,
                     agency=agency,
                 )
-    seed_identity(container)
+    seed_identity(container, rp_url)
+    with container.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0
+    return total - present, total
 
 
 def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str, str]:
