@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dancu.core.errors import Invalid
-from dancu.core.i18n import N_, _
+from dancu.core.i18n import N_, _, current_locale
 
 DATE_FORMAT = N_("Write a date as dd/mm/yyyy")
 NO_SUCH_DATE = N_("this date does not exist in the calendar")
@@ -83,6 +83,12 @@ AGENCY_NAMES = {
     "bgddt": N_("Ministry of Education and Training"),
     "nhnn": N_("State Bank of Vietnam"),
 }
+
+
+def in_page_language(vietnamese: str, english: str = "") -> str:
+    """A text given in Vietnamese and, optionally, English (a service's purpose), in the
+    page language; the Vietnamese where no English was given."""
+    return english if english and current_locale.get() == "en" else vietnamese
 
 
 def agency_name(code: str | None) -> str:

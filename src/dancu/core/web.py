@@ -74,6 +74,7 @@ def _environment() -> Environment:
     env.filters["dmy"] = formats.dmy
     env.filters["local_time"] = formats.local_time
     env.filters["agency"] = formats.agency_name
+    env.globals["in_page_language"] = formats.in_page_language
     env.globals["date_pattern"] = formats.DATE_PATTERN
     env.filters["mask"] = _mask_cmnd
     env.filters["num"] = lambda n: format_decimal(n, locale=i18n.current_locale.get())
