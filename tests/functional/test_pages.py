@@ -189,9 +189,9 @@ def test_a_malformed_number_in_the_address_is_a_localised_page(client: TestClien
     sign_in(client)
     page = _is_page(client.get("/registry/persons/abc"), 422)
     assert "Số định danh cá nhân không hợp lệ" in page
-    assert "phải gồm đúng 12 chữ số" in page and "must be" not in page
+    assert "<p>Phải gồm đúng 12 chữ số</p>" in page and "must be" not in page
     page = _is_page(client.get("/registry/persons/099088067401"), 422)
-    assert "mã tỉnh 099 không tồn tại" in page and "unknown" not in page
+    assert "<p>Mã tỉnh 099 không tồn tại</p>" in page and "unknown" not in page
 
 
 def test_other_refused_query_values_name_the_field_on_a_page(client: TestClient) -> None:
@@ -322,3 +322,29 @@ def test_the_household_counts_its_living_members(
     living, deceased = page.split('id="h-deceased"')
     assert "Lê Thị Tuyết" not in living and "Lê Thị Tuyết" in deceased
     assert "Nguyễn Minh Khôi" in living and "Nguyễn Minh Khôi" not in deceased
+
+
+# -- agencies by name ----------------------------------------------------------------------------
+
+
+def test_an_agency_is_named_not_coded(client: TestClient, container: Container) -> None:
+    with container.sessions() as session, session.begin():
+        create_officer(
+            session, container.units, "bhxh1", "BHXH", PASSWORD, Role.AGENCY, agency="bhxh"
+        )
+    sign_in(client, "bhxh1")
+    page = client.get("/reconcile").text
+    assert "Bảo hiểm xã hội Việt Nam" in page and "BHXH" not in page
+    extract = "ho_ten,ngay_sinh\nNguyễn Văn An,14/03/1988\n".encode()
+    sent = client.post(
+        "/reconcile/upload",
+        data={"csrf_token": csrf(client, "/reconcile")},
+        files={"file": ("bhxh.csv", extract, "text/csv")},
+    )
+    assert sent.status_code == 303, sent.text
+    job = sent.headers["location"]
+    columns = {"col_full_name": "ho_ten", "col_birth_date": "ngay_sinh"}
+    queued = client.post(f"{job}/confirm", data={"csrf_token": csrf(client, job), **columns})
+    assert queued.status_code == 303, queued.text
+    page = client.get(job).text
+    assert "Cơ quan: Bảo hiểm xã hội Việt Nam" in page and "Cơ quan bhxh" not in page

@@ -56,7 +56,9 @@ def _not_found(request: Request, message: str) -> Response:
 def _bad_number(request: Request, exc: DancuError) -> Response:
     """A personal ID number in the address that cannot be one: the format is wrong, which
     says nothing about who is in the register."""
-    return error_page(request, _("Not a valid personal ID number"), translate(exc.message), 422)
+    _head, sep, reason = exc.message.partition(": ")  # the title already says "not valid"
+    why = translate(reason if sep else exc.message)
+    return error_page(request, _("Not a valid personal ID number"), why[:1].upper() + why[1:], 422)
 
 
 # -- search -----------------------------------------------------------------------------------
