@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from dancu import __version__
 from dancu.bootstrap import Container
+from dancu.core import page_errors
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, RefuseNul, install_problem_handlers
 from dancu.core.outbox import run_subscribers
@@ -27,6 +28,7 @@ from dancu.identity.sessions import CitizenSessions
 from dancu.reconcile import api as reconcile_api
 from dancu.reconcile import web as reconcile_web
 from dancu.registry import api as registry_api
+from dancu.registry import forms_web as registry_forms
 from dancu.registry import web as registry_web
 
 
@@ -83,8 +85,10 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.add_middleware(CitizenSessions, container=container)
     core_web.install(app)
     core_web.install_page_errors(app)
+    page_errors.install(app)  # after the API's handlers, which it keeps for the API
     app.include_router(core_web.router)
     app.include_router(registry_web.router)
+    app.include_router(registry_forms.router)
     app.include_router(identity_web.router)
     app.include_router(account_web.router)
     app.include_router(clients_web.router)

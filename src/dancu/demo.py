@@ -151,7 +151,11 @@ def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str,
         container.clients.register(
             ClientRegistration(
                 name="Dịch vụ mẫu (demo)",
-                purpose="show what a service receives when you sign in with dancu",
+                purpose=(
+                    "Cho bạn xem một dịch vụ nhận được những thông tin gì khi bạn đăng nhập "
+                    "bằng dancu"
+                ),
+                purpose_en="Show what a service receives when you sign in with dancu",
                 client_id=DEMO_RP,
                 jwks={"keys": [key.as_dict(private=False)]},
                 redirect_uris=[f"{rp_url}/callback"],

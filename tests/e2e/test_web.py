@@ -77,8 +77,13 @@ def test_household_page_lists_members(page: Page, live_server: LiveServer) -> No
     expect(page.get_by_role("heading", level=1)).to_contain_text(live_server.family["household"])
     rows = page.locator("table tbody tr")
     expect(rows).to_have_count(4)
-    expect(page.locator("table")).to_contain_text("Nguyễn Minh Khôi")
-    expect(page.locator("table")).to_contain_text("đã chết")
+    # The grandmother died: listed apart, not counted among the living members.
+    expect(page.locator(".members-count")).to_contain_text("3")
+    expect(page.get_by_role("table", name="Thành viên còn sống")).to_contain_text(
+        "Nguyễn Minh Khôi"
+    )
+    expect(page.get_by_role("table", name="Thành viên đã chết")).to_contain_text("Lê Thị Tuyết")
+    expect(page.get_by_role("table", name="Thành viên đã chết")).to_contain_text("đã chết")
     shoot(page, "household")
 
 

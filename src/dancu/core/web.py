@@ -25,8 +25,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu import __version__
-from dancu.core import i18n
-from dancu.core.access import REGISTER_ROLES, OfficerContext, Role
+from dancu.core import formats, i18n
+from dancu.core.access import REGISTER_ROLES, WRITERS, OfficerContext, Role
 from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
@@ -71,7 +71,11 @@ def _environment() -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.globals["version"] = __version__
-    env.filters["dmy"] = lambda d: d.strftime("%d/%m/%Y") if d else ""
+    env.filters["dmy"] = formats.dmy
+    env.filters["local_time"] = formats.local_time
+    env.filters["agency"] = formats.agency_name
+    env.globals["in_page_language"] = formats.in_page_language
+    env.globals["date_pattern"] = formats.DATE_PATTERN
     env.filters["mask"] = _mask_cmnd
     env.filters["num"] = lambda n: format_decimal(n, locale=i18n.current_locale.get())
     return env
@@ -260,6 +264,8 @@ def render(
         "csrf_token": csrf_token(request),
         "officer": data,
         "role_label": _(ROLE_LABELS[Role(data["role"])]) if data else "",
+        # The menu offers only what the role may do (a province officer reads, never records).
+        "can_record": data is not None and Role(data["role"]) in WRITERS,
         "flash": request.session.pop("flash", None),
         "path": request.url.path,
         "is_htmx": request.headers.get("hx-request") == "true",
@@ -311,13 +317,28 @@ _PYDANTIC_MESSAGES = {
 }
 
 
+# Domain messages that carry a value, as their catalogue entries write them.
+_WITH_VALUES = (
+    (re.compile(r"unknown province code (?P<code>\S+)"), N_("unknown province code %(code)s")),
+    (
+        re.compile(r"it encodes the birth year (?P<year>\d+)"),
+        N_("it encodes the birth year %(year)s"),
+    ),
+)
+
+
 def translate(message: str) -> str:
     """A message from the domain, translated; "reason: detail" messages built at run time
-    are translated part by part."""
+    are translated part by part, and those carrying a value (a code, a year) by pattern."""
     translated = _(message)
-    if translated == message and ": " in message:
+    if translated != message:
+        return translated
+    if ": " in message:
         head, _sep, tail = message.partition(": ")
         return f"{_(head)}: {translate(tail)}"
+    for pattern, msgid in _WITH_VALUES:
+        if found := pattern.fullmatch(message):
+            return _(msgid) % found.groupdict()
     return translated
 
 

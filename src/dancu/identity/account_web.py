@@ -64,6 +64,8 @@ EVENT_LABELS = {
     "device.revoked": N_("Device signed out and forgotten"),
     "consent.withdrawn": N_("Consent withdrawn"),
     "correction.requested": N_("Correction requested"),
+    "ward.registered": N_("Account created for your child"),
+    "registered.by_guardian": N_("Account created by a parent"),
 }
 FACTOR_LABELS = {"pwd": N_("passcode"), "otp": N_("authenticator app")}
 CORRECTION_FIELDS = {

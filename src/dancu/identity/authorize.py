@@ -115,6 +115,7 @@ class AuthRequest:
     prompt: str
     dpop_jkt: str = ""  # RFC 9449 section 10: the code can only be redeemed with this key
     attributes: list[str] = field(default_factory=list)  # what the citizen is asked to release
+    purpose_en: str = ""  # the purpose for the English pages, when the client gave one
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -232,6 +233,7 @@ class Authorizer:
             client_id=client.client_id,
             client_name=client.name,
             purpose=client.purpose,
+            purpose_en=client.purpose_en,
             redirect_uri=redirect,
             scopes=scopes,
             state=state,
@@ -655,7 +657,7 @@ class Authorizer:
         """The citizen's standing consents, newest first, with the client's name."""
         with self.factory() as session:
             rows = session.execute(
-                select(Consent, Client.name, Client.purpose)
+                select(Consent, Client.name, Client.purpose, Client.purpose_en)
                 .join(Client, Client.client_id == Consent.client_id)
                 .where(Consent.account_id == account_id, Consent.revoked_at.is_(None))
                 .order_by(Consent.granted_at.desc())
@@ -665,10 +667,11 @@ class Authorizer:
                 "id": c.id,
                 "client": name,
                 "purpose": purpose,
+                "purpose_en": purpose_en,
                 "claims": list(c.claims),
                 "granted_at": c.granted_at,
             }
-            for c, name, purpose in rows
+            for c, name, purpose, purpose_en in rows
         ]
 
     def revoke_consent(self, account_id: int, consent_id: int) -> bool:

@@ -105,7 +105,9 @@ identity_app.add_typer(keys_app, name="keys")
 @client_app.command("add")
 def client_add(
     name: str,
-    purpose: Annotated[str, typer.Option(help="why it asks for data (shown to citizens)")],
+    purpose: Annotated[
+        str, typer.Option(help="why it asks for data, in Vietnamese (shown to citizens)")
+    ],
     jwks: Annotated[Path | None, typer.Option(help="JWKS file with its public keys")] = None,
     jwks_uri: Annotated[str, typer.Option(help="or the URL of its JWKS")] = "",
     secret: Annotated[bool, typer.Option(help="client_secret_basic instead of keys")] = False,
@@ -114,6 +116,7 @@ def client_add(
     scope: Annotated[list[str] | None, typer.Option(help="scope it may ask for")] = None,
     claim: Annotated[list[str] | None, typer.Option(help="sensitive claim granted")] = None,
     client_id: Annotated[str | None, typer.Option(help="a chosen client id")] = None,
+    purpose_en: Annotated[str, typer.Option(help="the purpose in English (English pages)")] = "",
 ) -> None:
     """Register a client. With --secret its secret is printed once and never again."""
     try:
@@ -127,6 +130,7 @@ def client_add(
                 ClientRegistration(
                     name=name,
                     purpose=purpose,
+                    purpose_en=purpose_en,
                     client_id=client_id,
                     auth_method="client_secret_basic" if secret else "private_key_jwt",
                     jwks=document,

@@ -60,7 +60,8 @@ def _default_grants() -> list[Grant]:
 
 class ClientRegistration(BaseModel):
     name: str = Field(min_length=2, max_length=120)
-    purpose: str = Field(min_length=5, max_length=300)
+    purpose: str = Field(min_length=5, max_length=300)  # in Vietnamese, as citizens read it
+    purpose_en: str = Field(default="", max_length=300)  # for the English pages (optional)
     # At most 32 characters: the id is part of audit actors and subjects ("client:<id>").
     client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{3,32}$")
     auth_method: Literal["private_key_jwt", "client_secret_basic"] = "private_key_jwt"
@@ -121,6 +122,7 @@ class ClientOut(BaseModel):
     client_id: str
     name: str
     purpose: str
+    purpose_en: str = ""
     auth_method: str
     grant_types: list[str]
     scopes: list[str]
@@ -166,6 +168,7 @@ class ClientRegistry:
                 client_id=client_id,
                 name=data.name,
                 purpose=data.purpose,
+                purpose_en=data.purpose_en,
                 auth_method=data.auth_method,
                 secret_hash=digest(secret) if secret else "",
                 jwks=data.jwks,
@@ -295,6 +298,7 @@ def _out(client: Client, secret: str | None) -> ClientOut:
         client_id=client.client_id,
         name=client.name,
         purpose=client.purpose,
+        purpose_en=client.purpose_en,
         auth_method=client.auth_method,
         grant_types=list(client.grant_types),
         scopes=list(client.scopes),

@@ -55,7 +55,7 @@ AUTH_LABELS = {
     "client_secret_basic": N_("Client secret (client_secret_basic)"),
 }
 _LIST_FIELDS = ("grant_types", "scopes", "claims")
-_TEXT_FIELDS = ("name", "purpose", "client_id", "auth", "jwks", "jwks_uri")
+_TEXT_FIELDS = ("name", "purpose", "purpose_en", "client_id", "auth", "jwks", "jwks_uri")
 _LINES_FIELDS = ("redirect_uris", "post_logout_redirect_uris")
 
 
@@ -163,6 +163,7 @@ def _registration(values: dict[str, Any]) -> tuple[ClientRegistration | None, di
     data: dict[str, Any] = {
         "name": values["name"].strip(),
         "purpose": values["purpose"].strip(),
+        "purpose_en": values["purpose_en"].strip(),
         "client_id": values["client_id"].strip() or None,
         "auth_method": "client_secret_basic" if auth == "secret" else "private_key_jwt",
         "jwks": jwks,

@@ -170,7 +170,10 @@ class Client(Base):
 
     client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    purpose: Mapped[str] = mapped_column(String(300))  # shown on the consent screen
+    # Shown on the consent screen: in Vietnamese (the citizens' language), and in English
+    # for the English pages when given (otherwise they show the Vietnamese).
+    purpose: Mapped[str] = mapped_column(String(300))
+    purpose_en: Mapped[str] = mapped_column(String(300), default="", server_default="")
     auth_method: Mapped[str] = mapped_column(String(30))  # private_key_jwt | client_secret_basic
     secret_hash: Mapped[str] = mapped_column(String(64), default="")
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -211,6 +211,19 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
                 "full_name",
             )
 
+    def check_death(self, ctx: OfficerContext, data: s.DeathRegistration) -> s.PersonPublic:
+        """The person ``register_death`` would record as deceased, after the checks it would
+        make, recording nothing: the officer sees whose death it is before confirming. An
+        unknown or out-of-area number gets the words ``register_death`` gives it. Audited
+        as a read for the death registration."""
+        self._require_writer(ctx)
+        with self.factory() as session:
+            current = self._scoped_current(session, ctx, data.personal_id)
+            _check_death(self._open_version(session, current.person_id), data)
+            person = self._person_view(session, current, None, None)
+        self._audit_read(ctx, "person.read", current.person_id, "death-registration", "")
+        return person
+
     def register_death(self, ctx: OfficerContext, data: s.DeathRegistration) -> None:
         """Đăng ký khai tử, by the commune of the person's last residence (Law on Civil
         Status 2014 Art. 32): the status becomes deceased from the date of death; a surviving
@@ -224,11 +237,7 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
             # rows are then read again as they are now.
             self._lock_all(session, current.person_id, *([spouse_id] if spouse_id else []))
             version = self._open_version(session, current.person_id)
-            if version.status == "deceased":
-                raise Conflict("this person is already recorded as deceased", "personal_id")
-            # A missing person may later be registered dead (Civil Code 2015 Art. 71).
-            if data.death_date < version.birth_date:
-                raise Invalid("the date of death is before the date of birth", "death_date")
+            _check_death(version, data)
             unit = self._current_unit(current)
             event = self._event(
                 session,
@@ -400,3 +409,12 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
             except IntegrityError:
                 pass
         raise Conflict("this personal ID number is already in the register", "personal_id")
+
+
+def _check_death(version: PersonVersion, data: s.DeathRegistration) -> None:
+    """The rules a death registration meets against the person's record."""
+    if version.status == "deceased":
+        raise Conflict("this person is already recorded as deceased", "personal_id")
+    # A missing person may later be registered dead (Civil Code 2015 Art. 71).
+    if data.death_date < version.birth_date:
+        raise Invalid("the date of death is before the date of birth", "death_date")

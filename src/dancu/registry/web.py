@@ -1,5 +1,5 @@
-"""Registry officer pages: search, person (with history timeline and "as of"), household, and
-the forms that record births, deaths and residence changes.
+"""Registry officer pages: search, person (with history timeline and "as of") and household;
+the forms that record births, deaths and residence changes are in ``forms_web``.
 
 Every page goes through ``RegistryService`` with the signed-in officer's context, so reads are
 audited and scoped exactly as in the API: a commune officer neither sees nor changes anyone
@@ -12,22 +12,18 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import Response
 
-from dancu.core.access import OfficerContext, Role
 from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError, Invalid, NotFound
+from dancu.core.formats import parse_date
 from dancu.core.i18n import N_, _
 from dancu.core.web import (
-    CSRF_FIELD,
     WebOfficer,
-    check_csrf,
     error_page,
     field_errors,
-    flash,
-    form_values,
     render,
+    translate,
 )
 from dancu.registry import schemas as s
 
@@ -49,20 +45,20 @@ CHANGE_LABELS = {
     "spouse_id": N_("spouse linked"),
     "hometown_unit_id": N_("hometown changed"),
 }
-RELATIONSHIPS = ("head", "spouse", "child", "parent", "grandchild", "sibling", "other")
-
-
-def _parse_date(raw: str | None, field: str) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("Write a date as dd/mm/yyyy", field) from None
+SEARCH_MAX = 120
+PAGE_MAX = 10_000
 
 
 def _not_found(request: Request, message: str) -> Response:
     return error_page(request, _("Not found"), message, 404)
+
+
+def _bad_number(request: Request, exc: DancuError) -> Response:
+    """A personal ID number in the address that cannot be one: the format is wrong, which
+    says nothing about who is in the register."""
+    _head, sep, reason = exc.message.partition(": ")  # the title already says "not valid"
+    why = translate(reason if sep else exc.message)
+    return error_page(request, _("Not a valid personal ID number"), why[:1].upper() + why[1:], 422)
 
 
 # -- search -----------------------------------------------------------------------------------
@@ -73,27 +69,33 @@ def search_page(
     request: Request,
     officer: WebOfficer,
     container: ContainerDep,
-    q: Annotated[str, Query(max_length=120)] = "",
-    birth_year: Annotated[str, Query(max_length=4)] = "",
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    birth_year: Annotated[str, Query(max_length=40)] = "",
+    page: Annotated[str, Query(max_length=40)] = "1",
 ) -> Response:
-    """The search page; an HTMX request (typing in the box) gets the results fragment only."""
+    """The search page; an HTMX request (typing in the box) gets the results fragment only.
+    What cannot be searched for comes back on the form, under its field (422)."""
     result: s.SearchPage | None = None
     errors: dict[str, str] = {}
     year: int | None = None
+    if len(q) > SEARCH_MAX:
+        errors["q"] = _("Write at most %(n)s characters") % {"n": SEARCH_MAX}
     if birth_year.strip():
         if birth_year.strip().isdigit() and 1900 <= int(birth_year) <= date.today().year:
             year = int(birth_year)
         else:
             errors["birth_year"] = _("Write a year between 1900 and this year")
+    number = int(page) if page.strip().isdigit() else 0
+    if not 1 <= number <= PAGE_MAX:
+        errors["page"] = _("Page: write a page number from 1 to %(max)s") % {"max": PAGE_MAX}
     if (q.strip() or year) and not errors:
         try:
-            result = container.registry.search(officer, q, birth_year=year, page=page)
+            result = container.registry.search(officer, q, birth_year=year, page=number)
         except DancuError as exc:
             errors = field_errors(exc)
-    context = {"q": q, "birth_year": birth_year, "result": result, "errors": errors}
+    context = {"q": q[:SEARCH_MAX], "birth_year": birth_year, "result": result, "errors": errors}
     template = "registry/_results.html" if _wants_fragment(request) else "registry/search.html"
-    return render(request, template, context)
+    return render(request, template, context, status_code=422 if errors else 200)
 
 
 def _wants_fragment(request: Request) -> bool:
@@ -145,22 +147,31 @@ def person_page(
     personal_id: str,
     officer: WebOfficer,
     container: ContainerDep,
-    as_of: Annotated[str, Query(max_length=10)] = "",
+    as_of: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     errors: dict[str, str] = {}
     try:
-        valid_on = _parse_date(as_of, "as_of")
+        valid_on = parse_date(as_of, "as_of")
     except Invalid as exc:
         errors, valid_on = field_errors(exc), None
+    registry = container.registry
     try:
-        person = container.registry.get_person(
-            officer, personal_id, valid_on=valid_on, purpose="registry-web"
-        )
-        history = container.registry.history(officer, personal_id)
+        try:
+            person = registry.get_person(
+                officer, personal_id, valid_on=valid_on, purpose="registry-web"
+            )
+        except NotFound as exc:
+            # Only someone the officer may see gets this far (the area is checked first,
+            # alike for unknown and out-of-area numbers): say why there was no record then.
+            if exc.field != "as_of" or valid_on is None:
+                raise
+            person = registry.get_person(officer, personal_id, purpose="registry-web")
+            errors["as_of"] = _no_record_on(valid_on, person.birth_date)
+        history = registry.history(officer, personal_id)
     except NotFound:
         return _not_found(request, _("No person with this number in your area."))
     except Invalid as exc:
-        return _not_found(request, _(exc.message))
+        return _bad_number(request, exc)
     return render(
         request,
         "registry/person.html",
@@ -168,12 +179,19 @@ def person_page(
             "person": person,
             "history": history,
             "timeline": _timeline(history),
-            "as_of": as_of if not errors else "",
+            "as_of": as_of,
             "errors": errors,
             "can_write": officer.can_write and person.status == "alive",
             "today": date.today().isoformat(),
         },
     )
+
+
+def _no_record_on(day: date, birth_date: date) -> str:
+    when = {"date": day.strftime("%d/%m/%Y")}
+    if day < birth_date:
+        return _("This person was not yet born on %(date)s.") % when
+    return _("The register holds no record of this person on %(date)s.") % when
 
 
 def _timeline(history: s.HistoryOut) -> list[dict[str, Any]]:
@@ -221,216 +239,8 @@ def household_page(
         household = container.registry.household(officer, number)
     except NotFound:
         return _not_found(request, _("No household with this number in your area."))
-    return render(request, "registry/household.html", {"household": household})
-
-
-# -- forms ------------------------------------------------------------------------------------
-
-
-@router.get("/communes")
-def commune_options(
-    request: Request,
-    officer: WebOfficer,
-    container: ContainerDep,
-    province: Annotated[str, Query(max_length=2)] = "",
-    name: Annotated[str, Query(max_length=40)] = "commune",
-) -> Response:
-    """The <select> of a province's communes (2025 scheme), swapped in by HTMX when the
-    province changes."""
-    field = name if name in _COMMUNE_FIELDS else "commune"
-    return render(
-        request,
-        "registry/_commune_select.html",
-        {
-            "field": field,
-            "communes": container.units.communes_by_province.get(province, []),
-            "selected": "",
-        },
-    )
-
-
-_COMMUNE_FIELDS = ("birth_commune_code", "commune_code", "hometown_commune_code")
-
-
-def _unit_choices(container: Any, officer: OfficerContext, value: str) -> dict[str, Any]:
-    """Provinces and the communes of the chosen (or the officer's) province for a picker."""
-    units = container.units
-    province = officer.province_code or "01"
-    if value:
-        unit = units.get("2025", "commune", value)
-        if unit is not None:
-            province = unit.province_code
-    provinces = units.provinces
-    if officer.role is not Role.MINISTRY:
-        provinces = [p for p in provinces if p.code == officer.province_code]
-    communes = units.communes_by_province.get(province, [])
-    if officer.role is Role.COMMUNE:
-        communes = [c for c in communes if c.code == officer.commune_code]
-    return {"provinces": provinces, "province": province, "communes": communes}
-
-
-class _Form:
-    """One civil-event form: its schema, fields, template and how to record it."""
-
-    def __init__(
-        self,
-        slug: str,
-        title: str,
-        schema: type[BaseModel],
-        fields: tuple[str, ...],
-        commune_field: str,
-        defaults: dict[str, str] | None = None,
-    ) -> None:
-        self.slug, self.title, self.schema = slug, title, schema
-        self.fields, self.commune_field = fields, commune_field
-        self.defaults = defaults or {}
-
-
-FORMS = {
-    "birth": _Form(
-        "birth",
-        N_("Register a birth"),
-        s.BirthRegistration,
-        (
-            "full_name",
-            "birth_date",
-            "sex",
-            "ethnicity",
-            "religion",
-            "birth_commune_code",
-            "mother_personal_id",
-            "mother_full_name",
-            "father_personal_id",
-            "father_full_name",
-            "household_number",
-            "relationship",
-            "reference",
-        ),
-        "birth_commune_code",
-        {"ethnicity": "Kinh", "relationship": "child"},
-    ),
-    "death": _Form(
-        "death",
-        N_("Register a death"),
-        s.DeathRegistration,
-        ("personal_id", "death_date", "place", "cause", "reference"),
-        "",
-    ),
-    "residence": _Form(
-        "residence",
-        N_("Register a residence change"),
-        s.ResidenceChange,
-        (
-            "personal_id",
-            "full_name",
-            "birth_date",
-            "applicant_personal_id",
-            "guardianship_reference",
-            "moved_on",
-            "kind",
-            "commune_code",
-            "address_line",
-            "household_number",
-            "relationship",
-            "household_head_consent",
-            "consent_reference",
-            "reference",
-        ),
-        "commune_code",
-        {"kind": "permanent", "relationship": "other"},
-    ),
-}
-
-
-def _form_page(
-    request: Request,
-    container: Any,
-    officer: OfficerContext,
-    form: _Form,
-    values: dict[str, Any],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Response:
-    context: dict[str, Any] = {
-        "form": form,
-        "values": values,
-        "errors": errors,
-        "relationships": RELATIONSHIPS,
-        "today": date.today().isoformat(),
-    }
-    if form.commune_field:
-        context.update(_unit_choices(container, officer, values.get(form.commune_field, "")))
-    return render(request, f"registry/form_{form.slug}.html", context, status_code=status_code)
-
-
-@router.get("/events/{slug}")
-def event_form(
-    request: Request,
-    slug: str,
-    officer: WebOfficer,
-    container: ContainerDep,
-    personal_id: Annotated[str, Query(max_length=20)] = "",
-) -> Response:
-    form = FORMS.get(slug)
-    if form is None:
-        return _not_found(request, _("There is no such form."))
-    if not officer.can_write:
-        return _forbidden(request)
-    values: dict[str, Any] = dict(form.defaults)
-    if personal_id:
-        values["personal_id"] = personal_id
-    if form.commune_field and officer.commune_code:
-        values[form.commune_field] = officer.commune_code
-    return _form_page(request, container, officer, form, values, {})
-
-
-def _forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Your role may read the register but not record civil events."),
-        403,
-    )
-
-
-@router.post("/events/{slug}")
-async def submit_event(
-    request: Request, slug: str, officer: WebOfficer, container: ContainerDep
-) -> Response:
-    form = FORMS.get(slug)
-    if form is None:
-        return _not_found(request, _("There is no such form."))
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FIELD) or ""))
-    if not officer.can_write:
-        return _forbidden(request)
-    values = form_values(raw, form.fields)
-    try:
-        data = form.schema.model_validate(values)
-        target = _record(container, officer, form.slug, data)
-    except (ValidationError, DancuError) as exc:
-        # Every refusal (a rule, an unknown or out-of-area person, a conflict with what the
-        # register holds, a commune outside the area) goes back on the form, where the
-        # officer's input is kept; an unknown field name becomes a message over the form.
-        if isinstance(exc, DancuError) and exc.field not in (*form.fields, None):
-            exc = type(exc)(exc.message, "_form")
-        return _form_page(
-            request, container, officer, form, values, field_errors(exc), status_code=422
-        )
-    flash(request, _("Recorded."))
-    return RedirectResponse(f"/registry/persons/{target}", status_code=303)
-
-
-def _record(container: Any, officer: OfficerContext, slug: str, data: BaseModel) -> str:
-    """Record the event through the service; returns the personal ID number to show next."""
-    registry = container.registry
-    if slug == "birth":
-        assert isinstance(data, s.BirthRegistration)
-        return str(registry.register_birth(officer, data))
-    if slug == "death":
-        assert isinstance(data, s.DeathRegistration)
-        registry.register_death(officer, data)
-        return data.personal_id
-    assert isinstance(data, s.ResidenceChange)
-    registry.change_residence(officer, data)
-    return data.personal_id
+    # A member who died stays listed in the household's book, apart, but is not counted.
+    living = [m for m in household.members if m.status != "deceased"]
+    deceased = [m for m in household.members if m.status == "deceased"]
+    context = {"household": household, "living": living, "deceased": deceased}
+    return render(request, "registry/household.html", context)
