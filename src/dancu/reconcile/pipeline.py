@@ -29,8 +29,9 @@ term-frequency adjustment for names and provinces ("Nguyễn Văn Hùng" in Hà 
 not in the register": the posterior of candidate j is 2^s_j / (1 + Σ 2^s_k), s being the
 log2 odds against "not in the register" (the prior: ``IN_REGISTER`` of the rows have their
 person among the register's N people, each equally likely). A pass accepts a row whose best
-posterior reaches ``MATCH_THRESHOLD``; the last pass calls the rest ambiguous (a candidate
-above ``REVIEW_THRESHOLD``) or not found.
+posterior reaches ``MATCH_THRESHOLD``; of the rest, the last pass calls a row whose
+candidates together reach ``REVIEW_THRESHOLD`` ambiguous when two or more of them are
+``PLAUSIBLE``, ``needs_review`` when one is, and the others not found.
 
 Then the verdicts: a link to a deceased person is ``deceased``; a later row linked to the
 same person as an earlier one (or, unlinked, with the same name and birth date) is
@@ -51,6 +52,9 @@ MATCH_THRESHOLD: Final = 0.95
 # the rest are foreigners, people never registered, invented or mistyped records).
 IN_REGISTER: Final = 0.95
 REVIEW_THRESHOLD: Final = 0.30
+# A candidate at this posterior or above is plausible: a row left with two or more is
+# ambiguous, with one it needs review (an officer looks at the one candidate).
+PLAUSIBLE: Final = 0.05
 # Random pairs for the u-probabilities: about this many extract rows × register people.
 U_SAMPLE_ROWS: Final = 1000
 U_SAMPLE_PEOPLE: Final = 400
@@ -475,13 +479,14 @@ SELECT * FROM d1 UNION ALL SELECT * FROM d2 UNION ALL SELECT * FROM d3"""
 SELECT row_no,
   string_agg(personal_id || ':' || CAST(round(posterior, 3) AS VARCHAR), ';'
              ORDER BY rank) AS candidates,
-  max(posterior) AS best
+  max(posterior) AS best,
+  count(*) FILTER (WHERE posterior >= {PLAUSIBLE}) AS plausible
 FROM (SELECT s.row_no, s.rank, s.posterior, r.personal_id
       FROM s3 AS s JOIN r ON r.person_key = s.person_key
       WHERE s.rank <= 5 AND s.posterior >= 0.01
         AND s.row_no NOT IN (SELECT row_no FROM d3)) AS c
 GROUP BY row_no
-HAVING max(posterior) >= {REVIEW_THRESHOLD}"""
+HAVING sum(posterior) >= {REVIEW_THRESHOLD}"""
     compared = """
 SELECT * FROM k1 UNION ALL SELECT * FROM k2 UNION ALL SELECT * FROM k3"""
     linked = f"""
@@ -499,7 +504,7 @@ JOIN x ON x.row_no = l.row_no
 JOIN r ON r.person_key = l.person_key
 JOIN compared AS k ON k.row_no = l.row_no AND k.person_key = l.person_key AND k.pass = l.pass"""
     unlinked = """
-SELECT x.row_no, a.candidates,
+SELECT x.row_no, a.candidates, a.plausible,
   row_number() OVER (PARTITION BY x.f, coalesce(CAST(x.dob AS VARCHAR), CAST(x.yob AS VARCHAR))
                      ORDER BY x.row_no) AS occurrence,
   min(x.row_no) OVER (PARTITION BY x.f, coalesce(CAST(x.dob AS VARCHAR), CAST(x.yob AS VARCHAR)))
@@ -514,7 +519,8 @@ SELECT x.row_no, x.agency_key,
               WHEN l.differences IS NULL THEN 'matched'
               ELSE 'matched_with_differences' END
        WHEN u.occurrence > 1 AND x.f IS NOT NULL AND x.yob IS NOT NULL THEN 'duplicate'
-       WHEN u.candidates IS NOT NULL THEN 'ambiguous'
+       WHEN u.candidates IS NOT NULL AND u.plausible >= 2 THEN 'ambiguous'
+       WHEN u.candidates IS NOT NULL THEN 'needs_review'
        ELSE 'not_found' END AS verdict,
   l.personal_id, round(l.posterior, 4) AS confidence, l.pass,
   l.differences, l.register_full_name, l.register_birth_date, l.register_sex,
