@@ -21,6 +21,7 @@ whether its one candidate is the row's person). Targets: F1 ≥ 0.995 with preci
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -52,9 +53,16 @@ VERDICTS = (
 )
 
 
+def _generator() -> str:
+    """A digest of the extract generator's code: a changed generator makes a new extract."""
+    code = ROOT / "src" / "dancu" / "reconcile"
+    parts = [(code / name).read_bytes() for name in ("synth.py", "defects.py")]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:8]
+
+
 def _inputs() -> tuple[Path, Path, Path]:
     population = data_files.population_file(f"population-{PEOPLE}.parquet", PEOPLE, 6)
-    extract = data_files.DATA / f"extract-{PEOPLE}-{ROWS}.csv"
+    extract = data_files.DATA / f"extract-{PEOPLE}-{ROWS}-{_generator()}.csv"
     truth = extract.with_name(extract.stem + ".truth.parquet")
     if not (extract.exists() and truth.exists()):
         from dancu.reconcile.synth import generate_extract
