@@ -119,6 +119,13 @@ def test_an_agency_sends_an_extract_and_reads_the_report(
     assert queued.status_code == 303
     waiting = client.get(job_page).text
     assert 'hx-get="/reconcile/jobs/' in waiting and "<progress" in waiting
+    assert re.search(r'id="job-status" class="badge job-queued"', waiting)
+    # A worker takes it: the polled progress carries the heading's tag, now "running".
+    claimed = container.reconcile.claim("test")
+    assert claimed == job_id
+    polled = client.get(f"{job_page}/progress").text
+    assert re.search(r'id="job-status" hx-swap-oob="true" class="badge job-running"', polled)
+    container.reconcile.run_job(job_id, "test")
     run_jobs(container)
     assert client.get(f"{job_page}/progress").headers.get("hx-refresh") == "true"
 

@@ -46,7 +46,8 @@ def steps() -> list[Step]:
 SELECT person_key AS row_no, f, sg, tk, vr, fam, giv, birth_date AS dob, yob, sex AS sx,
   province_code AS prov,
   CASE WHEN day(birth_date) <= 12 AND day(birth_date) <> month(birth_date)
-       THEN make_date(year(birth_date), day(birth_date), month(birth_date)) END AS dob_sw
+       THEN make_date(year(birth_date), day(birth_date), month(birth_date)) END AS dob_sw,
+  false AS dob_ph
 FROM r"""
     blocked = "\nUNION\n".join(
         f"SELECT x3.row_no, r.person_key FROM x AS x3 JOIN r ON {cond} AND x3.row_no < r.person_key"

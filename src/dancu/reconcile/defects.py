@@ -123,8 +123,10 @@ def add_spaces(name: str, rnd: random.Random) -> str:
 
 
 def format_date(d: date, style: str) -> str:
-    """``d`` as dd/mm/yyyy (style ""), ``fmt_date_iso``, ``fmt_date_short`` (d/m/yyyy) or
-    ``dob_year_only``."""
+    """``d`` as dd/mm/yyyy (style ""), ``fmt_date_iso``, ``fmt_date_short`` (d/m/yyyy),
+    ``dob_year_only`` or ``dob_placeholder`` (01/01/yyyy: the year known, the day not)."""
+    if style == "dob_placeholder":
+        return f"01/01/{d.year}"
     if style == "fmt_date_iso":
         return d.isoformat()
     if style == "fmt_date_short":

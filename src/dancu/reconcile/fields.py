@@ -150,7 +150,8 @@ Verdict = Literal[
     "matched_with_differences",  # the personal ID number, and what to correct
     "deceased",  # the person is dead in the register (with the date)
     "not_found",  # nobody in the register fits
-    "ambiguous",  # several people fit; the candidates are listed
+    "ambiguous",  # two or more people fit about as well; the candidates are listed
+    "needs_review",  # one person may fit, not surely enough to link: the candidate is listed
     "duplicate",  # an earlier row of the same extract is the same person
 ]
 VERDICTS: Final[tuple[Verdict, ...]] = (
@@ -159,6 +160,7 @@ VERDICTS: Final[tuple[Verdict, ...]] = (
     "deceased",
     "not_found",
     "ambiguous",
+    "needs_review",
     "duplicate",
 )
 

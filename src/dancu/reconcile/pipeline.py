@@ -29,8 +29,9 @@ term-frequency adjustment for names and provinces ("Nguyễn Văn Hùng" in Hà 
 not in the register": the posterior of candidate j is 2^s_j / (1 + Σ 2^s_k), s being the
 log2 odds against "not in the register" (the prior: ``IN_REGISTER`` of the rows have their
 person among the register's N people, each equally likely). A pass accepts a row whose best
-posterior reaches ``MATCH_THRESHOLD``; the last pass calls the rest ambiguous (a candidate
-above ``REVIEW_THRESHOLD``) or not found.
+posterior reaches ``MATCH_THRESHOLD``; of the rest, the last pass calls a row whose
+candidates together reach ``REVIEW_THRESHOLD`` ambiguous when two or more of them are
+``PLAUSIBLE``, ``needs_review`` when one is, and the others not found.
 
 Then the verdicts: a link to a deceased person is ``deceased``; a later row linked to the
 same person as an earlier one (or, unlinked, with the same name and birth date) is
@@ -51,6 +52,9 @@ MATCH_THRESHOLD: Final = 0.95
 # the rest are foreigners, people never registered, invented or mistyped records).
 IN_REGISTER: Final = 0.95
 REVIEW_THRESHOLD: Final = 0.30
+# A candidate at this posterior or above is plausible: a row left with two or more is
+# ambiguous, with one it needs review (an officer looks at the one candidate).
+PLAUSIBLE: Final = 0.05
 # Random pairs for the u-probabilities: about this many extract rows × register people.
 U_SAMPLE_ROWS: Final = 1000
 U_SAMPLE_PEOPLE: Final = 400
@@ -77,6 +81,15 @@ PRIOR_M: Final[dict[tuple[str, int], float]] = {
     ("name", 2): 0.05,
     ("name", 1): 0.03,
     ("name", 0): 0.02,
+    # Rows written without marks compare on their own scale: they never reach level 5, so
+    # their m for "same folded name" is most of the mass, not the 15 % it is among all rows
+    # (with the term-frequency u of that name, the unconditional m undersold every such row).
+    ("name_u", 5): 0.001,
+    ("name_u", 4): 0.85,
+    ("name_u", 3): 0.04,
+    ("name_u", 2): 0.05,
+    ("name_u", 1): 0.03,
+    ("name_u", 0): 0.029,
     ("dob", 4): 0.88,
     ("dob", 3): 0.01,
     ("dob", 2): 0.06,
@@ -122,6 +135,7 @@ def _x(plan: Plan) -> list[Step]:
 SELECT b.*, n.f, n.sg, coalesce(n.marked, false) AS marked, n.tk, n.vr, n.fam, n.giv,
   CASE WHEN day(dob) <= 12 AND day(dob) <> month(dob)
        THEN make_date(year(dob), day(dob), month(dob)) END AS dob_sw,
+  coalesce(day(dob) = 1 AND month(dob) = 1, false) AS dob_ph,
   CASE WHEN length(pid) = 12 THEN pid END AS id12,
   CASE WHEN length(pid) IN (10, 11) THEN lpad(pid, 12, '0') END AS id_padded,
   CASE WHEN length(oid) IN (9, 12) THEN oid WHEN length(pid) = 9 THEN pid END AS cmnd,
@@ -210,10 +224,11 @@ LEVELS_SQL = """
   CASE WHEN x.dob IS NULL AND x.yob IS NULL THEN NULL
        WHEN x.dob = r.birth_date THEN 4
        WHEN x.dob_sw = r.birth_date THEN 3
-       WHEN x.dob IS NULL AND x.yob = r.yob THEN 2
+       WHEN (x.dob IS NULL OR x.dob_ph) AND x.yob = r.yob THEN 2
        WHEN month(x.dob) = month(r.birth_date)
             AND (day(x.dob) = day(r.birth_date) AND abs(x.yob - r.yob) <= 9
                  OR x.yob = r.yob) THEN 1
+       WHEN (x.dob IS NULL OR x.dob_ph) AND abs(x.yob - r.yob) = 1 THEN 1
        ELSE 0 END AS dob_l,
   CASE WHEN x.sx IS NULL OR r.sex IS NULL THEN NULL WHEN x.sx = r.sex THEN 1 ELSE 0 END AS sex_l,
   CASE WHEN x.prov IS NULL OR r.province_code IS NULL THEN NULL
@@ -223,7 +238,7 @@ LEVELS_SQL = """
 def _compare(name: str, pairs: str, doc: str) -> Step:
     """Agreement levels for every (row, person) pair of ``pairs`` (which carries id_rel)."""
     sql = f"""
-SELECT c.row_no, c.person_key, c.id_rel, c.pass, {LEVELS_SQL},
+SELECT c.row_no, c.person_key, c.id_rel, c.pass, {LEVELS_SQL}, x.marked,
   r.f AS r_f, r.tk AS r_tk, r.province_code AS r_prov
 FROM {pairs} AS c
 JOIN x ON x.row_no = c.row_no
@@ -249,9 +264,12 @@ CROSS JOIN (SELECT person_key FROM r
     def counts(table: str, where: str = "") -> str:
         parts = []
         for comparison in ("name", "dob", "sex", "prov"):
+            key = f"'{comparison}'"
+            if comparison == "name":
+                key = "CASE WHEN marked THEN 'name' ELSE 'name_u' END"
             parts.append(
-                f"SELECT '{comparison}' AS comparison, {comparison}_l AS level, count(*) AS n "
-                f"FROM {table} WHERE {comparison}_l IS NOT NULL {where} GROUP BY {comparison}_l"
+                f"SELECT {key} AS comparison, {comparison}_l AS level, count(*) AS n "
+                f"FROM {table} WHERE {comparison}_l IS NOT NULL {where} GROUP BY ALL"
             )
         return "\nUNION ALL\n".join(parts)
 
@@ -308,10 +326,11 @@ SELECT s.*,
 FROM (
   SELECT k.*,
     log2({IN_REGISTER} / (1.0 - {IN_REGISTER}) / (SELECT n FROM n_reg))
-    + coalesce(log2(wn.m / greatest(wn.u,
+    + coalesce(log2(wn.m /
         CASE WHEN k.name_l >= 4 THEN coalesce(tn.n, 1) / CAST((SELECT n FROM n_reg) AS DOUBLE)
-             WHEN k.name_l = 3 THEN coalesce(tt.n, 1) / CAST((SELECT n FROM n_reg) AS DOUBLE)
-             ELSE 0.0 END)), 0.0)
+             WHEN k.name_l = 3 THEN greatest(wn.u, coalesce(tt.n, 1)
+                                             / CAST((SELECT n FROM n_reg) AS DOUBLE))
+             ELSE wn.u END), 0.0)
     + coalesce(log2(wd.m / wd.u), 0.0)
     + coalesce(log2(ws.m / ws.u), 0.0)
     + coalesce(log2(wp.m / greatest(wp.u,
@@ -319,7 +338,8 @@ FROM (
              ELSE 0.0 END)), 0.0)
     + coalesce(log2(wi.m / wi.u), 0.0) AS score
   FROM {compared} AS k
-  LEFT JOIN w AS wn ON wn.comparison = 'name' AND wn.level = k.name_l
+  LEFT JOIN w AS wn
+    ON wn.comparison = CASE WHEN k.marked THEN 'name' ELSE 'name_u' END AND wn.level = k.name_l
   LEFT JOIN w AS wd ON wd.comparison = 'dob' AND wd.level = k.dob_l
   LEFT JOIN w AS ws ON ws.comparison = 'sex' AND ws.level = k.sex_l
   LEFT JOIN w AS wp ON wp.comparison = 'prov' AND wp.level = k.prov_l
@@ -409,10 +429,25 @@ def blocking_rules() -> tuple[tuple[str, str], ...]:
     return _BLOCKS
 
 
+# Rows with no number at all and the year only (or 01/01/yyyy): the year may be one off
+# (counted from the traditional age), so the folded name and a neighbouring year block too.
+_NO_ID_YEAR: Final = (
+    "x3.id12 IS NULL AND x3.id_padded IS NULL AND x3.cmnd IS NULL AND (x3.dob IS NULL OR x3.dob_ph)"
+)
+_YEAR_OFF_BLOCKS: Final = (
+    ("name_year_before", f"x3.f = r.f AND x3.yob - 1 = r.yob AND {_NO_ID_YEAR}"),
+    ("name_year_after", f"x3.f = r.f AND x3.yob + 1 = r.yob AND {_NO_ID_YEAR}"),
+    # No birth date at all: the folded name where the row says the person lives (a rare
+    # name there is as good as a date; a common one splits among its bearers).
+    ("name_province", "x3.f = r.f AND x3.prov = r.province_code AND x3.yob IS NULL"),
+)
+
+
 def _pass3() -> list[Step]:
     rest = "SELECT * FROM x2 WHERE row_no NOT IN (SELECT row_no FROM d2)"
     blocked = "\nUNION ALL\n".join(
-        f"SELECT x3.row_no, r.person_key FROM x3 JOIN r ON {cond}" for _, cond in _BLOCKS
+        f"SELECT x3.row_no, r.person_key FROM x3 JOIN r ON {cond}"
+        for _, cond in (*_BLOCKS, *_YEAR_OFF_BLOCKS)
     )
     # A number equal to the candidate's is still "exact" (pass 1 found the pair too weak on
     # its own, but it competes here with the others); an unrelated number counts against.
@@ -475,13 +510,14 @@ SELECT * FROM d1 UNION ALL SELECT * FROM d2 UNION ALL SELECT * FROM d3"""
 SELECT row_no,
   string_agg(personal_id || ':' || CAST(round(posterior, 3) AS VARCHAR), ';'
              ORDER BY rank) AS candidates,
-  max(posterior) AS best
+  max(posterior) AS best,
+  count(*) FILTER (WHERE posterior >= {PLAUSIBLE}) AS plausible
 FROM (SELECT s.row_no, s.rank, s.posterior, r.personal_id
       FROM s3 AS s JOIN r ON r.person_key = s.person_key
       WHERE s.rank <= 5 AND s.posterior >= 0.01
         AND s.row_no NOT IN (SELECT row_no FROM d3)) AS c
 GROUP BY row_no
-HAVING max(posterior) >= {REVIEW_THRESHOLD}"""
+HAVING sum(posterior) >= {REVIEW_THRESHOLD}"""
     compared = """
 SELECT * FROM k1 UNION ALL SELECT * FROM k2 UNION ALL SELECT * FROM k3"""
     linked = f"""
@@ -499,7 +535,7 @@ JOIN x ON x.row_no = l.row_no
 JOIN r ON r.person_key = l.person_key
 JOIN compared AS k ON k.row_no = l.row_no AND k.person_key = l.person_key AND k.pass = l.pass"""
     unlinked = """
-SELECT x.row_no, a.candidates,
+SELECT x.row_no, a.candidates, a.plausible,
   row_number() OVER (PARTITION BY x.f, coalesce(CAST(x.dob AS VARCHAR), CAST(x.yob AS VARCHAR))
                      ORDER BY x.row_no) AS occurrence,
   min(x.row_no) OVER (PARTITION BY x.f, coalesce(CAST(x.dob AS VARCHAR), CAST(x.yob AS VARCHAR)))
@@ -514,7 +550,8 @@ SELECT x.row_no, x.agency_key,
               WHEN l.differences IS NULL THEN 'matched'
               ELSE 'matched_with_differences' END
        WHEN u.occurrence > 1 AND x.f IS NOT NULL AND x.yob IS NOT NULL THEN 'duplicate'
-       WHEN u.candidates IS NOT NULL THEN 'ambiguous'
+       WHEN u.candidates IS NOT NULL AND u.plausible >= 2 THEN 'ambiguous'
+       WHEN u.candidates IS NOT NULL THEN 'needs_review'
        ELSE 'not_found' END AS verdict,
   l.personal_id, round(l.posterior, 4) AS confidence, l.pass,
   l.differences, l.register_full_name, l.register_birth_date, l.register_sex,

@@ -19,6 +19,7 @@ VERDICT_LABELS = {
     "deceased": N_("Deceased"),
     "not_found": N_("Not found in the register"),
     "ambiguous": N_("Ambiguous: several people fit"),
+    "needs_review": N_("To review: one person may fit"),
     "duplicate": N_("Duplicate within the extract"),
 }
 DIFFERENCE_LABELS = {

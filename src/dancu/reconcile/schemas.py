@@ -27,7 +27,12 @@ class JobOut(BaseModel):
     sample: list[list[str]] = Field(default_factory=list)
     mapping: dict[str, str] = Field(default_factory=dict)  # canonical field → header
     guesses: dict[str, str] = Field(default_factory=dict)  # field → profile|exact|prefix
-    counts: dict[str, Any] = Field(default_factory=dict)
+    counts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="rows per verdict once done: matched, matched_with_differences, deceased, "
+        "not_found, ambiguous (two or more people fit), needs_review (one person may fit, not "
+        "surely enough to link), duplicate",
+    )
     error: str = ""
     created_at: datetime
     finished_at: datetime | None = None

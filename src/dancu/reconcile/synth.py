@@ -6,7 +6,7 @@ saying, per row, who the person is and what the pipeline should answer.
 
 **Rows**: people drawn without replacement, alive, deceased and missing alike (agencies still
 carry the dead); ``INVENTED_SHARE`` invented people (``registry.synth``'s name tables, no one's
-ID number, no one's folded name + birth date + sex); ``DUPLICATE_SHARE`` later copies of a
+ID number, no one's folded name + birth year + sex); ``DUPLICATE_SHARE`` later copies of a
 row's person, with defects of their own.
 
 **Defects** are drawn per field from the ``*_MIX`` weights; one that cannot apply (an old CMND
@@ -21,10 +21,18 @@ Codes are ``fields.DIFFERENCES`` plus format-only ``fmt_*`` codes, never differe
   with a typo), ``name_variant`` (Hoàng ↔ Huỳnh, Vũ ↔ Võ), ``name_typo`` (not in the first
   word), ``name_missing_part``. Birth date: dd/mm/yyyy, ``fmt_date_iso``, ``fmt_date_short``
   (d/m/yyyy), ``dob_year_only``, ``dob_swapped`` (day ≤ 12), ``dob_typo`` (a real date),
-  ``dob_missing``. Sex: Nam/Nữ, nam/nu, M/F, 1/0, ``sex_wrong``.
+  ``dob_missing``; ``dob_placeholder`` (01/01/yyyy for a year-only date; the pipeline names
+  it ``dob_year_only``), ``dob_year_off`` (the year from the traditional age, one off, as a
+  year or 01/01/yyyy; the pipeline names it ``dob_typo``). Sex: Nam/Nữ, nam/nu, M/F, 1/0,
+  ``sex_wrong``.
 - Province of residence: the 2025 name, full or ``fmt_province_short`` ("TP HCM"); the
   pre-2025 name (``province_outdated`` when it names another province: "Bình Dương", now in TP
   HCM); ``fmt_province_code``; ``province_wrong``. Address: line, commune and province.
+
+**Paper records**: ``LEGACY_SHARE`` of the rows draw ID, name and birth date from the
+``LEGACY_*_MIX`` weights instead: the year only (placeholder, alone or one off), the number
+often missing or mistyped, the name often in capitals without marks — the defects that come
+together in real extracts (an independent hold-out missed on exactly these combinations).
 
 Empty sex, province and address carry no code: DIFFERENCES has none (nothing to correct).
 
@@ -37,7 +45,8 @@ Empty sex, province and address carry no code: DIFFERENCES has none (nothing to 
    share; not lost leading zeros, nor one person's CMND) **and** someone else fits the row as
    well as the person: the same registered folded name (``core.names.fold``), birth date and
    sex — and, when the row keeps the name's marks, the same marked name; when it gives the
-   right province, the same province of residence → ``ambiguous`` (DuckDB group-bys over the
+   right province, the same province of residence; when it gives the year only, the same
+   birth year instead of the date → ``ambiguous`` (DuckDB group-bys over the
    population: "Nguyễn Thị Hà" tells her from "Nguyễn Thị Hạ" when the marks are kept, "Hà
    Nội" from a namesake in Huế);
 4. a deceased person → ``deceased``;
@@ -115,6 +124,14 @@ DOB_MIX: Final = {"": 67, "fmt_date_iso": 15, "fmt_date_short": 8, "dob_year_onl
                   "dob_swapped": 2, "dob_typo": 1, "dob_missing": 2}
 SEX_MIX: Final = {"Nam/Nữ": 72, "nam/nu": 10, "M/F": 8, "1/0": 5, "sex_wrong": 1, "empty": 4}
 PROVINCE_MIX: Final = {"current": 45, "legacy": 25, "code": 5, "province_wrong": 1, "empty": 24}
+# Records kept from paper, mostly of older people: the birth date known by its year only
+# (written 01/01/yyyy, the usual placeholder, or the year alone; a fifth with the year
+# counted from the traditional age, one off), the ID number more often missing or mistyped,
+# the name more often in capitals without marks. Drawn for LEGACY_SHARE of the rows instead.
+LEGACY_SHARE: Final = 0.04
+LEGACY_ID_MIX: Final = {"": 50, "id_missing": 35, "id_typo": 10, "id_transposed": 5}
+LEGACY_NAME_MIX: Final = {"": 35, "fmt_upper": 25, "name_no_diacritics": 40}
+LEGACY_DOB_MIX: Final = {"dob_placeholder": 45, "dob_year_only": 35, "dob_year_off": 20}
 # Column headers, in fields.FIELDS order.
 HEADERS: Final[dict[str, tuple[str, ...]]] = {
     "vi": ("ma_ho_so", "ho_ten", "ngay_sinh", "gioi_tinh", "so_dinh_danh", "so_cmnd", "dia_chi",
@@ -143,7 +160,13 @@ _PERSON: Final = pa.schema(
     + [("ambiguous", pa.bool_()), ("invented", pa.bool_()), ("shared_cmnd", pa.bool_())]
     # Look-alikes that also share the marked name / the province / both.
     + [(f"ambiguous_{k}", pa.bool_()) for k in ("marked", "placed", "marked_placed")]
+    # The same with the birth year in place of the date (rows that give the year only).
+    + [(f"ambiguous_{k}_y", pa.bool_()) for k in ("folded", "marked", "placed", "marked_placed")]
 )
+_TWINS: Final = tuple(f"ambiguous_{k}" for k in ("marked", "placed", "marked_placed")) + tuple(
+    f"ambiguous_{k}_y" for k in ("folded", "marked", "placed", "marked_placed")
+)
+_YEAR_ONLY: Final = frozenset({"dob_year_only", "dob_placeholder", "dob_year_off"})
 _DAMAGED: Final = frozenset({"id_missing", "id_transposed", "id_typo"})
 _CHUNK: Final = 50_000
 _XLSX_MAX_ROWS: Final = 1_048_575  # Excel's 1,048,576 rows less the header
@@ -169,6 +192,7 @@ _FOLD_SQL: Final = (
     "replace(replace(x, 'Đ', 'D'), 'đ', 'd'))), '\\s+', ' ', 'g'))"
 )
 _KEY_JOIN: Final = "k.f = fold(q.full_name) AND k.b = q.birth_date AND k.s = q.sex"
+_YEAR_JOIN: Final = "k.f = fold(q.full_name) AND k.y = year(q.birth_date) AND k.s = q.sex"
 
 
 class _Population:
@@ -205,6 +229,10 @@ class _Population:
             "CREATE TEMP TABLE person_key AS SELECT fold(full_name) AS f, birth_date AS b, "
             "sex AS s, count(*) AS n FROM person GROUP BY ALL"
         )
+        self.db.execute(
+            "CREATE TEMP TABLE person_year AS SELECT fold(full_name) AS f, year(birth_date) AS y, "
+            "sex AS s FROM person GROUP BY ALL"
+        )
         # The province of residence, for the look-alikes a given province tells apart.
         communes = commune_provinces()
         self.db.register(
@@ -219,16 +247,21 @@ class _Population:
             "AND c2.sc = '2025'"
         )
         self.db.unregister("communes_arrow")
-        for name, key in (
-            ("marked", "lower(q.full_name)"),
-            ("placed", "fold(q.full_name) || '|' || coalesce(w.p, '')"),
-            ("marked_placed", "lower(q.full_name) || '|' || coalesce(w.p, '')"),
-        ):
-            self.db.execute(
-                f"CREATE TEMP TABLE twin_{name} AS SELECT q.personal_id FROM person q "
-                "JOIN place w ON w.personal_id = q.personal_id "
-                f"QUALIFY count(*) OVER (PARTITION BY {key}, q.birth_date, q.sex) > 1"
-            )
+        keys = {
+            "folded": "fold(q.full_name)",
+            "marked": "lower(q.full_name)",
+            "placed": "fold(q.full_name) || '|' || coalesce(w.p, '')",
+            "marked_placed": "lower(q.full_name) || '|' || coalesce(w.p, '')",
+        }
+        for name, key in keys.items():
+            for suffix, born in (("", "q.birth_date"), ("_y", "year(q.birth_date)")):
+                if (name, suffix) == ("folded", ""):
+                    continue  # person_key's head counts
+                self.db.execute(
+                    f"CREATE TEMP TABLE twin_{name}{suffix} AS SELECT q.personal_id "
+                    "FROM person q JOIN place w ON w.personal_id = q.personal_id "
+                    f"QUALIFY count(*) OVER (PARTITION BY {key}, {born}, q.sex) > 1"
+                )
         self.db.execute(
             "CREATE TEMP TABLE shared_cmnd AS SELECT old_id_number FROM person "
             "WHERE old_id_number IS NOT NULL GROUP BY ALL HAVING count(*) > 1"
@@ -247,21 +280,23 @@ class _Population:
         table = self.db.sql(
             "SELECT q.*, k.f IS NOT NULL AS ambiguous, false AS invented, "
             "q.old_id_number IN (SELECT old_id_number FROM shared_cmnd) AS shared_cmnd, "
-            "q.personal_id IN (SELECT personal_id FROM twin_marked) AS ambiguous_marked, "
-            "q.personal_id IN (SELECT personal_id FROM twin_placed) AS ambiguous_placed, "
-            "q.personal_id IN (SELECT personal_id FROM twin_marked_placed) "
-            "AS ambiguous_marked_placed "
-            "FROM wanted w JOIN person q ON CAST(q.personal_id AS BIGINT) = w.v "
+            + ", ".join(
+                f"q.personal_id IN (SELECT personal_id FROM twin_{t.removeprefix('ambiguous_')}) "
+                f"AS {t}"
+                for t in _TWINS
+            )
+            + " FROM wanted w JOIN person q ON CAST(q.personal_id AS BIGINT) = w.v "
             f"LEFT JOIN (SELECT * FROM person_key WHERE n > 1) k ON {_KEY_JOIN} ORDER BY w.i"
         ).to_arrow_table()
         self.db.unregister("wanted")
         return table.cast(_PERSON)
 
     def fits(self, people: pa.Table) -> np.ndarray:
-        """Which of ``people`` have the folded name, birth date and sex of someone."""
+        """Which of ``people`` have the folded name, birth year and sex of someone (a row
+        giving the year only would fit them)."""
         probe = people.select(["full_name", "birth_date", "sex"])
         self.db.register("probe", probe.append_column("i", pa.array(np.arange(len(probe)))))
-        query = f"SELECT i FROM probe q SEMI JOIN person_key k ON {_KEY_JOIN}"
+        query = f"SELECT i FROM probe q SEMI JOIN person_year k ON {_YEAR_JOIN}"
         hit = self.db.execute(query).fetchnumpy()["i"]
         self.db.unregister("probe")
         return np.isin(np.arange(len(probe)), hit)
@@ -406,20 +441,17 @@ def _invent_batch(rng: np.random.Generator, latest: date, like: pa.Table, n: int
         "status": ["alive"] * n,
         **{c: donor[c] for c in ("residence_commune_code", "residence_since", "address_line")},
         "old_id_number": pa.nulls(n, pa.string()),
-        **{
-            c: [c == "invented"] * n
-            for c in (
-                "ambiguous",
-                "invented",
-                "shared_cmnd",
-                "ambiguous_marked",
-                "ambiguous_placed",
-                "ambiguous_marked_placed",
-            )
-        },
+        **{c: [c == "invented"] * n for c in ("ambiguous", "invented", "shared_cmnd", *_TWINS)},
     }
     return pa.table(columns, schema=_PERSON)
 
+
+_LEGACY_MIXES: Final = (
+    {"legacy": LEGACY_SHARE, "": 1 - LEGACY_SHARE},
+    LEGACY_ID_MIX,
+    LEGACY_NAME_MIX,
+    LEGACY_DOB_MIX,
+)
 
 # -- rendering a row --------------------------------------------------------------------------
 _NAME_STEPS: Final[dict[str, Callable[[str, random.Random], str]]] = {
@@ -503,7 +535,11 @@ class _Renderer:
             written = swap_day_month(born)
         elif kind == "dob_typo":
             written = date_typo(born, self.rnd, self.pop.latest_birth)
+        elif kind == "dob_year_off":  # the year from the traditional age: mostly one earlier
+            written = born.replace(year=born.year + (1 if self.rnd.random() < 0.2 else -1), day=1)
         style = "" if kind in ("dob_swapped", "dob_typo") else kind
+        if kind == "dob_year_off":
+            style = "dob_placeholder" if self.rnd.random() < 0.5 else "dob_year_only"
         text = "" if kind == "dob_missing" else format_date(written or born, style)
         codes += [kind] if text != format_date(born, "") else []
         return text
@@ -541,6 +577,8 @@ def _verdict(
         (False, True): "ambiguous_placed",
         (True, True): "ambiguous_marked_placed",
     }[(marked, placed)]
+    if _YEAR_ONLY & set(codes):  # the row gives the year: a twin need only share that
+        twin = "ambiguous_folded_y" if twin == "ambiguous" else f"{twin}_y"
     if damaged and p[twin]:
         return "ambiguous"
     if p["status"] == "deceased":
@@ -555,6 +593,10 @@ def _render_chunk(
     """The extract rows ``start`` .. ``start + n`` and their truth rows."""
     mixes = (ID_MIX, NAME_MIX, DOB_MIX, SEX_MIX, PROVINCE_MIX)
     kinds = list(zip(*(_choice(rng, m, n).tolist() for m in mixes), strict=True))
+    legacy = zip(*(_choice(rng, m, n).tolist() for m in _LEGACY_MIXES), strict=True)
+    for i, (old, id_kind, name_kind, dob_kind) in enumerate(legacy):
+        if old == "legacy":
+            kinds[i] = (id_kind, name_kind, dob_kind, *kinds[i][3:])
     u = rng.random((n, 3)).tolist()  # harmless CMND, address given, short province name
     out: list[list[str]] = []
     truth: dict[str, list[Any]] = {name: [] for name in _TRUTH.names}

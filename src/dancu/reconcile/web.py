@@ -234,7 +234,9 @@ def progress(
     if job.status in ("done", "failed"):
         return Response(status_code=204, headers={"HX-Refresh": "true"})
     return render(
-        request, "reconcile/_progress.html", {"job": job, "status_labels": _status_labels()}
+        request,
+        "reconcile/_progress.html",
+        {"job": job, "status_labels": _status_labels(), "oob": True},
     )
 
 

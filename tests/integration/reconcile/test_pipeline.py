@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dancu.reconcile import runner
+from dancu.reconcile import pipeline, runner
 from dancu.reconcile.fields import VERDICTS
 from dancu.reconcile.readers import ExtractError
 from dancu.reconcile.sources import RegisterFiles, population_register
@@ -91,6 +91,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         (["Phạm Thị Lan", "02/02/2000", "Nữ", "", "", "Hà Nội"], "ambiguous", ""),
         (["Đinh Công Tráng", "03/03/1933", "Nam", "", "", ""], "not_found", ""),
         (["An Nguyễn Văn", "14/03/1988", "Nam", "", "", "Hà Nội"], "duplicate", ""),
+        # No number, no marks, the year only and the other sex: the one person of that
+        # folded name and year (a rare name, so linked: the typo row's person again).
+        (["Vu Thi Hanh", "1982", "Nam", "", "", ""], "duplicate", ""),
     ]
     extract = root / "extract.csv"
     with extract.open("w", encoding="utf-8", newline="") as f:
@@ -136,8 +139,8 @@ def test_every_row_gets_exactly_one_verdict(
     world: dict[str, object], result: tuple[runner.Summary, dict[int, dict[str, object]]]
 ) -> None:
     summary, rows = result
-    assert len(rows) == summary.rows == 809
-    assert sorted(rows) == list(range(1, 810))
+    assert len(rows) == summary.rows == 810
+    assert sorted(rows) == list(range(1, 811))
     assert {r["verdict"] for r in rows.values()} <= set(VERDICTS)
     assert sum(summary.verdicts.values()) == summary.rows
 
@@ -151,7 +154,7 @@ def test_hand_worked_rows(
     hand = world["hand"]
     assert isinstance(hand, dict)
     got = {row_no: rows[row_no] for row_no in hand}
-    first, zeros, cmnd, dead, swap, typo, twins, nobody, again = sorted(got)
+    first, zeros, cmnd, dead, swap, typo, twins, nobody, again, unsure = sorted(got)
     assert (got[first]["verdict"], got[first]["personal_id"]) == ("matched", ids["an"])
     assert got[first]["differences"] is None and got[first]["pass"] == 1
     assert (got[zeros]["personal_id"], got[zeros]["pass"]) == (ids["hoa"], 2)
@@ -176,6 +179,24 @@ def test_hand_worked_rows(
     assert (got[nobody]["verdict"], got[nobody]["personal_id"]) == ("not_found", None)
     assert (got[again]["verdict"], got[again]["duplicate_of"]) == ("duplicate", first)
     assert (got[again]["pass"], got[again]["differences"]) == (3, "id_missing|name_order")
+    assert (got[unsure]["verdict"], got[unsure]["personal_id"]) == ("duplicate", ids["hanh"])
+    assert got[unsure]["duplicate_of"] == typo
+
+
+def test_ambiguous_means_two_plausible_candidates_and_needs_review_one(
+    result: tuple[runner.Summary, dict[int, dict[str, object]]],
+) -> None:
+    _summary, rows = result
+
+    def plausible(row: dict[str, object]) -> int:
+        listed = str(row["candidates"]).split(";")
+        return sum(1 for c in listed if float(c.split(":")[1]) >= pipeline.PLAUSIBLE)
+
+    ambiguous = [r for r in rows.values() if r["verdict"] == "ambiguous"]
+    review = [r for r in rows.values() if r["verdict"] == "needs_review"]
+    assert ambiguous
+    assert all(plausible(r) >= 2 and r["personal_id"] is None for r in ambiguous)
+    assert all(plausible(r) == 1 and r["personal_id"] is None for r in review)
 
 
 def test_accuracy_against_the_truth(
@@ -198,10 +219,10 @@ def test_summary_and_correction_file(
     summary, rows = result
     root = Path(str(world["root"]))
     saved = json.loads((root / "result.summary.json").read_text(encoding="utf-8"))
-    assert saved["verdicts"] == summary.verdicts and saved["rows"] == 809
+    assert saved["verdicts"] == summary.verdicts and saved["rows"] == 810
     assert summary.mapping["full_name"] == "ho_ten"
     assert summary.samples["matched"] and len(summary.samples["matched"]) <= runner.SAMPLE_ROWS
-    assert sum(p["rows"] for p in summary.provinces) == 809
+    assert sum(p["rows"] for p in summary.provinces) == 810
     assert summary.differences.get("id_leading_zeros", 0) >= 1
     with (root / "result.corrections.csv").open(encoding="utf-8") as f:
         corrections = list(csv.DictReader(f))
@@ -239,7 +260,7 @@ def test_a_durable_run_resumes_after_a_crash(world: dict[str, object]) -> None:
         done = {r[0] for r in con.execute("SELECT name FROM _dancu_steps").fetchall()}
     assert "s2" in done and "result" not in done
     summary = _run(world, out, durable=True)
-    assert out.exists() and summary.rows == 809
+    assert out.exists() and summary.rows == 810
     first = Path(str(world["root"])) / "result.parquet"
     again = {r["row_no"]: r["verdict"] for r in pq.read_table(first).to_pylist()}
     with out.open(encoding="utf-8") as f:

@@ -216,7 +216,12 @@ def test_every_row_has_its_truth_and_the_counts_add_up(extract: Any) -> None:
     assert verdicts == {v: n for v, n in stats.verdicts.items() if n}
     codes = Counter(c for t in truth for c in t["defects"].split("|") if c)
     assert codes == stats.defects
-    assert set(codes) <= set(DIFFERENCES) | {c for c in codes if c.startswith("fmt_")}
+    year_kinds = {"dob_placeholder", "dob_year_off"}  # the pipeline: dob_year_only, dob_typo
+    assert set(codes) <= set(DIFFERENCES) | year_kinds | {c for c in codes if c.startswith("fmt_")}
+    # Paper records: LEGACY_SHARE of the rows, 45 % placeholder dates, 20 % a year off.
+    legacy = synth.LEGACY_SHARE
+    for code, share in (("dob_placeholder", 0.45 * legacy), ("dob_year_off", 0.20 * legacy)):
+        assert share * 0.5 < codes[code] / ROWS < share * 1.6, code
     duplicates = round(ROWS * synth.DUPLICATE_SHARE)
     assert verdicts["duplicate"] == duplicates
     assert verdicts["not_found"] == round((ROWS - duplicates) * synth.INVENTED_SHARE)
