@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -38,6 +39,8 @@ def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.start_async()
+        # Synchronous routes run on anyio's default thread limiter: a few threads, not 40.
+        to_thread.current_default_thread_limiter().total_tokens = container.settings.threads
         container.units  # noqa: B018 (loaded now, not by the first request)
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's sweeps, whose full passes over it otherwise stall requests (the

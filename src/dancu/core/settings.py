@@ -58,6 +58,16 @@ class Settings(BaseSettings):
         "the interpreter lock (the code-exchange benchmark: 2 threads 213 req/s, 40 threads "
         "~110 req/s). Raise it when the database is slow to answer rather than the CPU busy.",
     )
+    threads: int = Field(
+        default=4,
+        ge=1,
+        description="Threads per server process for the synchronous routes (officer and "
+        "citizen pages, search, history, household, reconciliation, identity): the size of "
+        "the default thread limiter, 40 in Starlette. The work is mostly Python, so more "
+        "threads than this only contend for the interpreter lock (as the OpenID provider's "
+        "did, decision 0004). Raise it when the database is slow to answer rather than the "
+        "CPU busy.",
+    )
     session_hours: int = Field(default=8, description="Officer session lifetime in hours.")
     event_poll_seconds: float = Field(
         default=2.0,

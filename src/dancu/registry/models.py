@@ -172,6 +172,8 @@ class PersonCurrent(Base):
     __tablename__ = "person_current"
     __table_args__ = (
         Index("ix_person_current_name", "name_key", "birth_date"),
+        # Name + birth date search: the date narrows first, already in the search's order.
+        Index("ix_person_current_birth_name", "birth_date", "name_key", "person_id"),
         # Substring search on folded names ("%van an%") at national scale: a trigram index on
         # PostgreSQL (pg_trgm, a trusted extension); SQLite scans, which is fine at its size.
         Index(

@@ -17,3 +17,10 @@ def test_upgrade_is_idempotent(migrated_engine: Engine) -> None:
     assert ("ix_person_current_name_trgm" in indexes) == (
         migrated_engine.dialect.name == "postgresql"
     )
+
+
+def test_name_and_birth_date_search_has_its_index(migrated_engine: Engine) -> None:
+    indexes = {
+        i["name"]: i["column_names"] for i in inspect(migrated_engine).get_indexes("person_current")
+    }
+    assert indexes["ix_person_current_birth_name"] == ["birth_date", "name_key", "person_id"]
