@@ -2,8 +2,8 @@
 narrows to its few dozen people and the index already yields them in the search's order
 (ORDER BY name_key, birth_date, person_id) instead of the planner walking the name order.
 
-Revision ID: 0011
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
