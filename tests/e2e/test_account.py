@@ -91,6 +91,9 @@ def test_level1_registration_then_sign_in_at_a_service(
     }
     page.goto(f"{live_server.url}/oidc/authorize?{urlencode(query)}")
     page.wait_for_url("**/oidc/consent")  # already signed in on this device
+    # "Remember my choice" starts unticked (privacy by default): the citizen ticks it.
+    assert not page.is_checked("#f-remember")
+    page.check("#f-remember")
     page.click("button[value=allow]")
     page.wait_for_url(f"{CALLBACK}**")
     assert dict(parse_qsl(urlsplit(returned[-1]).query))["state"] == "st"
