@@ -286,6 +286,11 @@ def error_page(
     return render(request, "error.html", context, status_code=status_code)
 
 
+def not_found_page(request: Request, message: str) -> HTMLResponse:
+    """A 404 as a page: unknown and out-of-area records give the same one (no oracle)."""
+    return error_page(request, _("Not found"), message, 404)
+
+
 def flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 

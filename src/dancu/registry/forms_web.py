@@ -31,6 +31,7 @@ from dancu.core.web import (
     field_errors,
     flash,
     form_values,
+    not_found_page,
     render,
 )
 from dancu.registry import schemas as s
@@ -40,10 +41,6 @@ RELATIONSHIPS = ("head", "spouse", "child", "parent", "grandchild", "sibling", "
 # Typed into the forms as dd/mm/yyyy, sent to the service as dates.
 DATE_FIELDS = ("birth_date", "death_date", "moved_on")
 name_fields({"slug": N_("Form"), "name": N_("Field")})
-
-
-def _not_found(request: Request, message: str) -> Response:
-    return error_page(request, _("Not found"), message, 404)
 
 
 @router.get("/communes")
@@ -192,7 +189,7 @@ def event_form(
 ) -> Response:
     form = FORMS.get(slug)
     if form is None:
-        return _not_found(request, _("There is no such form."))
+        return not_found_page(request, _("There is no such form."))
     if not officer.can_write:
         return _forbidden(request)
     values: dict[str, Any] = dict(form.defaults)
@@ -218,7 +215,7 @@ async def submit_event(
 ) -> Response:
     form = FORMS.get(slug)
     if form is None:
-        return _not_found(request, _("There is no such form."))
+        return not_found_page(request, _("There is no such form."))
     raw = await request.form()
     check_csrf(request, str(raw.get(CSRF_FIELD) or ""))
     if not officer.can_write:

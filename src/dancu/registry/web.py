@@ -22,6 +22,7 @@ from dancu.core.web import (
     WebOfficer,
     error_page,
     field_errors,
+    not_found_page,
     render,
     translate,
 )
@@ -47,10 +48,6 @@ CHANGE_LABELS = {
 }
 SEARCH_MAX = 120
 PAGE_MAX = 10_000
-
-
-def _not_found(request: Request, message: str) -> Response:
-    return error_page(request, _("Not found"), message, 404)
 
 
 def _bad_number(request: Request, exc: DancuError) -> Response:
@@ -169,7 +166,7 @@ def person_page(
             errors["as_of"] = _no_record_on(valid_on, person.birth_date)
         history = registry.history(officer, personal_id)
     except NotFound:
-        return _not_found(request, _("No person with this number in your area."))
+        return not_found_page(request, _("No person with this number in your area."))
     except Invalid as exc:
         return _bad_number(request, exc)
     return render(
@@ -238,7 +235,7 @@ def household_page(
     try:
         household = container.registry.household(officer, number)
     except NotFound:
-        return _not_found(request, _("No household with this number in your area."))
+        return not_found_page(request, _("No household with this number in your area."))
     # A member who died stays listed in the household's book, apart, but is not counted.
     living = [m for m in household.members if m.status != "deceased"]
     deceased = [m for m in household.members if m.status == "deceased"]
