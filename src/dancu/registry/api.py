@@ -15,6 +15,7 @@ from dancu.core.api import ApiOfficer, ContainerDep, problem
 from dancu.core.errors import DancuError, Forbidden
 from dancu.core.web import security_headers
 from dancu.registry import schemas as s
+from dancu.registry.search import SearchQuery
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 PERSONS = "/api/v1/persons/"
@@ -40,7 +41,7 @@ async def get_person(
 
 
 @router.get("/persons", response_model=s.SearchPage)
-def search_persons(
+async def search_persons(
     officer: ApiOfficer,
     container: ContainerDep,
     q: Annotated[str, Query(max_length=120)] = "",
@@ -49,12 +50,13 @@ def search_persons(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     province_code: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
     commune_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
-) -> s.SearchPage:
+) -> Response:
     """Search by name (any case, with or without diacritics), personal ID or old CMND number,
     narrowed by date or year of birth, within the officer's area; 20 results a page."""
-    return container.registry.search(
-        officer, q, birth_date, birth_year, page, province_code, commune_code
-    )
+    query = SearchQuery(q, birth_date, birth_year, page, province_code, commune_code)
+    page_ = await container.registry.asearch(officer, query)
+    # Already validated: serialised once, by pydantic, without a second pass by the framework.
+    return Response(page_.model_dump_json(), media_type="application/json")
 
 
 @router.get("/persons/{personal_id}/history", response_model=s.HistoryOut)

@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
 from dancu.core import ids
 from dancu.core.access import OfficerContext
@@ -25,7 +26,10 @@ from dancu.core.errors import Invalid, NotFound
 from dancu.core.i18n import N_
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
+from dancu.registry import search
+from dancu.registry.search import SearchQuery
 
+_PG = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
 OUT_OF_AREA = N_("no person with this ID number in your area")
 
 # Open rows: believed today (not superseded) and still valid (no end), as ``open_rows``.
@@ -150,6 +154,25 @@ class PersonLookup:
             raise
         entry = Entry(ctx.actor(purpose), "person.read", f"person:{row['person_id']}", "")
         await self.audit.awrite(entry, expected=True)
+        return out
+
+    async def search(self, ctx: OfficerContext, q: SearchQuery) -> s.SearchPage:
+        """``RegistryReads.search``: the same statement (``search.py``), page and audit entry,
+        from the pool on this loop."""
+        q = q.normalised()
+        compiled = search.statement(ctx, q, "postgresql").compile(dialect=_PG)
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the person lookup is not started")
+        self.audit.expect()
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute(str(compiled), compiled.params)
+                out = search.page_of(await cur.fetchall(), q, self.units)
+        except BaseException:
+            self.audit.unexpect()
+            raise
+        await self.audit.awrite(search.audit_entry(ctx, q, len(out.items)), expected=True)
         return out
 
     def _unit(self, unit_id: int | None) -> s.UnitRef | None:

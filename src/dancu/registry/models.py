@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dancu.core.db import Base, UTCDateTime
@@ -181,6 +181,12 @@ class PersonCurrent(Base):
             "name_key",
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        # Name words on PostgreSQL (migration 0008): a common full name through the index.
+        Index(
+            "ix_person_current_name_words",
+            func.string_to_array(text("name_key"), text("' '")),
+            postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
         Index("ix_person_current_scope", "province_code", "commune_code"),
     )

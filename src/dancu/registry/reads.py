@@ -3,23 +3,21 @@ Every read is scoped to the officer's unit and written to the audit log before i
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from functools import partial
 from typing import Protocol
 
 import anyio
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import Entry
-from dancu.core.errors import Invalid, NotFound
-from dancu.core.names import fold, search_key
+from dancu.core.errors import NotFound
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
+from dancu.registry import search
 from dancu.registry.lookup import OUT_OF_AREA, PersonLookup, parse_personal_id, unit_ref
 from dancu.registry.models import (
     CivilEvent,
@@ -30,9 +28,9 @@ from dancu.registry.models import (
     PersonVersion,
     Residence,
 )
+from dancu.registry.search import SearchQuery
 from dancu.registry.versioning import as_of, open_rows
 
-PAGE_SIZE = 20
 _TRACKED = (
     "full_name",
     "birth_date",
@@ -54,19 +52,6 @@ class ReadAuditor(Protocol):
     """Port: where audited reads are written (durably, before the read returns)."""
 
     def write(self, entry: Entry) -> None: ...
-
-
-def _whole_word(token: str) -> ColumnElement[bool]:
-    """``name_key`` holds ``token`` as a whole word. Written as LIKE patterns (not a regex) so
-    PostgreSQL's trigram index serves it."""
-    t = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    key = PersonCurrent.name_key
-    return or_(
-        key == token,
-        key.like(f"{t} %", escape="\\"),
-        key.like(f"% {t}", escape="\\"),
-        key.like(f"% {t} %", escape="\\"),
-    )
 
 
 class RegistryReads:
@@ -136,47 +121,32 @@ class RegistryReads:
         """Search by personal ID, old CMND number, or name (any case, with or without
         diacritics, any tone-mark placement, any word order; whole words), narrowed by date or
         year of birth and by today's province or commune, within the officer's area. Exact
-        name matches come first."""
-        query = query.strip()
-        page = max(page, 1)
+        name matches come first (``search.py``)."""
+        q = SearchQuery(query, birth_date, birth_year, page, province_code, commune_code)
+        q = q.normalised()
         with self.factory() as session:
-            stmt = select(PersonCurrent)
-            digits = re.sub(r"\s", "", query)
-            if digits.isdigit() and len(digits) in (9, 12):
-                matches = select(PersonIdentifier.person_id).where(PersonIdentifier.value == digits)
-                stmt = stmt.where(PersonCurrent.person_id.in_(matches))
-            elif query:
-                tokens = fold(query).split()
-                if not tokens or any(len(t) < 1 for t in tokens):
-                    raise Invalid("type a name or a number to search", "q")
-                for token in tokens:
-                    stmt = stmt.where(_whole_word(token))
-            elif birth_date is None and birth_year is None:
-                raise Invalid("type a name or a number to search", "q")
-            if birth_date is not None:
-                stmt = stmt.where(PersonCurrent.birth_date == birth_date)
-            elif birth_year is not None:
-                stmt = stmt.where(
-                    PersonCurrent.birth_date >= date(birth_year, 1, 1),
-                    PersonCurrent.birth_date <= date(birth_year, 12, 31),
-                )
-            if province_code:
-                stmt = stmt.where(PersonCurrent.province_code == province_code)
-            if commune_code:
-                stmt = stmt.where(PersonCurrent.commune_code == commune_code)
-            stmt = self._scope_filter(stmt, ctx)
-            stmt = stmt.order_by(
-                PersonCurrent.name_key, PersonCurrent.birth_date, PersonCurrent.person_id
+            stmt = search.statement(ctx, q, session.get_bind().dialect.name)
+            out = search.page_of(session.execute(stmt), q, self.units)
+        self.reads_audit.write(search.audit_entry(ctx, q, len(out.items)))
+        return out
+
+    async def asearch(self, ctx: OfficerContext, q: SearchQuery) -> s.SearchPage:
+        """``search`` for async callers: through the async PostgreSQL lookup where it serves
+        this loop, anything else on a worker thread."""
+        lookup = self.lookup
+        if lookup is not None and lookup.serves_here():
+            return await lookup.search(ctx, q)
+        return await anyio.to_thread.run_sync(
+            partial(
+                self.search,
+                ctx,
+                q.query,
+                q.birth_date,
+                q.birth_year,
+                q.page,
+                q.province_code,
+                q.commune_code,
             )
-            rows = list(session.scalars(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
-        wanted = search_key(query)
-        rows.sort(key=lambda r: search_key(r.full_name) != wanted)  # stable: exact first
-        items = [self._summary(r) for r in rows[:PAGE_SIZE]]
-        self._audit_read(
-            ctx, "person.search", 0, None, f"{ids.mask_text(query)!r} -> {len(items)} results"
-        )
-        return s.SearchPage(
-            items=items, page=page, page_size=PAGE_SIZE, has_more=len(rows) > PAGE_SIZE
         )
 
     def history(self, ctx: OfficerContext, personal_id: str) -> s.HistoryOut:
@@ -318,15 +288,6 @@ class RegistryReads:
     def _current_unit(self, current: PersonCurrent) -> Unit | None:
         return self.units.by_id.get(current.residence_unit_id or -1)
 
-    def _scope_filter(
-        self, stmt: Select[PersonCurrent], ctx: OfficerContext
-    ) -> Select[PersonCurrent]:
-        if ctx.province_code and ctx.role.value != "ministry_admin":
-            stmt = stmt.where(PersonCurrent.province_code == ctx.province_code)
-            if ctx.role.value == "commune_officer":
-                stmt = stmt.where(PersonCurrent.commune_code == ctx.commune_code)
-        return stmt
-
     def _audit_read(
         self,
         ctx: OfficerContext,
@@ -340,19 +301,6 @@ class RegistryReads:
 
     def _unit_ref(self, unit: Unit) -> s.UnitRef:
         return unit_ref(self.units, unit)
-
-    def _summary(self, r: PersonCurrent) -> s.PersonSummary:
-        unit = self.units.get("2025", "commune", r.commune_code)
-        return s.PersonSummary(
-            personal_id=r.personal_id,
-            full_name=r.full_name,
-            birth_date=r.birth_date,
-            sex=r.sex,
-            status=r.status,
-            province_code=r.province_code,
-            commune_code=r.commune_code,
-            commune_name=unit.name if unit else "",
-        )
 
     def _residence_out(self, session: Session, r: Residence) -> s.ResidenceOut:
         unit = self.units.by_id[r.unit_id]

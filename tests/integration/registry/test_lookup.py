@@ -16,6 +16,7 @@ from dancu.core.errors import Invalid, NotFound
 from dancu.demo import ba_dinh_family
 from dancu.registry import schemas as s
 from dancu.registry.lookup import OUT_OF_AREA
+from dancu.registry.search import SearchQuery
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
@@ -139,3 +140,78 @@ def test_the_lookup_is_not_used_from_another_event_loop(container: Container) ->
     finally:
         loop.run_until_complete(container.stop_async())
         loop.close()
+
+
+def test_async_search_answers_as_the_synchronous_search(container: Container) -> None:
+    """Every shape of search (name in any word order and case, a common name with and without
+    a date or year, numbers, localities, pages, scopes, nothing to search) gives the same
+    page on the async path as on the synchronous one, and each answered search is audited."""
+    _family(container)
+    for i in range(30):  # a common name: more than a page of the same people
+        container.registry.register_person(
+            BA_DINH,
+            s.PersonRegistration(
+                full_name="Nguyễn Văn Hùng" if i % 3 else "Hùng Nguyễn Văn",
+                birth_date=date(1980 + i % 4, 5, 4),
+                sex="M",
+                birth_commune_code="00004",
+                residence_commune_code="00004",
+                residence_since=date(2000, 1, 1),
+            ),
+        )
+    ministry = OfficerContext("ministry", Role.MINISTRY)
+    queries = [
+        (BA_DINH, SearchQuery("nguyen van hung")),
+        (BA_DINH, SearchQuery("NGUYỄN VĂN HÙNG", page=2)),
+        (BA_DINH, SearchQuery("hung nguyen", birth_date=date(1981, 5, 4))),
+        (BA_DINH, SearchQuery("van", birth_year=1982)),
+        (HANOI, SearchQuery("hung", commune_code="00004")),
+        (NGOC_HA, SearchQuery("nguyen van hung")),  # outside the commune: nobody
+        (ministry, SearchQuery("nguyen", province_code="01")),
+        (BA_DINH, SearchQuery("", birth_year=1983)),
+        (BA_DINH, SearchQuery("nguy")),  # whole words only
+        (BA_DINH, SearchQuery("   ")),  # nothing to search for
+    ]
+    expected: list[object] = []
+    for ctx, q in queries:
+        try:
+            expected.append(
+                container.registry.search(
+                    ctx,
+                    q.query,
+                    q.birth_date,
+                    q.birth_year,
+                    q.page,
+                    q.province_code,
+                    q.commune_code,
+                )
+            )
+        except Invalid as exc:
+            expected.append(exc)
+    first = expected[0]
+    assert isinstance(first, s.SearchPage) and len(first.items) == 20 and first.has_more
+    assert first.items[0].full_name == "Nguyễn Văn Hùng"  # typed exactly: first
+    assert isinstance(expected[1], s.SearchPage) and len(expected[1].items) == 10
+    assert isinstance(expected[5], s.SearchPage) and expected[5].items == []
+    assert isinstance(expected[8], s.SearchPage) and expected[8].items == []
+
+    async def main() -> list[object]:
+        await container.start_async()
+        try:
+            out: list[object] = []
+            for ctx, q in queries:
+                try:
+                    out.append(await container.registry.asearch(ctx, q))
+                except Invalid as exc:
+                    out.append(exc)
+            return out
+        finally:
+            await container.stop_async()
+
+    got = asyncio.run(main())
+    assert [g if isinstance(g, s.SearchPage) else str(g) for g in got] == [
+        e if isinstance(e, s.SearchPage) else str(e) for e in expected
+    ]
+    if container.person_lookup is not None:  # PostgreSQL: served by the pool, audited
+        assert container.person_lookup.audit.committed == len(queries) - 1
+        assert container.person_lookup.audit.expected == 0
