@@ -2,10 +2,11 @@
 
 A small web app, as an agency or a bank would build it with a maintained OIDC client library
 (Authlib): "Sign in with dancu" pushes the authorization request (PAR) with PKCE,
-``private_key_jwt`` and a DPoP key (``dpop_jkt``), sends the browser to the provider,
-exchanges the code with a DPoP proof, checks the ID token against the provider's JWKS, reads
-userinfo with the DPoP-bound access token and shows what it received, including the
-register's provenance of the claims (``verified_claims``).
+``private_key_jwt`` and a DPoP proof (which binds the code to that key: RFC 9449 section
+10.1), sends the browser to the provider, exchanges the code with a proof of the same key,
+checks the ID token against the provider's JWKS, reads userinfo with the DPoP-bound access
+token and shows what it received, including the register's provenance of the claims
+(``verified_claims``).
 
 Authlib signs resource requests with bearer tokens only; ``DPoPOAuth2Client`` and
 ``AsyncDPoPOAuth2Client`` below add RFC 9449 through Authlib's own extension point (the token
@@ -99,8 +100,9 @@ class _DPoP:
     dpop_key: ECKey
 
     def dpop_jkt(self) -> str:
-        """The thumbprint to push with the authorization request (RFC 9449 section 10):
-        the code can then only be redeemed with this key."""
+        """The thumbprint to send with the authorization request (RFC 9449 section 10):
+        the code can then only be redeemed with this key. With PAR, a proof
+        (``dpop_headers(par_endpoint)``) does the same."""
         return str(self.dpop_key.thumbprint())
 
     def dpop_headers(self, url: str, method: str = "POST") -> dict[str, str]:
@@ -164,13 +166,16 @@ def create_app(provider: str, config_path: Path, base_url: str) -> Starlette:
                 nonce=nonce,
                 scope="openid profile address phone",
                 claims=json.dumps(CLAIMS),
-                dpop_jkt=rp.dpop_jkt(),
             )
             params = dict(httpx.URL(url).params)
+            par = meta["pushed_authorization_request_endpoint"]
+            # A DPoP proof with the pushed request binds the code to the key, as certified
+            # libraries (openid-client) do; pushing dpop_jkt=rp.dpop_jkt() would do the same.
             pushed = await rp.post(
-                meta["pushed_authorization_request_endpoint"],
+                par,
                 data=params,
                 auth=rp.client_auth(rp.token_endpoint_auth_method),
+                headers=rp.dpop_headers(par),
             )
         if pushed.status_code != 201:
             return HTMLResponse(PAGE.format(body=f"<p>PAR failed: {html.escape(pushed.text)}</p>"))

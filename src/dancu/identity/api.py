@@ -83,11 +83,10 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
     base = issuer(request, container.settings.issuer)
     endpoint = f"{base}/oidc/token"
     oidc = container.oidc_tokens
-    proof = request.headers.get("dpop")
     fast = container.fast_token
     if (
         fast is not None
-        and proof is None
+        and "dpop" not in request.headers
         and form.get("grant_type") == "client_credentials"
         and form.get("client_assertion_type") == ASSERTION_TYPE
         and "client_assertion" in form
@@ -100,7 +99,7 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
 
     def run() -> dict[str, Any]:
         client = oidc.authenticate(form, request.headers.get("authorization"), base, endpoint)
-        jkt = container.dpop.verify(proof, "POST", endpoint) if proof else ""
+        jkt = _dpop_key(request, container, endpoint)
         grant = form.get("grant_type")
         if grant == "client_credentials":
             return oidc.client_credentials(client, form.get("scope"), base, jkt).body()
@@ -116,15 +115,19 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
 @router.post("/oidc/par", status_code=201)
 async def pushed_authorization_request(request: Request, container: ContainerDep) -> JSONResponse:
     """Pushed authorization requests (RFC 9126): the client authenticates and sends its
-    authorization request here first; the browser then carries only the request_uri."""
+    authorization request here first; the browser then carries only the request_uri. With a
+    DPoP proof (RFC 9449 section 10.1) the code can only be redeemed with the proof's key."""
     form = await _form(request)
     base = issuer(request, container.settings.issuer)
+    endpoint = f"{base}/oidc/par"
 
     def run() -> dict[str, Any]:
         client = container.oidc_tokens.authenticate(
-            form, request.headers.get("authorization"), base, f"{base}/oidc/par"
+            form, request.headers.get("authorization"), base, endpoint
         )
-        return container.authorizer.push(client, form)
+        # RFC 9449 section 10.1: a DPoP proof with the pushed request binds the code to its
+        # key, as dpop_jkt does (certified clients send only the header).
+        return container.authorizer.push(client, form, _dpop_key(request, container, endpoint))
 
     return await _oauth(container, run, status_code=201)
 
@@ -158,12 +161,30 @@ async def _userinfo(request: Request, container: Container) -> JSONResponse:
         if scheme == "dpop" and proof:
             url = f"{base}/oidc/userinfo"
             try:
-                jkt = container.dpop.verify(proof, request.method, url, access_token=token)
+                jkt = container.dpop.verify(
+                    _one_proof(request) or "", request.method, url, access_token=token
+                )
             except OAuthError as exc:  # at a resource, a bad proof is a 401 (RFC 9449 7.1)
                 raise OAuthError(exc.error, exc.description, 401) from None
         return container.authorizer.userinfo(token, base, jkt)
 
     return await _oauth(container, run)
+
+
+def _one_proof(request: Request) -> str | None:
+    """The request's DPoP proof (None: no ``DPoP`` header); several are refused (RFC 9449
+    section 4.3: not more than one)."""
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) > 1:
+        raise OAuthError("invalid_dpop_proof", "send one DPoP proof, not several")
+    return proofs[0] if proofs else None
+
+
+def _dpop_key(request: Request, container: Container, endpoint: str) -> str:
+    """The thumbprint of the key a POST's DPoP proof proves ("" without a proof); a proof
+    that is there but wrong (empty included) is refused."""
+    proof = _one_proof(request)
+    return "" if proof is None else container.dpop.verify(proof, "POST", endpoint)
 
 
 async def _oauth(

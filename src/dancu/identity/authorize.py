@@ -150,12 +150,18 @@ class Authorizer:
 
     # -- 1. the request -------------------------------------------------------------------
 
-    def push(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
-        """PAR: check the request now, keep it for 90 s, answer with its ``request_uri``."""
+    def push(self, client: Client, form: dict[str, str], dpop_jkt: str = "") -> dict[str, Any]:
+        """PAR: check the request now, keep it for 90 s, answer with its ``request_uri``.
+        ``dpop_jkt``: the key a DPoP proof sent with the request proved (RFC 9449 section
+        10.1); the code is then bound to it, as by a ``dpop_jkt`` parameter."""
         if form.get("client_id", client.client_id) != client.client_id:
             raise OAuthError("invalid_request", "client_id differs from the authenticated client")
         if "request_uri" in form:
             raise OAuthError("invalid_request", "request_uri cannot be pushed")
+        if dpop_jkt:
+            if form.get("dpop_jkt", "") not in ("", dpop_jkt):
+                raise OAuthError("invalid_dpop_proof", "dpop_jkt is not the DPoP proof's key")
+            form = {**form, "dpop_jkt": dpop_jkt}
         params = {k: v for k, v in form.items() if k not in _CLIENT_AUTH}
         try:
             request = self._check({**params, "client_id": client.client_id})
@@ -398,8 +404,8 @@ class Authorizer:
         verifier = form.get("code_verifier", "")
         if not verifier or not hmac.compare_digest(_s256(verifier), row.code_challenge):
             raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
-        if row.dpop_jkt and row.dpop_jkt != dpop_jkt:
-            raise OAuthError("invalid_dpop_proof", "the code is bound to another DPoP key")
+        if row.dpop_jkt and row.dpop_jkt != dpop_jkt:  # another key, or no proof at all
+            raise OAuthError("invalid_dpop_proof", _bound("code", dpop_jkt))
         account = session.get(Account, row.account_id)
         if account is None or account.status != "active":
             raise OAuthError("invalid_grant", "the account is no longer active")
@@ -467,7 +473,7 @@ class Authorizer:
             if old.expires_at <= now:
                 raise OAuthError("invalid_grant", "the refresh token has expired")
             if old.dpop_jkt and old.dpop_jkt != dpop_jkt:
-                raise OAuthError("invalid_dpop_proof", "the refresh token is bound to a DPoP key")
+                raise OAuthError("invalid_dpop_proof", _bound("refresh token", dpop_jkt))
             account = session.get(Account, old.account_id)
             if account is None or account.status != "active":
                 raise OAuthError("invalid_grant", "the account is no longer active")
@@ -745,6 +751,14 @@ class _Granted:
     claims: dict[str, Any]
     account_id: int
     act: dict[str, str] | None = None  # the guardian acting for the account (RFC 8693 4.1)
+
+
+def _bound(what: str, proved: str) -> str:
+    """Why a code or refresh token bound to a DPoP key (RFC 9449 sections 5 and 10) is
+    refused: a proof of another key, or none (which would have given a bearer token)."""
+    if proved:
+        return f"the {what} is bound to another DPoP key"
+    return f"the {what} is bound to a DPoP key: send a DPoP proof of that key"
 
 
 def _amr(methods: list[str]) -> list[str]:
