@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
-ORDER = ["synth", "import", "export", "lookup", "token", "reconcile"]
+ORDER = ["synth", "import", "export", "lookup", "search", "token", "reconcile"]
 
 
 def _machine() -> str:

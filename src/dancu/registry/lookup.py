@@ -13,6 +13,7 @@ use ``RegistryReads.get_person``.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -70,6 +71,12 @@ SELECT pc.person_id, pc.personal_id, pc.province_code, pc.commune_code,
   LEFT JOIN household hh ON hh.id = hm.household_id
  WHERE pi.kind = 'personal_id' AND pi.value = %s
 """
+
+
+@functools.cache
+def _search_sql(shape: search.Shape) -> str:
+    """The search statement of ``shape`` as psycopg runs it (named ``%(…)s`` placeholders)."""
+    return str(search.statement(shape).compile(dialect=_PG))
 
 
 def unit_ref(units: UnitDirectory, unit: Unit) -> s.UnitRef:
@@ -160,14 +167,14 @@ class PersonLookup:
         """``RegistryReads.search``: the same statement (``search.py``), page and audit entry,
         from the pool on this loop."""
         q = q.normalised()
-        compiled = search.statement(ctx, q, "postgresql").compile(dialect=_PG)
+        shape, values = search.bind(ctx, q, "postgresql")
         pool = self._pool
         if pool is None:
             raise RuntimeError("the person lookup is not started")
         self.audit.expect()
         try:
             async with pool.connection() as conn:
-                cur = await conn.execute(str(compiled), compiled.params)
+                cur = await conn.execute(_search_sql(shape), values)
                 out = search.page_of(await cur.fetchall(), q, self.units)
         except BaseException:
             self.audit.unexpect()

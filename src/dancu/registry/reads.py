@@ -125,8 +125,8 @@ class RegistryReads:
         q = SearchQuery(query, birth_date, birth_year, page, province_code, commune_code)
         q = q.normalised()
         with self.factory() as session:
-            stmt = search.statement(ctx, q, session.get_bind().dialect.name)
-            out = search.page_of(session.execute(stmt), q, self.units)
+            shape, values = search.bind(ctx, q, session.get_bind().dialect.name)
+            out = search.page_of(session.execute(search.statement(shape), values), q, self.units)
         self.reads_audit.write(search.audit_entry(ctx, q, len(out.items)))
         return out
 

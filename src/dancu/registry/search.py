@@ -16,13 +16,14 @@ is collected through that index and sorted, rather than found by walking the who
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, literal_column, or_
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, literal_column, or_
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -59,6 +60,9 @@ UNINDEXED_WORDS = func.string_to_array(
 )
 
 
+Rows = Select[*tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     query: str = ""
@@ -79,73 +83,130 @@ class SearchQuery:
         )
 
 
-def _whole_word(token: str) -> ColumnElement[bool]:
-    """``name_key`` holds ``token`` as a whole word, as LIKE patterns (SQLite)."""
-    t = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _whole_word(i: int) -> ColumnElement[bool]:
+    """``name_key`` holds the ``i``-th word as a whole word, as LIKE patterns (SQLite); the
+    values are ``w{i}``, ``w{i}_start``, ``w{i}_end`` and ``w{i}_inside`` (``_like_values``)."""
     key = PersonCurrent.name_key
     return or_(
-        key == token,
-        key.like(f"{t} %", escape="\\"),
-        key.like(f"% {t}", escape="\\"),
-        key.like(f"% {t} %", escape="\\"),
+        key == bindparam(f"w{i}"),
+        key.like(bindparam(f"w{i}_start"), escape="\\"),
+        key.like(bindparam(f"w{i}_end"), escape="\\"),
+        key.like(bindparam(f"w{i}_inside"), escape="\\"),
     )
 
 
-Rows = Select[*tuple[Any, ...]]
-S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+def _like_values(i: int, token: str) -> dict[str, str]:
+    t = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {
+        f"w{i}": token,
+        f"w{i}_start": f"{t} %",
+        f"w{i}_end": f"% {t}",
+        f"w{i}_inside": f"% {t} %",
+    }
 
 
-def scope_filter(stmt: S, ctx: OfficerContext) -> S:
-    """Only people living (today) in the officer's area; the ministry sees the country."""
-    if ctx.province_code and ctx.role.value != "ministry_admin":
-        stmt = stmt.where(PersonCurrent.province_code == ctx.province_code)
-        if ctx.role.value == "commune_officer":
-            stmt = stmt.where(PersonCurrent.commune_code == ctx.commune_code)
-    return stmt
+@dataclass(frozen=True)
+class Shape:
+    """What the statement looks like, apart from its values: one statement per shape is
+    built, and compiled for the async path, once."""
+
+    dialect: str
+    key: str  # "number", "name" or "" (by birth date or year only)
+    words: int  # SQLite: how many name words (one LIKE group each)
+    born: str  # "date", "year" or ""
+    province: bool
+    commune: bool
+    scope: str  # "province", "commune" or "" (the whole country)
 
 
-def statement(ctx: OfficerContext, q: SearchQuery, dialect: str) -> Rows:
-    """The page's rows (one more than a page, to tell whether another follows). ``q`` must
-    be ``normalised``; ``Invalid`` (field ``q``) when there is nothing to search for."""
-    stmt: Rows = sql_select(*COLUMNS)
-    order: list[Any] = []
+def bind(ctx: OfficerContext, q: SearchQuery, dialect: str) -> tuple[Shape, dict[str, Any]]:
+    """The statement's shape and values for ``q`` (``normalised``), as ``ctx`` may search;
+    ``Invalid`` (field ``q``) when there is nothing to search for."""
+    values: dict[str, Any] = {
+        "limit": PAGE_SIZE + 1,  # one more than a page, to tell whether another follows
+        "offset": (q.page - 1) * PAGE_SIZE,
+    }
+    key, words = "", 0
     digits = re.sub(r"\s", "", q.query)
     if digits.isdigit() and len(digits) in (9, 12):
-        matches = sql_select(PersonIdentifier.person_id).where(PersonIdentifier.value == digits)
-        stmt = stmt.where(PersonCurrent.person_id.in_(matches))
+        key, values["number"] = "number", digits
     elif q.query:
         tokens = fold(q.query).split()
         if not tokens:
             raise Invalid(NOTHING_TO_SEARCH, "q")
+        key, values["typed"] = "name", " ".join(tokens)
         if dialect == "postgresql":
-            words = cast(literal(sorted(set(tokens)), ARRAY(Text)), ARRAY(Text))
-            if q.birth_date is None:  # the words' index, then a sort of what it found
+            values["words"] = sorted(set(tokens))
+        else:
+            words = len(tokens)
+            for i, token in enumerate(tokens):
+                values.update(_like_values(i, token))
+    elif q.birth_date is None and q.birth_year is None:
+        raise Invalid(NOTHING_TO_SEARCH, "q")
+    born = ""
+    if q.birth_date is not None:
+        born, values["born"] = "date", q.birth_date
+    elif q.birth_year is not None:
+        born = "year"
+        values["born_from"], values["born_to"] = (
+            date(q.birth_year, 1, 1),
+            date(q.birth_year, 12, 31),
+        )
+    if q.province_code:
+        values["province"] = q.province_code
+    if q.commune_code:
+        values["commune"] = q.commune_code
+    scope = ""
+    if ctx.province_code and ctx.role.value != "ministry_admin":
+        scope, values["scope_province"] = "province", ctx.province_code
+        if ctx.role.value == "commune_officer":
+            scope, values["scope_commune"] = "commune", ctx.commune_code
+    shape = Shape(dialect, key, words, born, bool(q.province_code), bool(q.commune_code), scope)
+    return shape, values
+
+
+@functools.cache
+def statement(shape: Shape) -> Rows:
+    """The page's rows for statements of ``shape`` (values as ``bind`` gives them)."""
+    stmt: Rows = sql_select(*COLUMNS)
+    order: list[Any] = []
+    if shape.key == "number":
+        matches = sql_select(PersonIdentifier.person_id).where(
+            PersonIdentifier.value == bindparam("number")
+        )
+        stmt = stmt.where(PersonCurrent.person_id.in_(matches))
+    elif shape.key == "name":
+        if shape.dialect == "postgresql":
+            words = cast(bindparam("words", type_=ARRAY(Text)), ARRAY(Text))
+            if shape.born != "date":  # the words' index, then a sort of what it found
                 stmt = stmt.where(NAME_WORDS.op("@>")(words))
             else:  # the date's index, then the words as a filter
                 stmt = stmt.where(UNINDEXED_WORDS.op("@>")(words))
         else:
-            for token in tokens:
-                stmt = stmt.where(_whole_word(token))
+            for i in range(shape.words):
+                stmt = stmt.where(_whole_word(i))
         # The name as typed (folded, in its word order) before other orders and longer names.
         # This also keeps PostgreSQL from walking the name index in order, which for a common
         # name passes over most of the register before it has a page.
-        order.append(PersonCurrent.name_key != " ".join(tokens))
-    elif q.birth_date is None and q.birth_year is None:
-        raise Invalid(NOTHING_TO_SEARCH, "q")
-    if q.birth_date is not None:
-        stmt = stmt.where(PersonCurrent.birth_date == q.birth_date)
-    elif q.birth_year is not None:
+        order.append(PersonCurrent.name_key != bindparam("typed"))
+    if shape.born == "date":
+        stmt = stmt.where(PersonCurrent.birth_date == bindparam("born"))
+    elif shape.born == "year":
         stmt = stmt.where(
-            PersonCurrent.birth_date >= date(q.birth_year, 1, 1),
-            PersonCurrent.birth_date <= date(q.birth_year, 12, 31),
+            PersonCurrent.birth_date >= bindparam("born_from"),
+            PersonCurrent.birth_date <= bindparam("born_to"),
         )
-    if q.province_code:
-        stmt = stmt.where(PersonCurrent.province_code == q.province_code)
-    if q.commune_code:
-        stmt = stmt.where(PersonCurrent.commune_code == q.commune_code)
-    stmt = scope_filter(stmt, ctx)
+    if shape.province:
+        stmt = stmt.where(PersonCurrent.province_code == bindparam("province"))
+    if shape.commune:
+        stmt = stmt.where(PersonCurrent.commune_code == bindparam("commune"))
+    # Only people living (today) in the officer's area; the ministry sees the country.
+    if shape.scope:
+        stmt = stmt.where(PersonCurrent.province_code == bindparam("scope_province"))
+    if shape.scope == "commune":
+        stmt = stmt.where(PersonCurrent.commune_code == bindparam("scope_commune"))
     order += [PersonCurrent.name_key, PersonCurrent.birth_date, PersonCurrent.person_id]
-    return stmt.order_by(*order).offset((q.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    return stmt.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def page_of(rows: Iterable[Sequence[Any]], q: SearchQuery, units: UnitDirectory) -> s.SearchPage:
