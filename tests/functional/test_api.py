@@ -241,6 +241,37 @@ def test_lookup_by_id_answers_alike_on_every_path(client: TestClient, container:
     assert long_purpose.status_code == 422
 
 
+def test_search_answers_alike_on_every_path(client: TestClient, container: Container) -> None:
+    """On PostgreSQL a search the fast path understands is answered from the async pool;
+    one it hands on (here an extra parameter, which the route ignores) by the framework's
+    route: the same page, headers and problems either way, each search audited."""
+    h = auth(container)
+    register(client, h)
+    lookup = container.person_lookup
+    served = lookup.audit.committed if lookup is not None else 0
+    for params in (
+        {"q": "PHẠM quoc"},
+        {"q": "lan do", "birth_year": "1988", "page": "1"},
+        {"q": "", "birth_year": "1985", "province_code": "01", "commune_code": "00004"},
+        {"q": "   "},  # nothing to search for: the same problem
+    ):
+        fast = client.get("/api/v1/persons", headers=h, params=params)
+        routed = client.get("/api/v1/persons", headers=h, params={**params, "other": "1"})
+        assert fast.status_code == routed.status_code, params
+        assert fast.json() == routed.json(), params
+        assert fast.status_code == 422 or len(fast.json()["items"]) == 1, params
+        assert fast.headers["content-type"] == routed.headers["content-type"], params
+        for name in ("x-content-type-options", "x-frame-options", "content-security-policy"):
+            assert fast.headers[name] == routed.headers[name]
+    if container.engine.dialect.name == "postgresql":
+        # both paths read through the async pool; the refused search is not audited
+        assert lookup is not None and lookup.audit.committed == served + 6
+    for bad in ({"page": "0", "q": "an"}, {"birth_year": "1800"}, {"birth_date": "1990-02-31"}):
+        r = client.get("/api/v1/persons", headers=h, params=bad)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, bad
+    assert client.get("/api/v1/persons", params={"q": "bao"}).status_code == 401
+
+
 def test_concurrent_lookups_over_real_http_are_all_audited(container: Container) -> None:
     """A live server on a free port, 64 lookups at once: every answer is 200 and every read
     is in a verified audit log; on PostgreSQL the reads share commits."""

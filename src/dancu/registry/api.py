@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable
 from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dancu.bootstrap import Container
@@ -18,7 +21,8 @@ from dancu.registry import schemas as s
 from dancu.registry.search import SearchQuery
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
-PERSONS = "/api/v1/persons/"
+SEARCH = "/api/v1/persons"
+PERSONS = SEARCH + "/"
 
 
 @router.get("/persons/{personal_id}", response_model=s.PersonPublic)
@@ -163,39 +167,49 @@ class PersonLookupFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        lookup = self.container.person_lookup if path.startswith(PERSONS) else None
-        if (
-            lookup is None
-            or scope["method"] != "GET"
-            or "/" in (personal_id := path[len(PERSONS) :])
-            or not lookup.serves_here()
-        ):
+        lookup = self.container.person_lookup if path.startswith(SEARCH) else None
+        if lookup is None or scope["method"] != "GET" or not lookup.serves_here():
             await self.app(scope, receive, send)
             return
-        purpose = _purpose(scope["query_string"])
-        officer = self._officer(scope["headers"]) if purpose is not None else None
-        if officer is None:  # anything unusual: the framework's route answers it
+        if path == SEARCH:
+            query = _search_query(scope["query_string"])
+            officer = self._officer(scope["headers"]) if query is not None else None
+            if query is None or officer is None:  # unusual: the framework's route answers
+                await self.app(scope, receive, send)
+                return
+            answer = await self._answer(lookup.search(officer, query))
+        elif path.startswith(PERSONS) and "/" not in (personal_id := path[len(PERSONS) :]):
+            purpose = _purpose(scope["query_string"])
+            officer = self._officer(scope["headers"]) if purpose is not None else None
+            if officer is None:
+                await self.app(scope, receive, send)
+                return
+            answer = await self._answer(lookup.get_person(officer, personal_id, purpose or None))
+        else:
             await self.app(scope, receive, send)
             return
+        await answer(scope, receive, send)
+
+    async def _answer(self, read: Awaitable[BaseModel]) -> ASGIApp:
+        """The read's JSON, or the problem it raised, as the route would answer it."""
         try:
-            person = await lookup.get_person(officer, personal_id, purpose or None)
+            body = (await read).model_dump_json().encode()
         except DancuError as exc:
             errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-            await problem(exc.status, exc.code, exc.message, errors=errors)(scope, receive, send)
-            return
-        body = person.model_dump_json().encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *self.headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            refused = problem(exc.status, exc.code, exc.message, errors=errors)
+            refused.raw_headers.extend(self.headers)  # as the framework's middleware adds
+            return refused
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *self.headers,
+        ]
+
+        async def send_json(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return send_json
 
     def _officer(self, headers: list[tuple[bytes, bytes]]) -> OfficerContext | None:
         for key, value in headers:
@@ -221,3 +235,44 @@ def _purpose(query: bytes) -> str | None:
     if len(pairs) != 1 or pairs[0][0] != "purpose" or len(pairs[0][1]) > 60:
         return None
     return pairs[0][1]
+
+
+# The search route's parameters, each as the route accepts it; anything else (an unknown or
+# repeated parameter, a value the route would refuse) goes to the route, which explains it.
+_SEARCH_PARAMS = {
+    "q": re.compile(r"[^\x00-\x1f]{0,120}"),
+    "birth_date": re.compile(r"\d{4}-\d{2}-\d{2}"),
+    "birth_year": re.compile(r"\d{4}"),
+    "page": re.compile(r"[1-9]\d{0,3}|10000"),
+    "province_code": re.compile(r"\d{2}"),
+    "commune_code": re.compile(r"\d{5}"),
+}
+
+
+def _search_query(query: bytes) -> SearchQuery | None:
+    """The search's parameters, or None when the route should answer (see above)."""
+    try:
+        pairs = parse_qsl(query.decode("ascii"), encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        pattern = _SEARCH_PARAMS.get(key)
+        if pattern is None or key in found or not pattern.fullmatch(value):
+            return None
+        found[key] = value
+    try:
+        born = date.fromisoformat(found["birth_date"]) if "birth_date" in found else None
+    except ValueError:
+        return None
+    year = int(found["birth_year"]) if "birth_year" in found else None
+    if year is not None and not 1900 <= year <= 2400:
+        return None
+    return SearchQuery(
+        found.get("q", ""),
+        born,
+        year,
+        int(found.get("page", "1")),
+        found.get("province_code"),
+        found.get("commune_code"),
+    )
