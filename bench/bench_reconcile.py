@@ -15,8 +15,10 @@ Both are scored by the same rule against the truth: a row's link is its personal
 links, recall = right links / rows whose person is in the register (rows the truth calls
 ambiguous are left out, as no link is right for them). dancu's verdicts are also scored one
 by one (precision and recall per verdict; ``needs_review``, which no truth row expects, by
-whether its one candidate is the row's person). Targets: F1 ≥ 0.995 with precision ≥ 0.999, dancu
-≥ 10× faster than Splink, peak RSS ≤ 2 GB. ``BENCH_RECONCILE_PEOPLE`` / ``_ROWS`` shrink it.
+whether its one candidate is the row's person). Targets: F1 ≥ 0.997 with precision ≥ 0.999,
+dancu ≤ 16 s and ≥ 10× faster than Splink, peak RSS ≤ 2 GB; the same command with the
+register given as a CSV population file (the same people) ≤ 16 s too.
+``BENCH_RECONCILE_PEOPLE`` / ``_ROWS`` shrink it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from bench import data_files  # noqa: E402
 
 PEOPLE = int(os.environ.get("BENCH_RECONCILE_PEOPLE", "1000000"))
 ROWS = int(os.environ.get("BENCH_RECONCILE_ROWS", "200000"))
-TARGET_F1, TARGET_PRECISION, TARGET_SPEEDUP, RSS_LIMIT_MB = 0.995, 0.999, 10.0, 2048
+TARGET_F1, TARGET_PRECISION, TARGET_SPEEDUP, RSS_LIMIT_MB = 0.997, 0.999, 10.0, 2048
+TARGET_WALL_S = 16.0
 VERDICTS = (
     "matched",
     "matched_with_differences",
@@ -58,6 +61,29 @@ def _generator() -> str:
     code = ROOT / "src" / "dancu" / "reconcile"
     parts = [(code / name).read_bytes() for name in ("synth.py", "defects.py")]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:8]
+
+
+def _population_csv() -> Path:
+    """The same register as a CSV population file (generated from the same seed)."""
+    return data_files.population_file(f"population-{PEOPLE}.csv", PEOPLE, 6)
+
+
+def _dancu(extract: Path, registry: Path, result: Path, work: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "dancu",
+        "reconcile",
+        "run",
+        str(extract),
+        "--out",
+        str(result),
+        "--registry",
+        str(registry),
+        "--work",
+        str(work),
+        "--keep-work",
+    ]
 
 
 def _inputs() -> tuple[Path, Path, Path]:
@@ -154,24 +180,7 @@ def run() -> list[dict[str, Any]]:
         tmp = Path(tmp_name)
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DANCU_DATA_DIR": str(tmp / "data")}
         result = tmp / "result.parquet"
-        ours_s, ours_mb, _ = _child(
-            [
-                sys.executable,
-                "-m",
-                "dancu",
-                "reconcile",
-                "run",
-                str(extract),
-                "--out",
-                str(result),
-                "--registry",
-                str(population),
-                "--work",
-                str(tmp / "work"),
-                "--keep-work",
-            ],
-            env,
-        )
+        ours_s, ours_mb, _ = _child(_dancu(extract, population, result, tmp / "work"), env)
         ours = _score(result, truth)
         verdicts = _per_verdict(result, truth)
         links = tmp / "splink.parquet"
@@ -188,6 +197,12 @@ def run() -> list[dict[str, Any]]:
         )
         theirs = _score(links, truth)
         phases = json.loads(printed.strip().splitlines()[-1])
+        csv_result = tmp / "result-csv.parquet"
+        csv_env = {**env, "DANCU_DATA_DIR": str(tmp / "data-csv")}
+        csv_s, _, _ = _child(
+            _dancu(extract, _population_csv(), csv_result, tmp / "work-csv"), csv_env
+        )
+        from_csv = _score(csv_result, truth)
     speedup = splink_s / ours_s
     per_verdict = "; ".join(
         f"{v} P {p:.4f} R {r:.4f} (n={n:,})" for v, (p, r, n) in verdicts.items()
@@ -213,13 +228,25 @@ def run() -> list[dict[str, Any]]:
             "unit": "s",
             "baseline": round(splink_s, 2),
             "ratio": round(speedup, 2),
-            "target": f">= {TARGET_SPEEDUP:.0f}x faster than plain Splink",
-            "ok": speedup >= TARGET_SPEEDUP,
+            "target": f"<= {TARGET_WALL_S:.0f} s and >= {TARGET_SPEEDUP:.0f}x faster than "
+            "plain Splink",
+            "ok": ours_s <= TARGET_WALL_S and speedup >= TARGET_SPEEDUP,
             "note": "dancu cold, the whole command (CSV read and staged, register files from "
             "the population file, pipeline, result/correction/summary files); Splink from "
             f"the staged extract: prepare {phases['prepare']:.1f} s, train "
             f"{phases['train']:.1f} s, predict {phases['predict']:.1f} s; ratio = Splink / "
             "dancu (speed-up)",
+        },
+        {
+            "name": f"reconciliation wall time, register as a CSV population file, {scale}",
+            "value": round(csv_s, 2),
+            "unit": "s",
+            "baseline": round(ours_s, 2),
+            "ratio": round(csv_s / ours_s, 2),
+            "target": f"<= {TARGET_WALL_S:.0f} s",
+            "ok": csv_s <= TARGET_WALL_S and from_csv["f1"] == ours["f1"],
+            "note": "the same command cold with the same people in a CSV file instead of "
+            f"Parquet (F1 {from_csv['f1']:.5f}); baseline = the Parquet run",
         },
         {
             "name": "reconciliation peak RSS",
