@@ -3,6 +3,7 @@ Every read is scoped to the officer's unit and written to the audit log before i
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import date, datetime
 from functools import partial
 from typing import Protocol
@@ -136,18 +137,7 @@ class RegistryReads:
         lookup = self.lookup
         if lookup is not None and lookup.serves_here():
             return await lookup.search(ctx, q)
-        return await anyio.to_thread.run_sync(
-            partial(
-                self.search,
-                ctx,
-                q.query,
-                q.birth_date,
-                q.birth_year,
-                q.page,
-                q.province_code,
-                q.commune_code,
-            )
-        )
+        return await anyio.to_thread.run_sync(partial(self.search, ctx, *astuple(q)))
 
     def history(self, ctx: OfficerContext, personal_id: str) -> s.HistoryOut:
         """Every version of the person's record (including superseded corrections), every

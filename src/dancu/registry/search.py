@@ -65,6 +65,8 @@ Rows = Select[*tuple[Any, ...]]
 
 @dataclass(frozen=True)
 class SearchQuery:
+    """The search's parameters, in the order of ``RegistryReads.search``'s."""
+
     query: str = ""
     birth_date: date | None = None
     birth_year: int | None = None

@@ -5,6 +5,7 @@ takes the synchronous read on a worker thread, with the same answers."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import astuple
 from datetime import date
 
 import pytest
@@ -175,17 +176,7 @@ def test_async_search_answers_as_the_synchronous_search(container: Container) ->
     expected: list[object] = []
     for ctx, q in queries:
         try:
-            expected.append(
-                container.registry.search(
-                    ctx,
-                    q.query,
-                    q.birth_date,
-                    q.birth_year,
-                    q.page,
-                    q.province_code,
-                    q.commune_code,
-                )
-            )
+            expected.append(container.registry.search(ctx, *astuple(q)))
         except Invalid as exc:
             expected.append(exc)
     first = expected[0]
