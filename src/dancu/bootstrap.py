@@ -21,7 +21,8 @@ from dancu.identity import ports
 from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
 from dancu.identity.dpop import DPoPVerifier
-from dancu.identity.fast_token import AsyncReplayGuard, FastClientCredentials
+from dancu.identity.fast_code import CodeRedeemer
+from dancu.identity.fast_token import AsyncReplayGuard, FastTokenEndpoint
 from dancu.identity.guardians import GuardianService
 from dancu.identity.keys import KeyRing
 from dancu.identity.service import IdentityService
@@ -176,12 +177,18 @@ class Container:
         )
 
     @cached_property
-    def fast_token(self) -> FastClientCredentials | None:
-        """The event-loop client-credentials grant, on PostgreSQL only."""
+    def fast_token(self) -> FastTokenEndpoint | None:
+        """The event-loop client-credentials and code grants, on PostgreSQL only."""
         if self.engine.dialect.name != "postgresql":
             return None
-        guard = AsyncReplayGuard(libpq_conninfo(self.engine.url), self.settings.audit_gather_ms)
-        return FastClientCredentials(self.oidc_tokens, guard)
+        conninfo, gather_ms = libpq_conninfo(self.engine.url), self.settings.audit_gather_ms
+        return FastTokenEndpoint(
+            self.oidc_tokens,
+            AsyncReplayGuard(conninfo, gather_ms),
+            self.dpop,
+            CodeRedeemer(conninfo, self.authorizer, gather_ms),
+            self.oauth_limiter,
+        )
 
     async def start_async(self) -> None:
         """Open what the async server uses, on its event loop (the app's lifespan calls it)."""

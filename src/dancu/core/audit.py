@@ -155,12 +155,14 @@ class _Pending:
 
 
 class ReadChain:
-    """The chain one group writer appends reads to: its own, so appending needs no lock on a
-    shared head. A new chain starts each day and whenever a commit failed: a commit whose
-    outcome is unknown (the connection dropped while committing) may or may not have stored
-    its entries, so their sequence numbers are never reused."""
+    """The chain one group writer appends reads to (or, ``kind="chg"``, changes it commits
+    itself): its own, so appending needs no lock on a shared head. A new chain starts each
+    day and whenever a commit failed: a commit whose outcome is unknown (the connection
+    dropped while committing) may or may not have stored its entries, so their sequence
+    numbers are never reused."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "read") -> None:
+        self.kind = kind
         self.abandon()
 
     def abandon(self) -> None:
@@ -169,7 +171,7 @@ class ReadChain:
 
     def rows(self, entries: list[Entry]) -> list[dict[str, Any]]:
         """The rows that append ``entries``; the chain moves on only with ``advance``."""
-        name = _today_chain("read", self._writer_id)
+        name = _today_chain(self.kind, self._writer_id)
         seq, prev = (self._seq, self._hash) if name == self._name else (0, GENESIS)
         rows = []
         for entry in entries:
@@ -363,17 +365,23 @@ class AsyncGroupAuditWriter:
 
     async def _append(self, conn: psycopg.AsyncConnection[Any], entries: list[Entry]) -> list[None]:
         rows = self._chain.rows(entries)
-        params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
-        last = rows[-1]
-        params |= {
-            "head_chain": last["chain"],
-            "head_seq": last["seq"],
-            "head_hash": last["hash"],
-            "now": utcnow(),
-        }
-        await conn.execute(_PG_APPEND, params)
-        self._chain.advance(last)
+        await append_rows(conn, rows)
+        self._chain.advance(rows[-1])
         return [None] * len(entries)
+
+
+async def append_rows(conn: psycopg.AsyncConnection[Any], rows: list[dict[str, Any]]) -> None:
+    """Append the rows ``ReadChain.rows`` made (PostgreSQL) and move their chain's head, in
+    one statement; the caller advances the chain once they are committed."""
+    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
+    last = rows[-1]
+    params |= {
+        "head_chain": last["chain"],
+        "head_seq": last["seq"],
+        "head_hash": last["hash"],
+        "now": utcnow(),
+    }
+    await conn.execute(_PG_APPEND, params)
 
 
 @dataclass(slots=True)

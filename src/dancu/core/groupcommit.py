@@ -87,6 +87,11 @@ class GroupCommit(Generic[T, R]):
         if self._wake is not None:
             self._wake.set()
 
+    def announce(self) -> Announcement[T, R]:
+        """``expect`` as a context: its item is submitted through it, or on leaving the
+        context it is ``unexpect``-ed."""
+        return Announcement(self)
+
     async def submit(self, item: T, *, expected: bool = False) -> R:
         """The item's result once its group is committed; raises if the group failed."""
         if self._wake is None or self.loop is None or self._stopping:
@@ -148,3 +153,29 @@ class GroupCommit(Generic[T, R]):
                 self._conninfo, autocommit=True, application_name=self._application_name
             )
         return self._conn
+
+
+class Announcement(Generic[T, R]):
+    """A request announced to a group (``GroupCommit.announce``) whose item may follow."""
+
+    def __init__(self, group: GroupCommit[T, R]) -> None:
+        self._group, self._open = group, True
+        group.expect()
+
+    async def submit(self, item: T) -> R:
+        if not self._open:
+            raise RuntimeError("this announcement's item was submitted or withdrawn")
+        self._open = False
+        return await self._group.submit(item, expected=True)
+
+    def withdraw(self) -> None:
+        """The item will not follow (a no-op once it was submitted)."""
+        if self._open:
+            self._open = False
+            self._group.unexpect()
+
+    def __enter__(self) -> Announcement[T, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.withdraw()

@@ -20,7 +20,7 @@ from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL
 from dancu.identity.clients import SCOPES
 from dancu.identity.dpop import PROOF_ALGS as DPOP_ALGS
 from dancu.identity.keys import ALG
-from dancu.identity.tokens import ASSERTION_ALGS, ASSERTION_TYPE, OAuthError
+from dancu.identity.tokens import ASSERTION_ALGS, OAuthError
 
 router = APIRouter(tags=["openid"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -84,16 +84,11 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
     endpoint = f"{base}/oidc/token"
     oidc = container.oidc_tokens
     fast = container.fast_token
-    if (
-        fast is not None
-        and "dpop" not in request.headers
-        and form.get("grant_type") == "client_credentials"
-        and form.get("client_assertion_type") == ASSERTION_TYPE
-        and "client_assertion" in form
-        and fast.serves_here()
-    ):
+    proofs = request.headers.getlist("dpop")  # several: the thread path refuses them
+    proof = proofs[0] if len(proofs) == 1 else None
+    if fast is not None and len(proofs) < 2 and fast.accepts(form, proof) and fast.serves_here():
         try:
-            return JSONResponse(await fast.grant(form, base, endpoint), headers=NO_STORE)
+            return JSONResponse(await fast.answer(form, proof, base, endpoint), headers=NO_STORE)
         except OAuthError as exc:
             return _oauth_error(exc)
 
@@ -201,10 +196,18 @@ async def _oauth(
 
 def _oauth_error(exc: OAuthError) -> JSONResponse:
     headers = dict(NO_STORE)
-    if exc.status == 401:
-        scheme = {"invalid_token": "Bearer", "invalid_dpop_proof": "DPoP"}.get(exc.error, "Basic")
-        headers["WWW-Authenticate"] = f'{scheme} realm="dancu", error="{exc.error}"'
+    challenge = _challenge(exc)
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _challenge(exc: OAuthError) -> str:
+    """The ``WWW-Authenticate`` header of a 401 answer (none for others)."""
+    if exc.status != 401:
+        return ""
+    scheme = {"invalid_token": "Bearer", "invalid_dpop_proof": "DPoP"}.get(exc.error, "Basic")
+    return f'{scheme} realm="dancu", error="{exc.error}"'
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -217,11 +220,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 class TokenFastPath:
-    """Pure ASGI middleware answering the client-credentials grant with ``private_key_jwt``
-    (the grant agency systems call most) before the framework's routing and middleware, as
-    ``registry.api.PersonLookupFastPath`` does for lookups. It answers exactly as ``token``
-    above, which stays the documented route and serves every other request (the body read
-    here is handed on to it unchanged)."""
+    """Pure ASGI middleware answering the requests ``FastTokenEndpoint.accepts`` (client
+    credentials and the code exchange with ``private_key_jwt``) before the framework's
+    routing and middleware, as ``registry.api.PersonLookupFastPath`` does for lookups. It
+    answers exactly as ``token`` above, which stays the documented route and serves every
+    other request (the body read here is handed on to it unchanged)."""
 
     def __init__(self, app: ASGIApp, container: Container) -> None:
         self.app, self.container = app, container
@@ -241,9 +244,11 @@ class TokenFastPath:
         urlencoded = headers.get(b"content-type", b"").startswith(
             b"application/x-www-form-urlencoded"
         )
-        if not urlencoded or b"dpop" in headers or int(headers.get(b"content-length", 0)) > 65536:
-            await self.app(scope, receive, send)
+        proofs = [v for k, v in scope["headers"] if k == b"dpop"]
+        if not urlencoded or len(proofs) > 1 or int(headers.get(b"content-length", 0)) > 65536:
+            await self.app(scope, receive, send)  # (one DPoP header at most: RFC 9449 4.3)
             return
+        proof = proofs[0].decode("latin-1") if proofs else None
         body = bytearray()
         while True:
             message = await receive()
@@ -251,21 +256,17 @@ class TokenFastPath:
             if not message.get("more_body"):
                 break
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if not (
-            form.get("grant_type") == "client_credentials"
-            and form.get("client_assertion_type") == ASSERTION_TYPE
-            and "client_assertion" in form
-        ):
+        if not fast.accepts(form, proof):
             await self.app(scope, _replay(bytes(body)), send)
             return
         base = self.container.settings.issuer or _base_url(scope, headers)
         try:
-            answer = await fast.grant(form, base, f"{base}/oidc/token")
+            answer = await fast.answer(form, proof, base, f"{base}/oidc/token")
             status, extra = 200, []
         except OAuthError as exc:
             answer, status = exc.body(), exc.status
-            extra = [(b"www-authenticate", f'Basic realm="dancu", error="{exc.error}"'.encode())]
-            extra = extra if status == 401 else []
+            challenge = _challenge(exc)
+            extra = [(b"www-authenticate", challenge.encode())] if challenge else []
         payload = orjson.dumps(answer)
         await send(
             {

@@ -353,16 +353,15 @@ class Authorizer:
     def exchange(
         self, client: Client, form: dict[str, str], issuer: str, dpop_jkt: str = ""
     ) -> dict[str, Any]:
-        if "authorization_code" not in client.grant_types:
-            raise OAuthError("unauthorized_client", "this client may not use the code flow")
         now = utcnow()
         # One transaction: the code row, locked, decides between a first use and a replay.
         with self.factory() as session, session.begin():
-            row = session.get(
-                AuthorizationCode, _digest(form.get("code", "")), with_for_update=True
+            row = self.presented(
+                client,
+                session.get(
+                    AuthorizationCode, code_digest(form.get("code", "")), with_for_update=True
+                ),
             )
-            if row is None or row.client_id != client.client_id:
-                raise OAuthError("invalid_grant", "unknown code")
             replayed = row.used_at is not None
             if replayed:
                 if row.access_jti:  # revoke what its first use issued (RFC 6749 4.1.2)
@@ -370,33 +369,33 @@ class Authorizer:
                     session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
                     self._revoke_family(session, row.code_hash[:40], now)
             else:
-                access, sub, granted, refresh, scope = self._redeem(
-                    session, client, row, form, issuer, dpop_jkt, now
-                )
+                use = self._redeem(session, client, row, form, dpop_jkt, now)
         if replayed:  # after the commit of the revocation
             raise OAuthError("invalid_grant", "the code was already used; its tokens are revoked")
-        body = {
-            "access_token": access,
-            "token_type": "DPoP" if dpop_jkt else "Bearer",
-            "expires_in": int(self.tokens.access_ttl.total_seconds()),
-            "id_token": self._id_token(issuer, client, sub, granted),
-            "scope": scope,
-        }
-        return body | ({"refresh_token": refresh} if refresh else {})
+        return self.answer(client, issuer, use)
 
-    def _redeem(
-        self,
-        session: Session,
-        client: Client,
+    @staticmethod
+    def presented(client: Client, row: AuthorizationCode | None) -> AuthorizationCode:
+        """The code ``client`` presents (its row, used or not); raises when the client may
+        not use the code flow or the code is not one of its codes."""
+        if "authorization_code" not in client.grant_types:
+            raise OAuthError("unauthorized_client", "this client may not use the code flow")
+        if row is None or row.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "unknown code")
+        return row
+
+    @staticmethod
+    def check_code(
         row: AuthorizationCode,
         form: dict[str, str],
-        issuer: str,
         dpop_jkt: str,
         now: datetime,
-    ) -> tuple[str, str, _Granted, str | None, str]:
-        """The first use of a code: check it against the request and issue the tokens.
-        Returns the access token, the subject, what was granted, the refresh token and the
-        scope."""
+        account: Account | None,
+        guardian: Account | None,
+    ) -> None:
+        """Whether a first use of a code may redeem it (the thread path's transaction and the
+        event loop's group, ``fast_code``, both ask here); raises the client's answer.
+        ``guardian``: the account of the code's ``actor``, when one acted for the account."""
         if row.expires_at <= now:
             raise OAuthError("invalid_grant", "the code has expired")
         if form.get("redirect_uri") != row.redirect_uri:
@@ -406,46 +405,92 @@ class Authorizer:
             raise OAuthError("invalid_grant", "the PKCE code_verifier does not match")
         if row.dpop_jkt and row.dpop_jkt != dpop_jkt:  # another key, or no proof at all
             raise OAuthError("invalid_dpop_proof", _bound("code", dpop_jkt))
-        account = session.get(Account, row.account_id)
         if account is None or account.status != "active":
             raise OAuthError("invalid_grant", "the account is no longer active")
-        sub = self.subject(client, account.personal_id)
-        jti = secrets.token_urlsafe(16)
+        if row.claims.get("actor") and (guardian is None or guardian.status != "active"):
+            raise OAuthError("invalid_grant", "the guardian's account is no longer active")
+
+    def _redeem(
+        self,
+        session: Session,
+        client: Client,
+        row: AuthorizationCode,
+        form: dict[str, str],
+        dpop_jkt: str,
+        now: datetime,
+    ) -> FirstUse:
+        """The first use of a code, its row locked: checked, used up, its refresh token and
+        audit entry written in the caller's transaction."""
+        account = session.get(Account, row.account_id)
+        actor = row.claims.get("actor")
+        guardian = session.get(Account, int(actor)) if actor else None
+        self.check_code(row, form, dpop_jkt, now, account, guardian)
+        assert account is not None
+        use = self.first_use(client, row, dpop_jkt, now, account, guardian)
+        row.used_at, row.access_jti = now, use.jti
+        if use.refresh_row is not None:
+            session.add(use.refresh_row)
+        record_change(session, use.entry)
+        return use
+
+    def first_use(
+        self,
+        client: Client,
+        row: AuthorizationCode,
+        dpop_jkt: str,
+        now: datetime,
+        account: Account,
+        guardian: Account | None,
+    ) -> FirstUse:
+        """What the first use of a checked code issues, short of signing: the access token's
+        ``jti`` and claims, the refresh token (with its row) and the audit entry."""
         bound: dict[str, Any] = {"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {}
-        bound |= self._act(session, client, row.claims.get("actor"))
-        access = self.tokens.access_token(
-            issuer, sub, client.client_id, row.scope, jti=jti, acr=row.acr, **bound
+        if guardian is not None:  # RFC 8693 4.1: the guardian by their own pairwise subject
+            bound["act"] = {"sub": self.subject(client, guardian.personal_id)}
+        jti = secrets.token_urlsafe(16)
+        refresh = refresh_row = None
+        if "refresh_token" in client.grant_types:
+            refresh_row = RefreshToken(
+                family=row.code_hash[:40],
+                client_id=client.client_id,
+                account_id=account.id,
+                scope=row.scope,
+                attributes=list(row.claims.get("attributes", [])),
+                acr=row.acr,
+                dpop_jkt=dpop_jkt,
+                access_jti=jti,
+            )
+            refresh = self._stamp_refresh(refresh_row, now)
+        actor = row.claims.get("actor")
+        entry = Entry(
+            Actor(f"client:{client.client_id}", "client", "", "oidc"),
+            "oidc.token",
+            f"account:{account.id}",
+            f"scope {row.scope}" + (f", guardian account:{actor}" if actor else ""),
+            now,
         )
-        row.used_at, row.access_jti = now, jti
         granted = _Granted(
             row.nonce, row.auth_time, row.acr, dict(row.claims), account.id, bound.get("act")
         )
-        refresh = None
-        if "refresh_token" in client.grant_types:
-            refresh = self._new_refresh(
-                session,
-                RefreshToken(
-                    family=row.code_hash[:40],
-                    client_id=client.client_id,
-                    account_id=account.id,
-                    scope=row.scope,
-                    attributes=list(row.claims.get("attributes", [])),
-                    acr=row.acr,
-                    dpop_jkt=dpop_jkt,
-                    access_jti=jti,
-                ),
-            )
-        actor = row.claims.get("actor")
-        record_change(
-            session,
-            Entry(
-                Actor(f"client:{client.client_id}", "client", "", "oidc"),
-                "oidc.token",
-                f"account:{account.id}",
-                f"scope {row.scope}" + (f", guardian account:{actor}" if actor else ""),
-            ),
-        )
-        return access, sub, granted, refresh, row.scope
+        sub = self.subject(client, account.personal_id)
+        return FirstUse(jti, sub, row.scope, bound, dpop_jkt, granted, refresh, refresh_row, entry)
+
+    def answer(self, client: Client, issuer: str, use: FirstUse) -> dict[str, Any]:
+        """The token response to a code's first use: the signed access and ID tokens. Reads
+        the register (and audits the release) when the ID token carries its claims
+        (``use.reads_register``)."""
+        access = self.tokens.access_token(
+            issuer, use.sub, client.client_id, use.scope, jti=use.jti, acr=use.granted.acr,
+            **use.bound,
+        )  # fmt: skip
+        body = {
+            "access_token": access,
+            "token_type": "DPoP" if use.dpop_jkt else "Bearer",
+            "expires_in": int(self.tokens.access_ttl.total_seconds()),
+            "id_token": self._id_token(issuer, client, use.sub, use.granted),
+            "scope": use.scope,
+        }
+        return body | ({"refresh_token": use.refresh} if use.refresh else {})
 
     def refresh(
         self, client: Client, form: dict[str, str], issuer: str, dpop_jkt: str = ""
@@ -514,12 +559,16 @@ class Authorizer:
             "scope": scope,
         }
 
-    @staticmethod
-    def _new_refresh(session: Session, row: RefreshToken) -> str:
-        token = secrets.token_urlsafe(32)
-        now = utcnow()
-        row.token_hash, row.created_at, row.expires_at = _digest(token), now, now + REFRESH_TTL
+    def _new_refresh(self, session: Session, row: RefreshToken) -> str:
+        token = self._stamp_refresh(row, utcnow())
         session.add(row)
+        return token
+
+    @staticmethod
+    def _stamp_refresh(row: RefreshToken, now: datetime) -> str:
+        """A new refresh token for ``row`` (which keeps only its digest)."""
+        token = secrets.token_urlsafe(32)
+        row.token_hash, row.created_at, row.expires_at = _digest(token), now, now + REFRESH_TTL
         return token
 
     def _revoke_family(self, session: Session, family: str, now: datetime) -> None:
@@ -547,12 +596,10 @@ class Authorizer:
             claims["nonce"] = granted.nonce
         if granted.act:
             claims["act"] = granted.act
-        # Claims the client asked to receive in the ID token itself (Core 5.5).
-        asked = released.ClaimsRequest.parse(granted.claims.get("request", {}))
-        plain = asked.plain.get("id_token", frozenset())
-        verified = asked.verified.get("id_token", frozenset())
-        consented = list(granted.claims.get("attributes", []))
-        if set(consented) & (plain | verified):
+        release = _id_token_release(granted)
+        if release is not None:
+            plain, verified = release
+            consented = list(granted.claims.get("attributes", []))
             with self.factory() as session, session.begin():
                 account = session.get(Account, granted.account_id)
                 assert account is not None
@@ -753,6 +800,37 @@ class _Granted:
     act: dict[str, str] | None = None  # the guardian acting for the account (RFC 8693 4.1)
 
 
+@dataclass(frozen=True)
+class FirstUse:
+    """What the first use of a code issues, before anything is signed."""
+
+    jti: str  # the access token's
+    sub: str
+    scope: str
+    bound: dict[str, Any]  # the access token's cnf (DPoP) and act (a guardian) claims
+    dpop_jkt: str
+    granted: _Granted
+    refresh: str | None  # the refresh token handed to the client, when it may refresh
+    refresh_row: RefreshToken | None
+    entry: Entry  # the audit of the issue
+
+    @property
+    def reads_register(self) -> bool:
+        """Whether the ID token carries claims from the register (a read, audited)."""
+        return _id_token_release(self.granted) is not None
+
+
+def _id_token_release(granted: _Granted) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The plain and verified claims the client asked to receive in the ID token itself
+    (Core 5.5), when the citizen consented to any of them."""
+    asked = released.ClaimsRequest.parse(granted.claims.get("request", {}))
+    plain = asked.plain.get("id_token", frozenset())
+    verified = asked.verified.get("id_token", frozenset())
+    if set(granted.claims.get("attributes", [])) & (plain | verified):
+        return plain, verified
+    return None
+
+
 def _bound(what: str, proved: str) -> str:
     """Why a code or refresh token bound to a DPoP key (RFC 9449 sections 5 and 10) is
     refused: a proof of another key, or none (which would have given a bearer token)."""
@@ -767,6 +845,9 @@ def _amr(methods: list[str]) -> list[str]:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+code_digest = _digest  # what a code is stored as
 
 
 def _s256(verifier: str) -> str:

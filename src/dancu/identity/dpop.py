@@ -15,14 +15,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry
+from joserfc.jwk import JWKRegistry, Key
 
 from dancu.identity.tokens import OAuthError, ReplayStore
 
 PROOF_ALGS = ["ES256", "ES384", "PS256", "RS256", "EdDSA"]
 WINDOW_S = 300  # proofs older or newer than this are refused
+KEY_CACHE = 4096  # public keys of proofs kept imported
 
 
 def token_hash(access_token: str) -> str:
@@ -30,12 +32,32 @@ def token_hash(access_token: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def replay_key(thumbprint: str) -> str:
+    """Where a proof's ``jti`` is recorded: per key, beside client assertions (client ids
+    have no colon)."""
+    return f"dpop:{thumbprint[:60]}"
+
+
 class DPoPVerifier:
     def __init__(self, replay: ReplayStore) -> None:
         self.replay = replay
+        # Public keys as proofs carry them, imported, with their thumbprints: a client
+        # proves the same key request after request.
+        self._keys: dict[bytes, tuple[Key, str]] = {}
 
     def verify(self, proof: str, method: str, url: str, access_token: str | None = None) -> str:
         """Check a proof for this request; returns the thumbprint of the key it proves."""
+        thumbprint, jti, expires = self.check(proof, method, url, access_token)
+        if not self.replay.first_use(replay_key(thumbprint), jti, expires):
+            raise OAuthError("invalid_dpop_proof", "the DPoP proof was already used")
+        return thumbprint
+
+    def check(
+        self, proof: str, method: str, url: str, access_token: str | None = None
+    ) -> tuple[str, str, datetime]:
+        """Everything ``verify`` checks but the single use of the proof's ``jti``: the key's
+        thumbprint, the ``jti`` and until when it must be remembered (the caller's replay
+        store decides the rest, as ``fast_token`` does)."""
         error = "invalid_dpop_proof"
         try:
             header = jws.extract_compact(proof.encode()).headers()
@@ -48,12 +70,7 @@ class DPoPVerifier:
         jwk = header.get("jwk")
         if not isinstance(jwk, dict):
             raise OAuthError(error, "the DPoP proof carries no public key (jwk)")
-        try:
-            key = JWKRegistry.import_key(jwk)
-        except (JoseError, ValueError, TypeError, KeyError):
-            raise OAuthError(error, "the DPoP proof carries no usable public key") from None
-        if key.is_private:
-            raise OAuthError(error, "the DPoP proof's key must be a public key")
+        key, thumbprint = self._key(jwk)
         try:
             claims: dict[str, Any] = jwt.decode(proof, key, algorithms=PROOF_ALGS).claims
         except (JoseError, ValueError):
@@ -70,8 +87,28 @@ class DPoPVerifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 8 <= len(jti) <= 120:
             raise OAuthError(error, "the DPoP proof needs a jti")
-        thumbprint = key.thumbprint()
-        expires = datetime.fromtimestamp(iat + WINDOW_S, UTC)
-        if not self.replay.first_use(f"dpop:{thumbprint[:60]}", jti, expires):
-            raise OAuthError(error, "the DPoP proof was already used")
-        return thumbprint
+        return thumbprint, jti, datetime.fromtimestamp(iat + WINDOW_S, UTC)
+
+    def _key(self, jwk: dict[str, Any]) -> tuple[Key, str]:
+        """The proof's public key and its thumbprint (RFC 7638), imported once per key."""
+        try:
+            name = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON as parsed (cannot happen): no cache
+            name = b""
+        cached = self._keys.get(name) if name else None
+        if cached is not None:
+            return cached
+        try:
+            key = JWKRegistry.import_key(jwk)
+        except (JoseError, ValueError, TypeError, KeyError):
+            raise OAuthError(
+                "invalid_dpop_proof", "the DPoP proof carries no usable public key"
+            ) from None
+        if key.is_private:
+            raise OAuthError("invalid_dpop_proof", "the DPoP proof's key must be a public key")
+        found = (key, key.thumbprint())
+        if name:
+            if len(self._keys) >= KEY_CACHE:
+                self._keys.clear()  # a bound, not an LRU: keys are few, and cheap to import
+            self._keys[name] = found
+        return found

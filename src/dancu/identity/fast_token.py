@@ -1,9 +1,13 @@
-"""The client-credentials grant with ``private_key_jwt`` answered on the server's event loop
-(PostgreSQL): the grant agency systems call most. The assertion is checked as
-``TokenEndpoint.check_assertion`` does (the client and its keys come from a cache); its
-``jti`` is recorded through a group commit (one ``INSERT … ON CONFLICT DO NOTHING RETURNING``
-per group), so a replay to any server process is refused and no request pays a commit of its
-own. Other grants, ``client_secret_basic``, DPoP proofs and SQLite take the thread path.
+"""The token endpoint's busiest grants answered on the server's event loop (PostgreSQL): client
+credentials with ``private_key_jwt``, which agency systems call most (decision 0004), and
+the authorization-code exchange that ends every citizen's sign-in at a relying party
+(decision 0008). The assertion is checked as ``TokenEndpoint.check_assertion`` does (the
+client and its keys come from a cache), a DPoP proof as ``DPoPVerifier.check`` does; their
+``jti`` are recorded through a group commit (one ``INSERT … ON CONFLICT DO NOTHING
+RETURNING`` per group), so a replay to any server process is refused and no request pays a
+commit of its own; codes are redeemed in groups too (``fast_code``). Other grants,
+``client_secret_basic``, client credentials with a DPoP proof and SQLite take the thread
+path.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import psycopg
 
 from dancu.core.groupcommit import GroupCommit
 from dancu.core.timeutil import utcnow
-from dancu.identity.tokens import OAuthError, TokenEndpoint, assertion_issuer
+from dancu.identity.authorize import code_digest
+from dancu.identity.dpop import DPoPVerifier, replay_key
+from dancu.identity.fast_code import CodeRedeemer, Presented
+from dancu.identity.models import Client
+from dancu.identity.tokens import ASSERTION_TYPE, OAuthError, TokenEndpoint, assertion_issuer
 
 _RECORD = """
 INSERT INTO identity_used_assertion (client_id, jti, expires_at)
@@ -59,18 +67,34 @@ class AsyncReplayGuard:
         return first
 
 
-class FastClientCredentials:
-    def __init__(self, tokens: TokenEndpoint, guard: AsyncReplayGuard) -> None:
-        self.tokens, self.guard = tokens, guard
+class FastTokenEndpoint:
+    """The grants answered on the event loop: client credentials without a DPoP proof and,
+    with ``codes``, the authorization code (decision 0008), with a proof or without."""
+
+    def __init__(
+        self,
+        tokens: TokenEndpoint,
+        guard: AsyncReplayGuard,
+        dpop: DPoPVerifier,
+        codes: CodeRedeemer | None = None,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        """``limiter``: the threads of the thread path, for what this one hands it."""
+        self.tokens, self.guard, self.dpop, self.codes = tokens, guard, dpop, codes
+        self.limiter = limiter
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         await self.guard.group.start()
+        if self.codes is not None:
+            await self.codes.group.start()
         self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
         self._loop = None
         await self.guard.group.stop()
+        if self.codes is not None:
+            await self.codes.group.stop()
 
     def serves_here(self) -> bool:
         try:
@@ -78,19 +102,78 @@ class FastClientCredentials:
         except RuntimeError:
             return False
 
-    async def grant(self, form: dict[str, str], issuer: str, endpoint: str) -> dict[str, Any]:
-        assertion = form.get("client_assertion", "")
-        group = self.guard.group
-        group.expect()  # the replay guard gathers the jtis of requests under way
-        try:
-            check = partial(self.tokens.check_assertion, assertion, issuer, endpoint)
-            if self.tokens.clients.cached(assertion_issuer(assertion)) is not None:
-                client, jti, expires = check()  # CPU only: the client and keys are cached
-            else:  # the database (and perhaps a JWKS URI) on a worker thread
-                client, jti, expires = await anyio.to_thread.run_sync(check)
-        except BaseException:
-            group.unexpect()
-            raise
-        if not await group.submit((client.client_id, jti, expires), expected=True):
-            raise OAuthError("invalid_client", "the client assertion was already used", 401)
+    def accepts(self, form: dict[str, str], proof: str | None) -> bool:
+        """Whether this path answers the request (otherwise the thread path does): a client
+        authenticated by ``private_key_jwt`` asking for one of the grants above."""
+        if form.get("client_assertion_type") != ASSERTION_TYPE or "client_assertion" not in form:
+            return False
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            return proof is None
+        return grant == "authorization_code" and self.codes is not None
+
+    async def answer(
+        self, form: dict[str, str], proof: str | None, issuer: str, endpoint: str
+    ) -> dict[str, Any]:
+        """The token response to a request this path ``accepts``, as the thread path answers
+        it; refusals raise ``OAuthError``."""
+        if form.get("grant_type") == "authorization_code":
+            return await self.authorization_code(form, proof, issuer, endpoint)
+        return await self.client_credentials(form, issuer, endpoint)
+
+    async def client_credentials(
+        self, form: dict[str, str], issuer: str, endpoint: str
+    ) -> dict[str, Any]:
+        with self.guard.group.announce() as jti_of:  # the group gathers requests under way
+            client, jti, expires = await self._assertion(form, issuer, endpoint)
+            if not await jti_of.submit((client.client_id, jti, expires)):
+                raise OAuthError("invalid_client", "the client assertion was already used", 401)
         return self.tokens.client_credentials(client, form.get("scope"), issuer).body()
+
+    async def authorization_code(
+        self, form: dict[str, str], proof: str | None, issuer: str, endpoint: str
+    ) -> dict[str, Any]:
+        """The code exchange, checked in the thread path's order: the client assertion, its
+        single use, the DPoP proof, its single use, then the code (``fast_code``)."""
+        codes = self.codes
+        assert codes is not None
+        with self.guard.group.announce() as jti_of, codes.group.announce() as code_of:
+            client, jti, expires = await self._assertion(form, issuer, endpoint)
+            proved: tuple[str, str, datetime] | OAuthError | None = None
+            if proof is not None:  # a DPoP header, even an empty one, is checked
+                try:
+                    proved = self.dpop.check(proof, "POST", endpoint)
+                except OAuthError as exc:
+                    proved = exc
+            if not await jti_of.submit((client.client_id, jti, expires)):
+                raise OAuthError("invalid_client", "the client assertion was already used", 401)
+            if isinstance(proved, OAuthError):
+                raise proved
+            jkt = ""
+            if proved is not None:
+                jkt, proof_jti, proof_expires = proved
+                if not await self.guard.group.submit((replay_key(jkt), proof_jti, proof_expires)):
+                    raise OAuthError("invalid_dpop_proof", "the DPoP proof was already used")
+            code = form.get("code", "")
+            outcome = await code_of.submit(Presented(client, code_digest(code), form, jkt))
+        authorizer = codes.authorizer
+        if isinstance(outcome, OAuthError):
+            raise outcome
+        if outcome is None:  # used before: the thread path revokes what its first use issued
+            exchange = partial(authorizer.exchange, client, form, issuer, jkt)
+            return await anyio.to_thread.run_sync(exchange, limiter=self.limiter)
+        if outcome.reads_register:  # the ID token carries claims from the register
+            answer = partial(authorizer.answer, client, issuer, outcome)
+            return await anyio.to_thread.run_sync(answer, limiter=self.limiter)
+        return authorizer.answer(client, issuer, outcome)
+
+    async def _assertion(
+        self, form: dict[str, str], issuer: str, endpoint: str
+    ) -> tuple[Client, str, datetime]:
+        """``TokenEndpoint.check_assertion``: on the loop when the client is cached, else on
+        a worker thread (the database, perhaps a JWKS URI)."""
+        assertion = form.get("client_assertion", "")
+        check = partial(self.tokens.check_assertion, assertion, issuer, endpoint)
+        if self.tokens.clients.cached(assertion_issuer(assertion)) is not None:
+            return check()  # CPU only: the client and keys are cached
+        return await anyio.to_thread.run_sync(check, limiter=self.limiter)
