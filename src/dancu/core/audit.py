@@ -296,22 +296,20 @@ class GroupAuditWriter:
 
 
 # One statement, so one round trip and one WAL flush per group in autocommit: the entries and
-# the chain's head are written together or not at all.
-_PG_APPEND = """
-WITH entries AS (
+# the chain's head are written together or not at all. The rows travel as one JSON document
+# (serialised by orjson in C) rather than as an array per column (dumped element by element).
+# A writer committing changes of its own puts the two parts in its own statement.
+APPEND_ENTRIES = """entries AS (
     INSERT INTO audit_entry
         (chain, seq, at, actor, role, unit, purpose, action, subject, detail, prev_hash, hash)
-    SELECT * FROM unnest(
-        %(chain)s::text[], %(seq)s::bigint[], %(at)s::timestamptz[], %(actor)s::text[],
-        %(role)s::text[], %(unit)s::text[], %(purpose)s::text[], %(action)s::text[],
-        %(subject)s::text[], %(detail)s::text[], %(prev_hash)s::text[], %(hash)s::text[])
-)
-INSERT INTO audit_chain_head (chain, seq, hash, updated_at)
+    SELECT chain, seq, at, actor, role, unit, purpose, action, subject, detail, prev_hash, hash
+    FROM json_populate_recordset(NULL::audit_entry, %(audit_rows)s::json)
+)"""
+APPEND_HEAD = """INSERT INTO audit_chain_head (chain, seq, hash, updated_at)
 VALUES (%(head_chain)s, %(head_seq)s, %(head_hash)s, %(now)s)
 ON CONFLICT (chain) DO UPDATE
-    SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
-"""
-_COLUMNS = (*_FIELDS, "hash")
+    SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at"""
+_PG_APPEND = f"WITH {APPEND_ENTRIES}\n{APPEND_HEAD}"
 APPLICATION_NAME = "dancu-audit-writer"  # how its connections show in pg_stat_activity
 
 
@@ -373,15 +371,19 @@ class AsyncGroupAuditWriter:
 async def append_rows(conn: psycopg.AsyncConnection[Any], rows: list[dict[str, Any]]) -> None:
     """Append the rows ``ReadChain.rows`` made (PostgreSQL) and move their chain's head, in
     one statement; the caller advances the chain once they are committed."""
-    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _COLUMNS}
+    await conn.execute(_PG_APPEND, append_params(rows))
+
+
+def append_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of ``APPEND_ENTRIES`` and ``APPEND_HEAD`` for rows of one chain."""
     last = rows[-1]
-    params |= {
+    return {
+        "audit_rows": orjson.dumps(rows).decode(),
         "head_chain": last["chain"],
         "head_seq": last["seq"],
         "head_hash": last["hash"],
         "now": utcnow(),
     }
-    await conn.execute(_PG_APPEND, params)
 
 
 @dataclass(slots=True)

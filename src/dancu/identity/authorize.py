@@ -28,7 +28,7 @@ import time
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -375,7 +375,7 @@ class Authorizer:
         return self.answer(client, issuer, use)
 
     @staticmethod
-    def presented(client: Client, row: AuthorizationCode | None) -> AuthorizationCode:
+    def presented(client: Client, row: C | None) -> C:
         """The code ``client`` presents (its row, used or not); raises when the client may
         not use the code flow or the code is not one of its codes."""
         if "authorization_code" not in client.grant_types:
@@ -386,12 +386,12 @@ class Authorizer:
 
     @staticmethod
     def check_code(
-        row: AuthorizationCode,
+        row: PresentedCode,
         form: dict[str, str],
         dpop_jkt: str,
         now: datetime,
-        account: Account | None,
-        guardian: Account | None,
+        account: Holder | None,
+        guardian: Holder | None,
     ) -> None:
         """Whether a first use of a code may redeem it (the thread path's transaction and the
         event loop's group, ``fast_code``, both ask here); raises the client's answer.
@@ -429,18 +429,18 @@ class Authorizer:
         use = self.first_use(client, row, dpop_jkt, now, account, guardian)
         row.used_at, row.access_jti = now, use.jti
         if use.refresh_row is not None:
-            session.add(use.refresh_row)
+            session.add(RefreshToken(**use.refresh_row))
         record_change(session, use.entry)
         return use
 
     def first_use(
         self,
         client: Client,
-        row: AuthorizationCode,
+        row: PresentedCode,
         dpop_jkt: str,
         now: datetime,
-        account: Account,
-        guardian: Account | None,
+        account: Holder,
+        guardian: Holder | None,
     ) -> FirstUse:
         """What the first use of a checked code issues, short of signing: the access token's
         ``jti`` and claims, the refresh token (with its row) and the audit entry."""
@@ -450,17 +450,17 @@ class Authorizer:
         jti = secrets.token_urlsafe(16)
         refresh = refresh_row = None
         if "refresh_token" in client.grant_types:
-            refresh_row = RefreshToken(
-                family=row.code_hash[:40],
-                client_id=client.client_id,
-                account_id=account.id,
-                scope=row.scope,
-                attributes=list(row.claims.get("attributes", [])),
-                acr=row.acr,
-                dpop_jkt=dpop_jkt,
-                access_jti=jti,
-            )
-            refresh = self._stamp_refresh(refresh_row, now)
+            refresh, refresh_row = _new_refresh_token(now)
+            refresh_row |= {
+                "family": row.code_hash[:40],
+                "client_id": client.client_id,
+                "account_id": account.id,
+                "scope": row.scope,
+                "attributes": list(row.claims.get("attributes", [])),
+                "acr": row.acr,
+                "dpop_jkt": dpop_jkt,
+                "access_jti": jti,
+            }
         actor = row.claims.get("actor")
         entry = Entry(
             Actor(f"client:{client.client_id}", "client", "", "oidc"),
@@ -559,16 +559,12 @@ class Authorizer:
             "scope": scope,
         }
 
-    def _new_refresh(self, session: Session, row: RefreshToken) -> str:
-        token = self._stamp_refresh(row, utcnow())
-        session.add(row)
-        return token
-
     @staticmethod
-    def _stamp_refresh(row: RefreshToken, now: datetime) -> str:
-        """A new refresh token for ``row`` (which keeps only its digest)."""
-        token = secrets.token_urlsafe(32)
-        row.token_hash, row.created_at, row.expires_at = _digest(token), now, now + REFRESH_TTL
+    def _new_refresh(session: Session, row: RefreshToken) -> str:
+        token, stamp = _new_refresh_token(utcnow())
+        for column, value in stamp.items():
+            setattr(row, column, value)
+        session.add(row)
         return token
 
     def _revoke_family(self, session: Session, family: str, now: datetime) -> None:
@@ -607,8 +603,7 @@ class Authorizer:
                 extra = released.release(subject, consented, sorted(plain), sorted(verified))
                 self._audit_release(session, client, account, extra, "id_token")
             claims = extra | claims
-        key = self.keys.signing_key()
-        return jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
+        return self.keys.sign(claims)
 
     def userinfo(self, token: str, issuer: str, dpop_jkt: str | None = None) -> dict[str, Any]:
         """The claims the citizen agreed to release to the token's client. ``dpop_jkt`` is
@@ -788,6 +783,49 @@ class Authorizer:
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
+class PresentedCode(Protocol):
+    """A code as the exchange reads it: its row (the thread path) or a copy (``fast_code``)."""
+
+    @property
+    def code_hash(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def redirect_uri(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def claims(self) -> dict[str, Any]: ...
+    @property
+    def nonce(self) -> str: ...
+    @property
+    def code_challenge(self) -> str: ...
+    @property
+    def acr(self) -> str: ...
+    @property
+    def auth_time(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def used_at(self) -> datetime | None: ...
+    @property
+    def dpop_jkt(self) -> str: ...
+
+
+C = TypeVar("C", bound=PresentedCode)
+
+
+class Holder(Protocol):
+    """An account as the exchange reads it (the code's, or the guardian's acting for it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def personal_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class _Granted:
     """What a redeemed code granted, read inside the exchange's transaction."""
@@ -811,13 +849,19 @@ class FirstUse:
     dpop_jkt: str
     granted: _Granted
     refresh: str | None  # the refresh token handed to the client, when it may refresh
-    refresh_row: RefreshToken | None
+    refresh_row: dict[str, Any] | None  # its row's columns
     entry: Entry  # the audit of the issue
 
     @property
     def reads_register(self) -> bool:
         """Whether the ID token carries claims from the register (a read, audited)."""
         return _id_token_release(self.granted) is not None
+
+
+def _new_refresh_token(now: datetime) -> tuple[str, dict[str, Any]]:
+    """A new refresh token, and what its row keeps of it: its digest and lifetime."""
+    token = secrets.token_urlsafe(32)
+    return token, {"token_hash": _digest(token), "created_at": now, "expires_at": now + REFRESH_TTL}
 
 
 def _id_token_release(granted: _Granted) -> tuple[frozenset[str], frozenset[str]] | None:

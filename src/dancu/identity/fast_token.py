@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import orjson
 import psycopg
 
 from dancu.core.groupcommit import GroupCommit
@@ -29,42 +30,86 @@ from dancu.identity.fast_code import CodeRedeemer, Presented
 from dancu.identity.models import Client
 from dancu.identity.tokens import ASSERTION_TYPE, OAuthError, TokenEndpoint, assertion_issuer
 
+# The group's (client, jti) as JSON documents (serialised in C, not element by element). A
+# DPoP proof's jti (``second``) is recorded only with the first use of the client assertion
+# it came with (``first``), as the thread path checks the assertion, then the proof.
 _RECORD = """
-INSERT INTO identity_used_assertion (client_id, jti, expires_at)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
-ON CONFLICT DO NOTHING
-RETURNING client_id, jti
+WITH first AS (
+    INSERT INTO identity_used_assertion (client_id, jti, expires_at)
+    SELECT client_id, jti, expires_at
+    FROM json_to_recordset(%(first)s::json) AS t(client_id text, jti text, expires_at timestamptz)
+    ON CONFLICT DO NOTHING
+    RETURNING client_id, jti
+), second AS (
+    INSERT INTO identity_used_assertion (client_id, jti, expires_at)
+    SELECT t.key, t.key_jti, t.expires_at
+    FROM json_to_recordset(%(second)s::json)
+        AS t(client_id text, jti text, key text, key_jti text, expires_at timestamptz)
+    JOIN first USING (client_id, jti)
+    ON CONFLICT DO NOTHING
+    RETURNING client_id, jti
+)
+SELECT 0, client_id, jti FROM first UNION ALL SELECT 1, client_id, jti FROM second
 """
 _PURGE = "DELETE FROM identity_used_assertion WHERE expires_at < %s"
 PURGE_EVERY_S = 60.0
 
-Seen = tuple[str, str, datetime]  # client id, jti, expiry
+Seen = tuple[str, str, datetime]  # client id (or a DPoP key's replay_key), jti, expiry
+# What a request records: its client assertion's jti, and the DPoP proof's after it, if any.
+Uses = tuple[Seen] | tuple[Seen, Seen]
 
 
 class AsyncReplayGuard:
-    """First use of each (client, jti), recorded in groups."""
+    """First use of each (client, jti), recorded in groups. A request hands over its keys
+    (``Uses``) and learns which one was used before (its index), or None: all first uses."""
 
     def __init__(self, conninfo: str, gather_ms: float = 2.0) -> None:
-        self.group: GroupCommit[Seen, bool] = GroupCommit(
+        self.group: GroupCommit[Uses, int | None] = GroupCommit(
             conninfo, self._record, application_name="dancu-replay-guard", gather_ms=gather_ms
         )
         self._next_purge = 0.0
 
-    async def _record(self, conn: psycopg.AsyncConnection[Any], items: list[Seen]) -> list[bool]:
-        cursor = await conn.execute(
-            _RECORD, ([c for c, _, _ in items], [j for _, j, _ in items], [e for *_, e in items])
-        )
-        stored = {(c, j) for c, j in await cursor.fetchall()}
+    async def _record(
+        self, conn: psycopg.AsyncConnection[Any], items: list[Uses]
+    ) -> list[int | None]:
+        first, second, asked = [], [], set()
+        for uses in items:  # a first key given twice in the group: the database sees it once
+            (client_id, jti, expires), *proof = uses
+            if (client_id, jti) in asked:
+                continue
+            asked.add((client_id, jti))
+            first.append({"client_id": client_id, "jti": jti, "expires_at": expires})
+            for key, key_jti, key_expires in proof:
+                second.append(
+                    {"client_id": client_id, "jti": jti, "key": key, "key_jti": key_jti,
+                     "expires_at": key_expires}
+                )  # fmt: skip
+        params = {"first": orjson.dumps(first).decode(), "second": orjson.dumps(second).decode()}
+        cursor = await conn.execute(_RECORD, params)
+        stored: tuple[set[tuple[str, str]], ...] = (set(), set())
+        for index, client_id, jti in await cursor.fetchall():
+            stored[index].add((client_id, jti))
         if time.monotonic() > self._next_purge:
             self._next_purge = time.monotonic() + PURGE_EVERY_S
             await conn.execute(_PURGE, (utcnow(),))
-        first: list[bool] = []
-        seen: set[tuple[str, str]] = set()
-        for client_id, jti, _ in items:  # the same jti twice in one group: the first wins
+        return _replays(items, stored)
+
+
+def _replays(items: list[Uses], stored: tuple[set[tuple[str, str]], ...]) -> list[int | None]:
+    """Per item, the index of its first key used before (in the database or earlier in the
+    group: the first in the group wins), or None."""
+    claimed: tuple[set[tuple[str, str]], ...] = (set(), set())
+    out: list[int | None] = []
+    for uses in items:
+        replay = None
+        for index, (client_id, jti, _) in enumerate(uses):
             key = (client_id, jti)
-            first.append(key in stored and key not in seen)
-            seen.add(key)
-        return first
+            if key not in stored[index] or key in claimed[index]:
+                replay = index
+                break
+            claimed[index].add(key)
+        out.append(replay)
+    return out
 
 
 class FastTokenEndpoint:
@@ -126,7 +171,7 @@ class FastTokenEndpoint:
     ) -> dict[str, Any]:
         with self.guard.group.announce() as jti_of:  # the group gathers requests under way
             client, jti, expires = await self._assertion(form, issuer, endpoint)
-            if not await jti_of.submit((client.client_id, jti, expires)):
+            if await jti_of.submit(((client.client_id, jti, expires),)) is not None:
                 raise OAuthError("invalid_client", "the client assertion was already used", 401)
         return self.tokens.client_credentials(client, form.get("scope"), issuer).body()
 
@@ -145,15 +190,17 @@ class FastTokenEndpoint:
                     proved = self.dpop.check(proof, "POST", endpoint)
                 except OAuthError as exc:
                     proved = exc
-            if not await jti_of.submit((client.client_id, jti, expires)):
+            uses: Uses = ((client.client_id, jti, expires),)
+            if isinstance(proved, tuple):
+                uses = (uses[0], (replay_key(proved[0]), proved[1], proved[2]))
+            replayed = await jti_of.submit(uses)
+            if replayed == 0:
                 raise OAuthError("invalid_client", "the client assertion was already used", 401)
             if isinstance(proved, OAuthError):
                 raise proved
-            jkt = ""
-            if proved is not None:
-                jkt, proof_jti, proof_expires = proved
-                if not await self.guard.group.submit((replay_key(jkt), proof_jti, proof_expires)):
-                    raise OAuthError("invalid_dpop_proof", "the DPoP proof was already used")
+            if replayed == 1:
+                raise OAuthError("invalid_dpop_proof", "the DPoP proof was already used")
+            jkt = proved[0] if proved is not None else ""
             code = form.get("code", "")
             outcome = await code_of.submit(Presented(client, code_digest(code), form, jkt))
         authorizer = codes.authorizer
@@ -173,7 +220,8 @@ class FastTokenEndpoint:
         """``TokenEndpoint.check_assertion``: on the loop when the client is cached, else on
         a worker thread (the database, perhaps a JWKS URI)."""
         assertion = form.get("client_assertion", "")
-        check = partial(self.tokens.check_assertion, assertion, issuer, endpoint)
-        if self.tokens.clients.cached(assertion_issuer(assertion)) is not None:
+        client_id = assertion_issuer(assertion)
+        check = partial(self.tokens.check_assertion, assertion, issuer, endpoint, client_id)
+        if self.tokens.clients.cached(client_id) is not None:
             return check()  # CPU only: the client and keys are cached
         return await anyio.to_thread.run_sync(check, limiter=self.limiter)

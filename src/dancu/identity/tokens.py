@@ -32,7 +32,7 @@ from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.errors import NotFound
 from dancu.core.timeutil import utcnow
 from dancu.identity.clients import ClientRegistry, secret_matches
-from dancu.identity.keys import ALG, KeyRing
+from dancu.identity.keys import KeyRing
 from dancu.identity.models import Client, UsedAssertion
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -135,12 +135,13 @@ class TokenEndpoint:
         return client
 
     def check_assertion(
-        self, assertion: str, issuer: str, endpoint: str
+        self, assertion: str, issuer: str, endpoint: str, client_id: str | None = None
     ) -> tuple[Client, str, datetime]:
         """The client a ``private_key_jwt`` assertion authenticates, with the assertion's
         ``jti`` and expiry, everything checked but its single use (the caller's replay
-        store decides that)."""
-        client_id = assertion_issuer(assertion)
+        store decides that). ``client_id``: ``assertion_issuer(assertion)``, when the caller
+        has read it already."""
+        client_id = assertion_issuer(assertion) if client_id is None else client_id
         client, keyset = self._client_keys(client_id)
         try:
             token = jwt.decode(assertion, keyset, algorithms=ASSERTION_ALGS)
@@ -225,7 +226,6 @@ class TokenEndpoint:
     ) -> str:
         """A signed JWT access token (RFC 9068) for ``subject`` held by ``client_id``."""
         now = int(time.time())
-        key = self.keys.signing_key()
         claims = {
             "iss": issuer,
             "sub": subject,
@@ -237,8 +237,7 @@ class TokenEndpoint:
             "jti": secrets.token_urlsafe(16),
             **extra,
         }
-        header = {"alg": ALG, "kid": key.kid, "typ": "at+jwt"}
-        return jwt.encode(header, claims, key)
+        return self.keys.sign(claims, typ="at+jwt")
 
     def audit_issue(self, client: Client, grant: str) -> None:
         with self.factory() as session, session.begin():
