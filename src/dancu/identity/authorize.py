@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import orjson
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import OfficerContext, Role
@@ -358,19 +358,14 @@ class Authorizer:
         with self.factory() as session, session.begin():
             row = self.presented(
                 client,
-                session.get(
-                    AuthorizationCode, code_digest(form.get("code", "")), with_for_update=True
-                ),
+                session.get(AuthorizationCode, _digest(form.get("code", "")), with_for_update=True),
             )
-            replayed = row.used_at is not None
-            if replayed:
-                if row.access_jti:  # revoke what its first use issued (RFC 6749 4.1.2)
-                    expiry = now + self.tokens.access_ttl
-                    session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
-                    self._revoke_family(session, row.code_hash[:40], now)
-            else:
-                use = self._redeem(session, client, row, form, dpop_jkt, now)
-        if replayed:  # after the commit of the revocation
+            use = None if row.used_at else self._redeem(session, client, row, form, dpop_jkt, now)
+            if use is None and row.access_jti:  # a replay: revoke what the first use issued
+                expiry = now + self.tokens.access_ttl  # (RFC 6749 section 4.1.2)
+                session.merge(RevokedToken(jti=row.access_jti, expires_at=expiry))
+                self._revoke_family(session, row.code_hash[:40], now)
+        if use is None:  # after the commit of the revocation
             raise OAuthError("invalid_grant", "the code was already used; its tokens are revoked")
         return self.answer(client, issuer, use)
 
@@ -418,16 +413,27 @@ class Authorizer:
         form: dict[str, str],
         dpop_jkt: str,
         now: datetime,
-    ) -> FirstUse:
+    ) -> FirstUse | None:
         """The first use of a code, its row locked: checked, used up, its refresh token and
-        audit entry written in the caller's transaction."""
+        audit entry written in the caller's transaction. None: another request used it
+        meanwhile (SQLite locks no row; the use is a conditional update), ``row`` reloaded."""
         account = session.get(Account, row.account_id)
         actor = row.claims.get("actor")
         guardian = session.get(Account, int(actor)) if actor else None
         self.check_code(row, form, dpop_jkt, now, account, guardian)
         assert account is not None
         use = self.first_use(client, row, dpop_jkt, now, account, guardian)
-        row.used_at, row.access_jti = now, use.jti
+        taken = session.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == row.code_hash, AuthorizationCode.used_at.is_(None)
+            )
+            .values(used_at=now, access_jti=use.jti)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            session.refresh(row)
+            return None
         if use.refresh_row is not None:
             session.add(RefreshToken(**use.refresh_row))
         record_change(session, use.entry)
