@@ -28,7 +28,7 @@ import time
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -43,6 +43,7 @@ from dancu.core.errors import NotFound
 from dancu.core.timeutil import utcnow
 from dancu.identity import claims as released
 from dancu.identity.clients import ClientRegistry
+from dancu.identity.code_grant import C, FirstUse, Granted, Holder, PresentedCode, id_token_release
 from dancu.identity.keys import ALG, KeyRing
 from dancu.identity.models import (
     Account,
@@ -475,7 +476,7 @@ class Authorizer:
             f"scope {row.scope}" + (f", guardian account:{actor}" if actor else ""),
             now,
         )
-        granted = _Granted(
+        granted = Granted(
             row.nonce, row.auth_time, row.acr, dict(row.claims), account.id, bound.get("act")
         )
         sub = self.subject(client, account.personal_id)
@@ -581,7 +582,7 @@ class Authorizer:
             if token.access_jti:
                 session.merge(RevokedToken(jti=token.access_jti, expires_at=expiry))
 
-    def _id_token(self, issuer: str, client: Client, sub: str, granted: _Granted) -> str:
+    def _id_token(self, issuer: str, client: Client, sub: str, granted: Granted) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": issuer,
@@ -598,7 +599,7 @@ class Authorizer:
             claims["nonce"] = granted.nonce
         if granted.act:
             claims["act"] = granted.act
-        release = _id_token_release(granted)
+        release = id_token_release(granted)
         if release is not None:
             plain, verified = release
             consented = list(granted.claims.get("attributes", []))
@@ -789,96 +790,10 @@ class Authorizer:
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
-class PresentedCode(Protocol):
-    """A code as the exchange reads it: its row (the thread path) or a copy (``fast_code``)."""
-
-    @property
-    def code_hash(self) -> str: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def redirect_uri(self) -> str: ...
-    @property
-    def scope(self) -> str: ...
-    @property
-    def claims(self) -> dict[str, Any]: ...
-    @property
-    def nonce(self) -> str: ...
-    @property
-    def code_challenge(self) -> str: ...
-    @property
-    def acr(self) -> str: ...
-    @property
-    def auth_time(self) -> datetime: ...
-    @property
-    def expires_at(self) -> datetime: ...
-    @property
-    def used_at(self) -> datetime | None: ...
-    @property
-    def dpop_jkt(self) -> str: ...
-
-
-C = TypeVar("C", bound=PresentedCode)
-
-
-class Holder(Protocol):
-    """An account as the exchange reads it (the code's, or the guardian's acting for it)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def personal_id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class _Granted:
-    """What a redeemed code granted, read inside the exchange's transaction."""
-
-    nonce: str
-    auth_time: datetime
-    acr: str
-    claims: dict[str, Any]
-    account_id: int
-    act: dict[str, str] | None = None  # the guardian acting for the account (RFC 8693 4.1)
-
-
-@dataclass(frozen=True)
-class FirstUse:
-    """What the first use of a code issues, before anything is signed."""
-
-    jti: str  # the access token's
-    sub: str
-    scope: str
-    bound: dict[str, Any]  # the access token's cnf (DPoP) and act (a guardian) claims
-    dpop_jkt: str
-    granted: _Granted
-    refresh: str | None  # the refresh token handed to the client, when it may refresh
-    refresh_row: dict[str, Any] | None  # its row's columns
-    entry: Entry  # the audit of the issue
-
-    @property
-    def reads_register(self) -> bool:
-        """Whether the ID token carries claims from the register (a read, audited)."""
-        return _id_token_release(self.granted) is not None
-
-
 def _new_refresh_token(now: datetime) -> tuple[str, dict[str, Any]]:
     """A new refresh token, and what its row keeps of it: its digest and lifetime."""
     token = secrets.token_urlsafe(32)
     return token, {"token_hash": _digest(token), "created_at": now, "expires_at": now + REFRESH_TTL}
-
-
-def _id_token_release(granted: _Granted) -> tuple[frozenset[str], frozenset[str]] | None:
-    """The plain and verified claims the client asked to receive in the ID token itself
-    (Core 5.5), when the citizen consented to any of them."""
-    asked = released.ClaimsRequest.parse(granted.claims.get("request", {}))
-    plain = asked.plain.get("id_token", frozenset())
-    verified = asked.verified.get("id_token", frozenset())
-    if set(granted.claims.get("attributes", [])) & (plain | verified):
-        return plain, verified
-    return None
 
 
 def _bound(what: str, proved: str) -> str:

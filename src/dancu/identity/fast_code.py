@@ -25,7 +25,8 @@ import psycopg
 from dancu.core.audit import APPEND_ENTRIES, APPEND_HEAD, ReadChain, append_params
 from dancu.core.groupcommit import GroupCommit
 from dancu.core.timeutil import utcnow
-from dancu.identity.authorize import Authorizer, FirstUse
+from dancu.identity.authorize import Authorizer
+from dancu.identity.code_grant import FirstUse
 from dancu.identity.models import Client
 from dancu.identity.tokens import OAuthError
 
