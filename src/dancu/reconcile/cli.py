@@ -160,15 +160,17 @@ def _show_columns(name: str, found: ColumnMapping) -> None:
         how = _FOUND_BY.get(found.sources.get(field, ""), "")
         detail = _DETAILS.get(found.details.get(field, ""), "")
         out.append(f"  {field:<{width}} ← {header}: {how}{'; ' + detail if detail else ''}\n")
-    for field, candidates in found.ambiguous.items():
-        either = " or ".join(repr(c) for c in candidates)
+    for field, fitting in found.ambiguous.items():
+        either = " or ".join(repr(c) for c in fitting)
         out.append(
-            f"  {field:<{width}} ? {either} could each be it: not used; choose one with "
+            f"  {field:<{width}} ? {either}: both fit, so neither is taken; choose with "
             f"--column {field}=HEADER\n",
             style="yellow",
         )
-    if found.unmapped:
-        out.append(f"  not used: {', '.join(found.unmapped)}\n")
+    candidates = {h for headers in found.ambiguous.values() for h in headers}
+    unused = [h for h in found.unmapped if h not in candidates]
+    if unused:
+        out.append(f"  not used: {', '.join(unused)}\n")
     console.print(out, end="")
 
 

@@ -168,21 +168,25 @@ def check_mapping(mapping: ColumnMapping | Mapping[str, str], headers: Sequence[
         lacking = ["full_name"] if "full_name" not in fields else []
         lacking += list(IDENTIFYING) if len(missing) > len(lacking) else []
         unsure = [
-            f"{_either(ambiguous[f])} could be the {FIELD_LABELS[f]}"
+            f"{_all(ambiguous[f])} look like the {FIELD_LABELS[f]}"
             for f in lacking
             if f in ambiguous
         ]
-        hint = f" ({'; '.join(unsure)}: say which)" if unsure else ""
+        advice = (
+            f": {'; '.join(unsure)}; map the one that holds it"
+            if unsure
+            else "; map the column that holds it, or ask the agency to include it"
+        )
         raise ExtractError(
-            "extract-columns-missing",
-            f"the extract needs {' and '.join(missing)}{hint}; map the column that holds it, "
-            "or ask the agency to include it",
+            "extract-columns-missing", f"the extract needs {' and '.join(missing)}{advice}"
         )
 
 
-def _either(headers: Sequence[str]) -> str:
+def _all(headers: Sequence[str]) -> str:
+    """ "the columns 'a' and 'b' both", "the columns 'a', 'b' and 'c' all"."""
     quoted = [repr(h) for h in headers]
-    return f"the columns {', '.join(quoted[:-1])} or {quoted[-1]}"
+    both = "both" if len(quoted) == 2 else "all"
+    return f"the columns {', '.join(quoted[:-1])} and {quoted[-1]} {both}"
 
 
 def as_dict(mapping: ColumnMapping | Mapping[str, str]) -> dict[str, str]:

@@ -35,13 +35,14 @@ field at most.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from typing import Final, Literal
 
-from dancu.core.names import FOLDED_FAMILY_NAMES, fold
+from dancu.core.names import FAMILY_NAMES, FOLDED_FAMILY_NAMES, fold
 from dancu.reconcile.fields import SEX_VALUES
 from dancu.reconcile.reference import province_keys, sql_fold
 
@@ -62,6 +63,7 @@ ORDER: Final = (
     "agency_key",
 )
 NameOrder = Literal["family_first", "given_first"]
+_MARKED_FAMILY_NAMES: Final = frozenset(n.lower() for n in FAMILY_NAMES)
 
 _GROUPED_DIGITS = re.compile(r"\d+(?:[ .\-]\d+)*")
 _NON_DIGIT = re.compile(r"\D")
@@ -162,13 +164,19 @@ def name_words(value: str) -> list[str] | None:
 
 def family_name_end(value: str) -> NameOrder | None:
     """Where a name's family name stands: ``family_first`` when its first word is a family
-    name, ``given_first`` when only its last word is, None when neither (or not a name)."""
-    words = name_words(value)
-    if words is None:
+    name, ``given_first`` when only its last word is, None when neither (or not a name).
+    Words are compared with their marks when the name has any (as ``dc_given_first``):
+    folded, some given names are family names (Thảo/Thào, Quân/Quan, Hạ/Hà)."""
+    folded = name_words(value)
+    if folded is None:
         return None
-    if words[0] in FOLDED_FAMILY_NAMES:
+    marked = unicodedata.normalize("NFC", value).lower().split()
+    words, families = (
+        (marked, _MARKED_FAMILY_NAMES) if marked != folded else (folded, FOLDED_FAMILY_NAMES)
+    )
+    if words[0] in families:
         return "family_first"
-    return "given_first" if words[-1] in FOLDED_FAMILY_NAMES else None
+    return "given_first" if words[-1] in families else None
 
 
 def is_address(value: str) -> bool:
