@@ -145,6 +145,8 @@ def _sniff_csv(path: Path, encoding: str | None, delimiter: str | None) -> Sniff
         )
     delim, records = encodings.pick_delimiter(body, at_eof, delimiter)
     headers = _headers(records[0], path)
+    if len(records) >= encodings.SNIFF_RECORDS:  # more rows to recognise the columns by
+        records = encodings.parse_records(body, delim, at_eof, PROBE_ROWS + 1)
     data = [r for r in records[1:] if any(v.strip(WHITESPACE) for v in r)]
     if not data and at_eof:
         raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")

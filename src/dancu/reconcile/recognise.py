@@ -23,7 +23,8 @@ What each field's values look like (the value recognisers, one per field):
 - ``address``: three or more words with a number, a comma or a word such as "thôn", "xã",
   "phường", "đường".
 - ``agency_key``: a column that fits nothing else, whose values are short, without spaces,
-  and all different, and not a row counter (1, 2, 3...).
+  nearly all different (``KEY_DISTINCT``: a few repeats are reported when staged), and not a
+  row counter (1, 2, 3...).
 
 A column fits a field when at least ``FIT`` of its non-empty values look like it; among the
 columns that fit, the strongest (share fitting × share filled) wins unless another reaches
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,6 +52,7 @@ PROBE_ROWS: Final = 1000
 MIN_VALUES: Final = 3  # fewer non-empty values than this in the probe tell nothing
 FIT: Final = 0.8
 TIE: Final = 0.9
+KEY_DISTINCT: Final = 0.95  # of an agency key's values, at least this share all different
 # The order fields are recognised in: the most distinctive values first, the agency key
 # (whatever is left that is unique) last.
 ORDER: Final = (
@@ -204,40 +207,56 @@ class Fit:
         return self.share * self.filled
 
 
-def _share(values: Sequence[str], test: Callable[[str], bool]) -> float:
-    return sum(1 for v in values if test(v)) / len(values)
+# Each test runs once per distinct value (a column of sexes or provinces has a handful),
+# weighted by how often the value occurs.
+Values = Counter[str]
 
 
-def _numeric(values: Sequence[str]) -> bool:
+def _share(values: Values, test: Callable[[str], bool]) -> float:
+    return sum(n for v, n in values.items() if test(v)) / values.total()
+
+
+def _numeric(values: Values) -> bool:
     return all(v.strip().isdigit() for v in values)
 
 
-def _fit_sex(values: Sequence[str]) -> float:
-    sexes = [sex_of(v) for v in values]
-    if _numeric(values) and not {"M", "F"} <= set(sexes):
+def _fit_personal_id(values: Values) -> float:
+    if _share(values, lambda v: len(id_digits(v) or "") == 12) < 0.5:
         return 0.0
-    return sum(1 for s in sexes if s) / len(values)
+    return _share(values, is_personal_id)
 
 
-def _fit_province(values: Sequence[str]) -> float:
-    if _numeric(values) and len(set(values)) < 2:
+def _fit_sex(values: Values) -> float:
+    sexes = {v: sex_of(v) for v in values}
+    if _numeric(values) and not {"M", "F"} <= set(sexes.values()):
+        return 0.0
+    return _share(values, lambda v: sexes[v] is not None)
+
+
+def _fit_province(values: Values) -> float:
+    if _numeric(values) and len(values) < 2:
         return 0.0
     return _share(values, is_province)
 
 
-def _fit_name(values: Sequence[str]) -> tuple[float, str]:
-    ends = [family_name_end(v) for v in values]
-    named = sum(1 for v in values if name_words(v) is not None)
-    first, last = ends.count("family_first"), ends.count("given_first")
+def _fit_name(values: Values) -> tuple[float, str]:
+    ends = Counter[NameOrder | None]()
+    for v, n in values.items():
+        ends[family_name_end(v)] += n
+    named = _share(values, lambda v: name_words(v) is not None) * values.total()
+    first, last = ends["family_first"], ends["given_first"]
     # Names repeat, but not like a code list: a column of a few values is something else.
-    distinct = len(set(values)) / len(values)
-    if named == 0 or (first + last) < 0.5 * named or (len(values) >= 20 and distinct < 0.3):
+    distinct = len(values) / values.total()
+    if named == 0 or (first + last) < 0.5 * named or (values.total() >= 20 and distinct < 0.3):
         return 0.0, ""
-    return named / len(values), "given_first" if last > first else "family_first"
+    return named / values.total(), "given_first" if last > first else "family_first"
 
 
-def _fit_key(values: Sequence[str]) -> float:
-    if len(set(values)) < len(values) or any(len(v) > 40 or " " in v.strip() for v in values):
+def _fit_key(values: Values) -> float:
+    # A few repeats are the agency's to fix (staging reports them), not a reason to doubt.
+    if len(values) < KEY_DISTINCT * values.total():
+        return 0.0
+    if any(len(v) > 40 or " " in v.strip() for v in values):
         return 0.0
     if _numeric(values):
         numbers = sorted(int(v) for v in values)
@@ -249,17 +268,12 @@ def _fit_key(values: Sequence[str]) -> float:
 def column_fits(values: Sequence[str], today: date | None = None) -> dict[str, Fit]:
     """The fields a column's values fit (at least ``FIT`` of the non-empty ones), with how
     well. ``values`` are the column's probe values, "" for empty."""
-    filled = [v for v in values if v.strip()]
-    if len(filled) < min(MIN_VALUES, len(values)) or not filled:
+    filled = Counter(v for v in values if v.strip())
+    if not filled or filled.total() < min(MIN_VALUES, len(values)):
         return {}
-    cover = len(filled) / len(values)
+    cover = filled.total() / len(values)
     shares: dict[str, tuple[float, str]] = {
-        "personal_id": (
-            _share(filled, is_personal_id)
-            if _share(filled, lambda v: len(id_digits(v) or "") == 12) >= 0.5
-            else 0.0,
-            "",
-        ),
+        "personal_id": (_fit_personal_id(filled), ""),
         "old_id": (_share(filled, is_old_id), ""),
         "birth_date": (_share(filled, lambda v: is_birth_date(v, today)), ""),
         "sex": (_fit_sex(filled), ""),

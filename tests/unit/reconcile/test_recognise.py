@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -352,3 +353,21 @@ def test_a_missing_name_names_the_columns_that_might_hold_it() -> None:
         columns.check_mapping(proposed, ["a", "c"])
     assert "needs a column for the full name" in caught.value.message
     assert "could be" not in caught.value.message
+
+
+def test_keys_may_repeat_a_little() -> None:
+    keys = [f"HS{i:04d}" for i in range(100)]
+    assert set(recognise.column_fits([*keys, keys[3], keys[7]])) == {"agency_key"}
+    assert recognise.column_fits(keys[:50] * 2) == {}  # every key twice: not a key
+
+
+def test_the_probe_reads_a_thousand_rows_of_a_csv(tmp_path: Path) -> None:
+    """The delimiter is chosen on 200 records; the columns are recognised on 1,000."""
+    from dancu.reconcile import readers
+
+    rows = "".join(f"HS{i:05d},Nguyễn Văn An\n" for i in range(1500))
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n" + rows, encoding="utf-8")
+    sniffed = readers.sniff(path)
+    assert len(sniffed.sample) == readers.SAMPLE_ROWS and len(sniffed.probe) == 1000
+    assert sniffed.probe[-1] == ["HS00999", "Nguyễn Văn An"]
