@@ -257,6 +257,38 @@ def test_the_api_with_a_bearer_token(
     assert client.get(f"/api/v1/reconcile/jobs/{job['id']}", headers=auth).status_code == 404
 
 
+def test_unknown_headers_are_proposed_from_their_values(
+    client: TestClient, container: Container, files: dict[str, Path]
+) -> None:
+    """Headers no vocabulary knows: the page proposes the columns the values point to, says
+    so, and the confirmed job runs with them."""
+    lines = files["extract"].read_text(encoding="utf-8").splitlines(keepends=True)
+    width = len(lines[0].split(","))
+    data = (",".join(f"col{i}" for i in range(1, width + 1)) + "\n" + "".join(lines[1:])).encode()
+    sign_in(client, "bhxh1")
+    sent = client.post(
+        "/reconcile/upload",
+        data={"csrf_token": csrf(client, "/reconcile")},
+        files={"file": ("unknown.csv", data, "text/csv")},
+    )
+    page = client.get(sent.headers["location"], headers={"Accept-Language": "en"}).text
+    assert re.search(r'id="f-col_full_name"[^>]*>.*?<option value="col2" selected>', page, re.S)
+    assert "recognised from its values: check" in page
+    job_id = int(sent.headers["location"].rsplit("/", 1)[1])
+    job = container.reconcile.job(context_for_agency(container, "bhxh1"), job_id)
+    assert job.mapping["personal_id"] == "col5" and job.guesses["personal_id"] == "values"
+    container.reconcile.confirm(context_for_agency(container, "bhxh1"), job_id, job.mapping)
+    run_jobs(container)
+    done = container.reconcile.job(context_for_agency(container, "bhxh1"), job_id)
+    assert done.status == "done" and done.counts["rows"] == 150
+
+
+def context_for_agency(container: Container, username: str) -> OfficerContext:
+    with container.sessions() as session:
+        officer = session.scalars(select(Officer).where(Officer.username == username)).one()
+        return context_for(officer, container.units)
+
+
 def test_the_registers_likely_duplicates(client: TestClient, container: Container) -> None:
     badinh = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
     twice = rs.PersonRegistration(

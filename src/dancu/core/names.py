@@ -5,6 +5,8 @@
   points even after NFC) are the same string; ``search_key`` is its lower-case form.
 - ``fold``: search key without any marks, Đ->D, lower case ("nguyen thi hoa").
 - ``token_key``: the folded tokens sorted, so family/middle/given order does not matter.
+- ``FAMILY_NAMES`` / ``FOLDED_FAMILY_NAMES``: the family names (họ) that tell which end of a
+  name is the family's, for names written given name first ("Hùng Văn Nguyễn").
 """
 
 from __future__ import annotations
@@ -95,3 +97,24 @@ def token_key(name: str) -> str:
 def search_key(name: str) -> str:
     """Key with marks kept but tone placement, case, composition and spacing canonical."""
     return canonical_name(name).lower()
+
+
+# Family names (họ): the common ones by frequency (Nguyễn, Trần, Lê, Phạm... about 95 % of
+# people between them), then rarer Kinh names and those of the larger ethnic minorities
+# (Giàng, Vàng, Thào, Lò...). Some are also given names (Mai, Hà, Hoàng, Giang, Kim): a word
+# on this list says "may be the family name", not "is". Words that are mostly middle names
+# (Văn, Thị, Minh) are left out even where a few families bear them.
+FAMILY_NAMES: tuple[str, ...] = (
+    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi",
+    "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trương", "Đào", "Lương", "Mai", "Trịnh",
+    "Lâm", "Phùng", "Tạ", "Cao", "Hà", "Đoàn", "Vương", "Tô", "Châu", "Kiều", "Thái",
+    "Quách", "Lưu", "Tăng", "Từ", "Chu", "Diệp", "Đàm", "Giáp", "Hầu", "Khúc", "Khổng",
+    "Kim", "La", "Lạc", "Lại", "Mạc", "Mã", "Mẫn", "Ninh", "Ông", "Phí", "Phó", "Quan",
+    "Tiêu", "Tống", "Trình", "Ưng", "Vi", "Viên", "Âu", "Bế", "Hàn", "Lã", "Nghiêm",
+    "Nhữ", "Doãn", "Đồng", "Giang", "Thân", "Thạch", "Thiều", "Tôn", "Tiết", "Cù", "Cấn",
+    "Chử", "Đậu", "Lục", "Lò", "Sùng", "Hứa", "Triệu", "Nông", "Giàng", "Vàng", "Thào",
+    "Mùa", "Lầu", "Hờ", "Sầm",
+)  # fmt: skip
+# Without marks, as names are compared (two-word families, Tôn Thất or Âu Dương, count by
+# their first word).
+FOLDED_FAMILY_NAMES: frozenset[str] = frozenset(fold(name) for name in FAMILY_NAMES)

@@ -13,10 +13,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
 from dancu.core.settings import Settings
+from dancu.reconcile.columns import ColumnMapping
 from dancu.reconcile.engine import EngineName
 from dancu.reconcile.fields import FIELDS, VERDICTS
 from dancu.reconcile.sources import RegisterFiles
@@ -119,6 +121,7 @@ def reconcile_run(
                 spark_master=spark_master,
                 progress=tick,
                 echo=lambda text: console.print(text, markup=False, highlight=False),
+                columns=lambda found: _show_columns(extract.name, found),
             )
     except DancuError as exc:
         console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
@@ -135,6 +138,40 @@ def reconcile_run(
         f"results: {outputs.result}; corrections: {outputs.corrections}; "
         f"summary: {outputs.summary} ({sum(summary.seconds.values()):.1f} s)"
     )
+
+
+# How a column was found, as the run prints it (the upload page says the same in its words).
+_FOUND_BY = {
+    "given": "--column",
+    "profile": "as last time",
+    "exact": "its header",
+    "prefix": "the start of its header (check it)",
+    "values": "its values (check it)",
+}
+_DETAILS = {"given_first": "names written given name first", "family_first": ""}
+
+
+def _show_columns(name: str, found: ColumnMapping) -> None:
+    """Which column the run takes for each field and how it was found, the fields left out
+    because two columns fit them, and the columns not used."""
+    out = Text(f"columns of {name} (field ← column: found by):\n")
+    width = max(map(len, FIELDS))
+    for field, header in found.fields.items():
+        how = _FOUND_BY.get(found.sources.get(field, ""), "")
+        detail = _DETAILS.get(found.details.get(field, ""), "")
+        out.append(f"  {field:<{width}} ← {header}: {how}{'; ' + detail if detail else ''}\n")
+    for field, fitting in found.ambiguous.items():
+        either = " or ".join(repr(c) for c in fitting)
+        out.append(
+            f"  {field:<{width}} ? {either}: both fit, so neither is taken; choose with "
+            f"--column {field}=HEADER\n",
+            style="yellow",
+        )
+    candidates = {h for headers in found.ambiguous.values() for h in headers}
+    unused = [h for h in found.unmapped if h not in candidates]
+    if unused:
+        out.append(f"  not used: {', '.join(unused)}\n")
+    console.print(out, end="")
 
 
 def _engine(name: str) -> EngineName:

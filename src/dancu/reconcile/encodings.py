@@ -68,7 +68,7 @@ _REFUSED_SUFFIXES: Final = {
 # -- delimiters
 DELIMITERS: Final = (",", ";", "\t", "|")
 DELIMITER_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar (|)"}
-_SNIFF_RECORDS: Final = 200  # records parsed per candidate delimiter
+SNIFF_RECORDS: Final = 200  # records parsed per candidate delimiter
 
 # -- encodings
 # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -377,13 +377,19 @@ def pick_delimiter(body: str, at_eof: bool, forced: str | None) -> tuple[str, li
     return best[1], best[2]
 
 
-def _parse(body: str, delim: str, at_eof: bool) -> list[list[str]]:
+def parse_records(body: str, delim: str, at_eof: bool, limit: int) -> list[list[str]]:
+    """The first ``limit`` records of the sample (the header among them), split by ``delim``;
+    a record the sample may have cut short is left out."""
+    return _parse(body, delim, at_eof, limit)[:limit]
+
+
+def _parse(body: str, delim: str, at_eof: bool, most: int = SNIFF_RECORDS) -> list[list[str]]:
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=delim, quotechar='"')
     records: list[list[str]] = []
     try:
         for record in reader:
             records.append(record)
-            if len(records) > _SNIFF_RECORDS:
+            if len(records) > most:
                 break
     except csv.Error:  # a value longer than the csv module allows: judge by what was read
         pass

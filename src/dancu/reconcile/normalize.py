@@ -15,6 +15,15 @@ before the pipeline sees it, so one table of precomposed letters is enough here.
   without tone marks (vowel qualities kept: â ă ê ô ơ ư đ) and, after ``|``, each syllable's
   tone as a digit. "Hòa" and "Hoà" (different strings even in NFC) have the same key; "Hoa",
   "Hoà" and "Hóa" do not.
+- ``dc_words(x)``: the lower-case words of a name with their marks, single-spaced ("Đặng
+  Thị-Huệ" → "đặng thị huệ"), what the keys are built from.
+- ``dc_given_first(w)``: whether a name's words look written given name first: the last is
+  a family name (``core.names.FAMILY_NAMES``) and the first is not ("hùng văn nguyễn",
+  "hung van nguyen"), compared with their marks when the name has any.
+- ``dc_family_first(w)``: the words with the first and the last swapped ("hùng văn nguyễn" →
+  "nguyễn văn hùng"), the Vietnamese order of a name written given name first. The pipeline
+  applies it to every name ``dc_given_first`` picks, the register's as well as the
+  extract's, so a name both write alike keeps agreeing whatever its words are.
 - ``dc_tokens(f)``: the words of a folded name sorted, for names written in another order.
 - ``dc_variant(f)``: the same with Huỳnh read as Hoàng and Võ as Vũ (one Hán character each,
   黃 and 武; the southern and northern readings — reference/vietnam.md §6).
@@ -24,7 +33,8 @@ before the pipeline sees it, so one table of precomposed letters is enough here.
   given name in Vietnamese order).
 - ``dc_digits(x)``: the digits of a number written with spaces, dots or dashes.
 - ``dc_date(x)``: a full date in the formats agencies use (``dd/mm/yyyy``, ``d/m/yyyy``,
-  ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``yyyy-mm-dd``, ``yyyy/mm/dd``, ``yyyymmdd``) or NULL;
+  ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``yyyy-mm-dd``, ``yyyy/mm/dd``, ``yyyymmdd``, and
+  ``d/m/yy`` with the latest century that does not put the date after today) or NULL;
   ``dc_year(x)``: its year, also for a year given alone.
 - ``dc_sex(x)``: ``M``, ``F`` or NULL from Nam/Nữ, M/F, 1/0 and the like (fields.SEX_VALUES).
 """
@@ -35,6 +45,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from dancu.core.names import FAMILY_NAMES, FOLDED_FAMILY_NAMES
 from dancu.reconcile.fields import SEX_VALUES
 
 Dialect = Literal["duckdb", "spark"]
@@ -122,6 +133,39 @@ def _sig(d: Dialect) -> str:
     return f"nullif({quality} || '|' || {digits}, '|')"
 
 
+def _words(d: Dialect) -> str:
+    return f"trim({_regexp_all(d, 'lower(x)', f'[^a-z0-9{MARKED}]+', ' ')})"
+
+
+def _given_first(d: Dialect) -> str:
+    # With marks where the name has them: folded, common given names are family names too
+    # (Quân/Quan, Hân/Hàn, Đông/Đồng, Tú/Từ).
+    def listed(names: set[str]) -> str:
+        return ", ".join(_sql_string(n) for n in sorted(names))
+
+    marked = listed({n.lower() for n in FAMILY_NAMES if " " not in n})
+    folded = listed(set(FOLDED_FAMILY_NAMES))
+    first, last = (
+        ("split_part(x, ' ', 1)", "string_split(x, ' ')[-1]")
+        if d == "duckdb"
+        else ("split(x, ' ')[0]", "element_at(split(x, ' '), -1)")
+    )
+    return (
+        f"x LIKE '% %' AND CASE WHEN dc_marked(x) "
+        f"THEN {last} IN ({marked}) AND {first} NOT IN ({marked}) "
+        f"ELSE {last} IN ({folded}) AND {first} NOT IN ({folded}) END"
+    )
+
+
+def _family_first(d: Dialect) -> str:
+    # The middle words, however many, stay as they are: "(?:\S+ )*" matches them all.
+    pattern = r"^(\S+) ((?:\S+ )*)(\S+)$"
+    if d == "duckdb":
+        return f"regexp_replace(x, {_sql_string(pattern)}, '\\3 \\2\\1')"
+    java = _sql_string(pattern.replace("\\", "\\\\"))
+    return f"regexp_replace(x, {java}, '$3 $2$1')"
+
+
 def _sorted_words(d: Dialect, folded: str) -> str:
     if d == "duckdb":
         return f"array_to_string(list_sort(string_split({folded}, ' ')), ' ')"
@@ -143,17 +187,32 @@ def _date(d: Dialect) -> str:
         )
         parsed = f"try_strptime({value}, [{formats}])"
         compact = f"try_strptime({value}, '%Y%m%d')"
+        # A two-digit year: DuckDB reads 00-68 as 20xx; a date after today is a century back.
+        short = f"try_strptime({value}, ['%d/%m/%y', '%d-%m-%y', '%d.%m.%y'])"
+        short = (
+            f"CASE WHEN {short} > current_date THEN {short} - INTERVAL 100 YEAR ELSE {short} END"
+        )
         return (
             f"CAST(CASE WHEN regexp_full_match({value}, '[0-9]{{8}}') THEN {compact} "
             f"WHEN regexp_full_match({value}, '[0-9]{{1,2}}[/.-][0-9]{{1,2}}[/.-][0-9]{{4}}"
-            f"|[0-9]{{4}}[/-][0-9]{{1,2}}[/-][0-9]{{1,2}}') THEN {parsed} END AS DATE)"
+            f"|[0-9]{{4}}[/-][0-9]{{1,2}}[/-][0-9]{{1,2}}') THEN {parsed} "
+            f"WHEN regexp_full_match({value}, '[0-9]{{1,2}}[/.-][0-9]{{1,2}}[/.-][0-9]{{2}}') "
+            f"THEN {short} END AS DATE)"
         )
     patterns = ("d/M/yyyy", "d-M-yyyy", "d.M.yyyy", "yyyy-M-d", "yyyy/M/d")
     parsed = "coalesce(" + ", ".join(f"try_to_date({value}, '{f}')" for f in patterns) + ")"
+    # Spark reads yy as 2000-2099; a date after today is a century back (as on DuckDB).
+    short = (
+        "coalesce("
+        + ", ".join(f"try_to_date({value}, '{f}')" for f in ("d/M/yy", "d-M-yy", "d.M.yy"))
+        + ")"
+    )
+    short = f"CASE WHEN {short} > current_date() THEN add_months({short}, -1200) ELSE {short} END"
     return (
         f"CASE WHEN {value} RLIKE '^[0-9]{{8}}$' THEN try_to_date({value}, 'yyyyMMdd') "
         f"WHEN {value} RLIKE '^([0-9]{{1,2}}[/.-][0-9]{{1,2}}[/.-][0-9]{{4}}"
-        f"|[0-9]{{4}}[/-][0-9]{{1,2}}[/-][0-9]{{1,2}})$' THEN {parsed} END"
+        f"|[0-9]{{4}}[/-][0-9]{{1,2}}[/-][0-9]{{1,2}})$' THEN {parsed} "
+        f"WHEN {value} RLIKE '^[0-9]{{1,2}}[/.-][0-9]{{1,2}}[/.-][0-9]{{2}}$' THEN {short} END"
     )
 
 
@@ -190,6 +249,8 @@ def _functions() -> tuple[Function, ...]:
     return (
         both("dc_fold", "STRING", _fold),
         both("dc_sig", "STRING", _sig),
+        both("dc_words", "STRING", _words),
+        both("dc_family_first", "STRING", _family_first),
         Function(
             "dc_tokens",
             "STRING",
@@ -211,6 +272,7 @@ def _functions() -> tuple[Function, ...]:
             f"translate(lower(x), {_sql_string(MARKED)}, {_sql_string(FOLDED)}) <> lower(x)",
             f"translate(lower(x), {_sql_string(MARKED)}, {_sql_string(FOLDED)}) <> lower(x)",
         ),
+        both("dc_given_first", "BOOLEAN", _given_first),
         both("dc_date", "DATE", _date),
         both("dc_year", "INT", _year),
         both("dc_sex", "STRING", _sex),

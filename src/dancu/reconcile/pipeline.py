@@ -115,13 +115,22 @@ class Plan:
 
 def _names(name: str, source: str) -> Step:
     """Every distinct name of ``source`` with its keys: names repeat (75,000 distinct names
-    among a million people), so the string work is done once per name."""
+    among a million people), so the string work is done once per name. A name written given
+    name first ("Hùng Văn Nguyễn") is keyed in Vietnamese order (``ro``: reordered), the
+    register's and the extract's alike, so its family and given names compare as such."""
     sql = f"""
 SELECT b.*, dc_tokens(f) AS tk, dc_variant(f) AS vr, dc_first(f) AS fam, dc_last(f) AS giv
 FROM (
-  SELECT full_name, dc_fold(full_name) AS f, dc_sig(full_name) AS sg,
-    coalesce(dc_marked(full_name), false) AS marked
-  FROM (SELECT DISTINCT full_name FROM {source}) AS d
+  SELECT full_name, dc_fold(o) AS f, dc_sig(o) AS sg, marked, ro
+  FROM (
+    SELECT full_name, marked, ro, CASE WHEN ro THEN dc_family_first(w) ELSE w END AS o
+    FROM (
+      SELECT full_name, w, coalesce(dc_marked(full_name), false) AS marked,
+        coalesce(dc_given_first(w), false) AS ro
+      FROM (SELECT full_name, dc_words(full_name) AS w
+            FROM (SELECT DISTINCT full_name FROM {source}) AS d) AS d
+    ) AS a
+  ) AS o
 ) AS b"""
     return Step(name, sql, f"the distinct names of {source} and their keys")
 
@@ -132,7 +141,8 @@ def _x(plan: Plan) -> list[Step]:
         for f in FIELDS
     )
     sql = """
-SELECT b.*, n.f, n.sg, coalesce(n.marked, false) AS marked, n.tk, n.vr, n.fam, n.giv,
+SELECT b.*, n.f, n.sg, coalesce(n.marked, false) AS marked, coalesce(n.ro, false) AS ro,
+  n.tk, n.vr, n.fam, n.giv,
   CASE WHEN day(dob) <= 12 AND day(dob) <> month(dob)
        THEN make_date(year(dob), day(dob), month(dob)) END AS dob_sw,
   coalesce(day(dob) = 1 AND month(dob) = 1, false) AS dob_ph,
@@ -180,7 +190,8 @@ def _r() -> list[Step]:
     sql = """
 SELECT p.person_key, p.personal_id, p.full_name, CAST(p.birth_date AS DATE) AS birth_date,
   p.sex, p.status, CAST(p.death_date AS DATE) AS death_date, p.province_code,
-  CAST(year(p.birth_date) AS INTEGER) AS yob, n.f, n.sg, n.tk, n.vr, n.fam, n.giv
+  CAST(year(p.birth_date) AS INTEGER) AS yob, n.f, n.sg, n.tk, n.vr, n.fam, n.giv,
+  coalesce(n.ro, false) AS ro
 FROM reg_person AS p LEFT JOIN r_names AS n ON n.full_name = p.full_name"""
     return [
         _names("r_names", "reg_person"),
@@ -487,8 +498,10 @@ _DIFFERENCES = """
          WHEN l.id_rel = 'other' THEN 'id_other'
          WHEN x.pid IS NULL THEN 'id_missing' END,
     CASE WHEN k.name_l IN (4, 3) AND NOT x.marked THEN 'name_no_diacritics' END,
+    CASE WHEN k.name_l >= 1 AND x.ro <> r.ro OR k.name_l = 3 AND x.tk = r.tk
+         THEN 'name_order' END,
     CASE WHEN k.name_l = 4 AND x.marked THEN 'name_typo'
-         WHEN k.name_l = 3 AND x.tk = r.tk THEN 'name_order'
+         WHEN k.name_l = 3 AND x.tk = r.tk THEN NULL
          WHEN k.name_l = 3 THEN 'name_variant'
          WHEN k.name_l = 2 THEN 'name_typo'
          WHEN k.name_l = 1 AND length(x.f) < length(r.f) THEN 'name_missing_part'
@@ -523,7 +536,7 @@ SELECT * FROM k1 UNION ALL SELECT * FROM k2 UNION ALL SELECT * FROM k3"""
     linked = f"""
 SELECT x.row_no, l.person_key, l.posterior, l.pass, r.personal_id, r.status, r.death_date,
   nullif({_DIFFERENCES}, '') AS differences,
-  CASE WHEN k.name_l < 5 THEN r.full_name END AS register_full_name,
+  CASE WHEN k.name_l < 5 OR x.ro <> r.ro THEN r.full_name END AS register_full_name,
   CASE WHEN k.dob_l IS NULL OR k.dob_l < 4 THEN r.birth_date END AS register_birth_date,
   CASE WHEN k.sex_l IS NULL OR k.sex_l = 0 THEN r.sex END AS register_sex,
   CASE WHEN k.prov_l = 0 OR x.prov_legacy OR x.prov IS NULL THEN r.province_code END

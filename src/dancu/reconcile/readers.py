@@ -1,5 +1,6 @@
-"""Reading agency extracts: recognise the file, propose which column holds which canonical field
-(``fields.FIELDS``) and stage the rows as one Parquet file that the pipeline reads with DuckDB.
+"""Reading agency extracts: recognise the file, read its first rows (which ``columns`` maps to
+the canonical fields, ``fields.FIELDS``) and stage the rows as one Parquet file that the
+pipeline reads with DuckDB.
 
 - Formats, recognised by content: CSV/TSV/TXT (delimiter ``,`` ``;`` tab or ``|``, a header
   row, encodings in ``encodings.py``), Excel ``.xlsx`` (first sheet, first non-empty row is the
@@ -18,14 +19,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -39,12 +39,26 @@ import pyarrow.parquet as pq
 from openpyxl.utils import get_column_letter
 
 from dancu.reconcile import encodings
+from dancu.reconcile.columns import (
+    FIELD_LABELS,
+    IDENTIFYING,
+    ColumnMapping,
+    MappingSource,
+    as_dict,
+    check_mapping,
+    propose_mapping,
+    signature,
+)
 from dancu.reconcile.encodings import WHITESPACE, ExtractError, clean_value
-from dancu.reconcile.fields import FIELDS, HEADER_SYNONYMS, header_key
+from dancu.reconcile.fields import FIELDS, header_key
+from dancu.reconcile.recognise import PROBE_ROWS
 
 __all__ = [
+    "FIELD_LABELS",
+    "IDENTIFYING",
     "ColumnMapping",
     "ExtractError",
+    "MappingSource",
     "Sniffed",
     "StageStats",
     "check_mapping",
@@ -55,28 +69,11 @@ __all__ = [
 ]
 
 Format = Literal["csv", "parquet", "xlsx"]
-MappingSource = Literal["profile", "exact", "prefix"]
 
 SAMPLE_ROWS: Final = 20
-# How the fields are named to an officer, in the words of the agency's own forms.
-FIELD_LABELS: Final[dict[str, str]] = {
-    "agency_key": "agency record key (mã hồ sơ)",
-    "full_name": "full name (họ và tên)",
-    "birth_date": "date of birth (ngày sinh)",
-    "sex": "sex (giới tính)",
-    "personal_id": "personal ID number (số định danh cá nhân / số CCCD)",
-    "old_id": "old ID card number (số CMND)",
-    "address": "address (địa chỉ)",
-    "province": "province (tỉnh/thành phố)",
-}
-# The fields of which a usable extract has at least one besides the name: they tell apart
-# people of the same name.
-IDENTIFYING: Final = ("personal_id", "old_id", "birth_date")
 
 _BATCH_ROWS: Final = 131_072
 _XLSX_BATCH: Final = 16_384
-# Synonym keys shorter than this ("id", "ten") guess too much as prefixes ("tendem", "idcard").
-_MIN_PREFIX: Final = 3
 # DuckDB runs inside a service worker, so it gets a small bound and spills to work_dir. With
 # 1GB, counting the distinct agency keys of 10 million rows alone took the process to 630 MB
 # RSS; with these, staging 2 to 10 million rows peaks at 360-390 MB (most of it the CSV
@@ -97,15 +94,9 @@ class Sniffed:
     headers: list[str]  # trimmed, NFC; a blank header is "(column N)"
     sample: list[list[str]]  # up to 20 data rows, values as staged ("" for empty)
     header_line: int = 1  # the line (CSV) or sheet row (Excel) of the header
-
-
-@dataclass(frozen=True)
-class ColumnMapping:
-    """A proposed mapping for the officer to confirm: the header that holds each field."""
-
-    fields: dict[str, str]  # canonical field -> header, in FIELDS order
-    unmapped: list[str]  # headers no field took, in file order
-    sources: dict[str, MappingSource]  # how each field was found: profile, exact or prefix
+    # The first data rows (up to recognise.PROBE_ROWS, as the sample), from which columns are
+    # recognised by their values; the sample's rows when not read.
+    probe: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -154,11 +145,13 @@ def _sniff_csv(path: Path, encoding: str | None, delimiter: str | None) -> Sniff
         )
     delim, records = encodings.pick_delimiter(body, at_eof, delimiter)
     headers = _headers(records[0], path)
+    if len(records) >= encodings.SNIFF_RECORDS:  # more rows to recognise the columns by
+        records = encodings.parse_records(body, delim, at_eof, PROBE_ROWS + 1)
     data = [r for r in records[1:] if any(v.strip(WHITESPACE) for v in r)]
     if not data and at_eof:
         raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")
-    sample = [[clean_value(v) for v in r] for r in data[:SAMPLE_ROWS]]
-    return Sniffed(path, "csv", codec, delim, headers, sample, header_line=lead + 1)
+    probe = [[clean_value(v) for v in r] for r in data[:PROBE_ROWS]]
+    return Sniffed(path, "csv", codec, delim, headers, probe[:SAMPLE_ROWS], lead + 1, probe)
 
 
 def _headers(raw: Sequence[str | None], path: Path) -> list[str]:
@@ -183,14 +176,14 @@ def _sniff_parquet(path: Path) -> Sniffed:
         raise ExtractError("extract-empty", f"{path.name} has columns but no rows")
     headers = _headers(schema.names, path)
     exprs = ", ".join(_clean_sql(e) for e in _parquet_exprs(schema))
-    sql = f"SELECT {exprs} FROM {_parquet_source(path, len(headers))} LIMIT {SAMPLE_ROWS}"
+    sql = f"SELECT {exprs} FROM {_parquet_source(path, len(headers))} LIMIT {PROBE_ROWS}"
     with _connect(None) as con:
         try:
             found = con.sql(sql).fetchall()
         except duckdb.Error:
             raise _damaged_parquet(path) from None
-    sample = [["" if v is None else str(v) for v in row] for row in found]
-    return Sniffed(path, "parquet", None, None, headers, sample, header_line=0)
+    probe = [["" if v is None else str(v) for v in row] for row in found]
+    return Sniffed(path, "parquet", None, None, headers, probe[:SAMPLE_ROWS], 0, probe)
 
 
 def _parquet_schema(path: Path) -> tuple[pa.Schema, int]:
@@ -220,7 +213,7 @@ def _sniff_xlsx(path: Path) -> Sniffed:
                 header_row, headers = number, _headers(values[:width], path)
                 continue
             sample.append([clean_value(v or "") for v in values[: len(headers)]])
-            if len(sample) == SAMPLE_ROWS:
+            if len(sample) == PROBE_ROWS:
                 break
     if not header_row:
         raise ExtractError("extract-empty", f"{path.name}: the first sheet is empty")
@@ -232,7 +225,7 @@ def _sniff_xlsx(path: Path) -> Sniffed:
         )
     if not sample:
         raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")
-    return Sniffed(path, "xlsx", None, None, headers, sample, header_line=header_row)
+    return Sniffed(path, "xlsx", None, None, headers, sample[:SAMPLE_ROWS], header_row, sample)
 
 
 @contextmanager
@@ -302,98 +295,6 @@ def _blank(values: Sequence[str | None]) -> bool:
     return all(v is None or not v.strip(WHITESPACE) for v in values)
 
 
-# -- column mapping ---------------------------------------------------------------------------
-
-
-def propose_mapping(
-    headers: Sequence[str], saved: Mapping[str, str] | None = None
-) -> ColumnMapping:
-    """Guess the header of each canonical field: a saved profile first (where its headers are
-    present), then an exact synonym key, then a header whose key starts with a synonym's key
-    (longest synonym first). Each header goes to at most one field."""
-    keys = [header_key(h) for h in headers]
-    taken: dict[str, int] = {}
-    sources: dict[str, MappingSource] = {}
-
-    def take(field: str, index: int, source: MappingSource) -> None:
-        taken[field], sources[field] = index, source
-
-    for field, header in (saved or {}).items():
-        if field not in FIELDS or field in taken:
-            continue
-        # The profile was found by the header keys' signature: "HO TEN" matches "Họ tên".
-        index = _index(headers, header, taken)
-        if index is None:
-            index = _index(keys, header_key(header), taken)
-        if index is not None:
-            take(field, index, "profile")
-    for field in FIELDS:
-        for synonym in HEADER_SYNONYMS[field] if field not in taken else ():
-            index = _index(keys, header_key(synonym), taken)
-            if index is not None:
-                take(field, index, "exact")
-                break
-    guesses = sorted(
-        (-len(skey), order, i, field)
-        for order, field in enumerate(FIELDS)
-        if field not in taken
-        for skey in {header_key(s) for s in HEADER_SYNONYMS[field]}
-        if len(skey) >= _MIN_PREFIX
-        for i, key in enumerate(keys)
-        if key.startswith(skey)
-    )
-    for _, _, i, field in guesses:
-        if field not in taken and i not in taken.values():
-            take(field, i, "prefix")
-    mapping: dict[str, str] = {f: headers[taken[f]] for f in FIELDS if f in taken}
-    used = set(taken.values())
-    unmapped = [h for i, h in enumerate(headers) if i not in used]
-    return ColumnMapping(mapping, unmapped, {f: sources[f] for f in mapping})
-
-
-def _index(values: Sequence[str], wanted: str, taken: dict[str, int]) -> int | None:
-    used = set(taken.values())
-    return next((i for i, v in enumerate(values) if v == wanted and i not in used), None)
-
-
-def check_mapping(mapping: ColumnMapping | Mapping[str, str], headers: Sequence[str]) -> None:
-    """Refuse a mapping that names an unknown field, a header the file does not have or one
-    header twice (``extract-mapping``), or lacks the full name or every identifying field
-    (``extract-columns-missing``)."""
-    fields = _as_dict(mapping)
-    for field, header in fields.items():
-        if field not in FIELDS:
-            raise ExtractError("extract-mapping", f"{field!r} is not a field of an extract")
-        if header not in headers:
-            raise ExtractError("extract-mapping", f"the file has no column {header!r}")
-    repeated = sorted({h for h in fields.values() if list(fields.values()).count(h) > 1})
-    if repeated:
-        raise ExtractError(
-            "extract-mapping", f"the column {repeated[0]!r} is mapped to more than one field"
-        )
-    missing = [] if "full_name" in fields else [f"a column for the {FIELD_LABELS['full_name']}"]
-    if not any(f in fields for f in IDENTIFYING):
-        labels = [FIELD_LABELS[f] for f in IDENTIFYING]
-        missing.append(f"a column for at least one of {', '.join(labels[:-1])} or {labels[-1]}")
-    if missing:
-        raise ExtractError(
-            "extract-columns-missing",
-            f"the extract needs {' and '.join(missing)}; map the column that holds it, or ask "
-            "the agency to include it",
-        )
-
-
-def _as_dict(mapping: ColumnMapping | Mapping[str, str]) -> dict[str, str]:
-    return dict(mapping.fields if isinstance(mapping, ColumnMapping) else mapping)
-
-
-def signature(headers: Sequence[str]) -> str:
-    """A stable key for a set of columns (order, case, accents and punctuation aside), under
-    which the service keeps the agency's confirmed mapping."""
-    keys = sorted(header_key(h) for h in headers)
-    return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()
-
-
 # -- staging ----------------------------------------------------------------------------------
 
 
@@ -413,7 +314,7 @@ def stage(
     files (a transcoded copy, DuckDB's spill) go to a directory in ``work_dir`` (default: the
     directory of ``out``), removed at the end. Raises ``ExtractError``; nothing is left behind.
     """
-    fields = _as_dict(mapping)
+    fields = as_dict(mapping)
     check_mapping(fields, sniffed.headers)
     chosen = tuple(f for f in FIELDS if f in fields)
     out = Path(out)

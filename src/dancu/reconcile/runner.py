@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dancu.reconcile import readers
+from dancu.reconcile.columns import ColumnMapping, MappingSource
 from dancu.reconcile.engine import Engine, EngineName, open_engine
 from dancu.reconcile.fields import FIELDS, VERDICTS
 from dancu.reconcile.pipeline import PASS_NAMES, Plan, steps
@@ -91,6 +92,8 @@ class Summary:
     engine: str
     seconds: dict[str, float] = field(default_factory=dict)
     register_people: int = 0
+    # How each mapped column was found (columns.MappingSource): by its header, its values...
+    sources: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1, default=str)
@@ -122,10 +125,12 @@ def run(
     spark_master: str = "local[2]",
     progress: RunProgress | None = None,
     echo: Callable[[str], None] = print,
+    columns: Callable[[ColumnMapping], None] | None = None,
 ) -> Summary:
     """Reconcile ``extract`` against the register ``register()`` returns. ``mapping``
-    (canonical field → header; "" for none) overrides the recognised columns. Raises ``readers.
-    ExtractError`` for a file that cannot be read, with nothing written."""
+    (canonical field → header; "" for none) overrides the recognised columns; ``columns`` is
+    shown the mapping used (each field's column and how it was found) before it is checked.
+    Raises ``readers.ExtractError`` for a file that cannot be read, with nothing written."""
 
     def tick(stage: Stage, done: int = 0, total: int = 0, detail: str = "") -> None:
         if progress:
@@ -136,10 +141,12 @@ def run(
     work_dir.mkdir(parents=True, exist_ok=True)
     tick("read")
     sniffed = readers.sniff(extract)
-    proposed = readers.propose_mapping(sniffed.headers, mapping)
-    # An override naming no header ("") takes the field out.
-    chosen = {f: h for f, h in {**proposed.fields, **(mapping or {})}.items() if h}
-    readers.check_mapping(chosen, sniffed.headers)
+    proposed = readers.propose_mapping(sniffed.headers, mapping, sniffed.probe)
+    used = with_overrides(proposed, mapping or {}, sniffed.headers)
+    if columns:
+        columns(used)
+    readers.check_mapping(used, sniffed.headers)
+    chosen = used.fields
     staged = work_dir / "staged.parquet"
     fingerprint = file_fingerprint(extract) + json.dumps(chosen, sort_keys=True)
     marker = work_dir / "staged.json"
@@ -182,12 +189,34 @@ def run(
         _write_outputs(eng, outputs, chosen)
         seconds["write"] = time.perf_counter() - mark
     summary.seconds = {k: round(v, 2) for k, v in seconds.items()}
+    summary.sources = dict(used.sources)
     if outputs.summary:
         partial = outputs.summary.with_name(outputs.summary.name + ".partial")
         partial.write_text(summary.to_json(), encoding="utf-8")
         os.replace(partial, outputs.summary)
     tick("done", 1, 1)
     return summary
+
+
+def with_overrides(
+    proposed: ColumnMapping, mapping: dict[str, str], headers: list[str]
+) -> ColumnMapping:
+    """The proposal with the caller's choices applied: a header named for a field is taken
+    as given, "" takes the field out."""
+    merged = {**proposed.fields, **mapping}
+    fields: dict[str, str] = {f: merged[f] for f in FIELDS if merged.get(f)}
+    fields |= {f: h for f, h in mapping.items() if f not in FIELDS and h}  # refused later
+    sources: dict[str, MappingSource] = {
+        f: "given" if mapping.get(f) else proposed.sources[f] for f in fields
+    }
+    taken = set(fields.values())
+    return ColumnMapping(
+        fields,
+        [h for h in headers if h not in taken],
+        sources,
+        {f: c for f, c in proposed.ambiguous.items() if f not in fields},
+        {f: d for f, d in proposed.details.items() if f in fields},
+    )
 
 
 def _stage_matches(marker: Path, fingerprint: str) -> bool:

@@ -26,7 +26,7 @@ class JobOut(BaseModel):
     headers: list[str] = Field(default_factory=list)
     sample: list[list[str]] = Field(default_factory=list)
     mapping: dict[str, str] = Field(default_factory=dict)  # canonical field → header
-    guesses: dict[str, str] = Field(default_factory=dict)  # field → profile|exact|prefix
+    guesses: dict[str, str] = Field(default_factory=dict)  # field → profile|exact|prefix|values
     counts: dict[str, Any] = Field(
         default_factory=dict,
         description="rows per verdict once done: matched, matched_with_differences, deceased, "

@@ -34,6 +34,7 @@ from dancu.core.timeutil import utcnow
 from dancu.reconcile import readers, runner
 from dancu.reconcile import schemas as s
 from dancu.reconcile.engine import EngineName
+from dancu.reconcile.fields import FIELDS
 from dancu.reconcile.models import ColumnProfile, DuplicatePair, ReconcileJob
 from dancu.reconcile.sources import RegisterFiles
 from dancu.registry.service import RegistryService
@@ -91,7 +92,8 @@ class ReconcileService:
         max_bytes: int = 200 * 1024 * 1024,
     ) -> s.JobOut:
         """Keep the file, recognise its format and columns, and propose a column mapping
-        (the agency's saved profile for files with these headers, else the recognised one).
+        (the agency's saved profile for files with these headers, else the one recognised
+        from the headers and, where they say nothing, from the first rows' values).
         A file that cannot be read is refused with the reason and nothing is kept."""
         who = self._agency(ctx, agency)
         label = os.path.basename(filename or "extract")[:200] or "extract"
@@ -105,7 +107,7 @@ class ReconcileService:
             raw.rename(path)
             sniffed = readers.sniff(path)
             saved = self._profile(who, sniffed.headers)
-            proposed = readers.propose_mapping(sniffed.headers, saved)
+            proposed = readers.propose_mapping(sniffed.headers, saved, sniffed.probe)
             with self.factory() as session, session.begin():
                 job = ReconcileJob(
                     agency=who,
@@ -272,7 +274,8 @@ class ReconcileService:
                     files.output("result.parquet"),
                 ),
                 files.work,
-                mapping=mapping,
+                # The confirmed columns exactly: a field the officer left out stays out.
+                mapping={f: mapping.get(f, "") for f in FIELDS},
                 engine=self.engine,
                 spark_master=self.spark_master,
                 progress=progress,

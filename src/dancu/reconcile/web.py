@@ -55,6 +55,7 @@ GUESS_LABELS = {
     "profile": N_("as last time"),
     "exact": N_("recognised"),
     "prefix": N_("guessed: check"),
+    "values": N_("recognised from its values: check"),
 }
 # What went wrong with a file, in the officer's language; the reader's own message (in
 # English, naming the file, the line or the column) follows as the detail.

@@ -1,7 +1,8 @@
 """The reconciliation pipeline end to end on DuckDB: a synthetic register of 4,000 people, a
 realistic defective extract from ``dancu synth extract`` with hand-made rows appended whose
 verdicts are worked out by hand (exact, zeros lost, an old CMND, two digits swapped, a wrong
-digit, a re-established number, a death, nobody, the same person twice, two people alike);
+digit, a re-established number, a death, nobody, the same person twice, two people alike, a
+name written given name first with a two-digit year);
 accuracy against the truth; every row one verdict; the correction file under the agency's
 own headers; a durable run interrupted and resumed; and a property test that no row is ever
 lost, whatever the values."""
@@ -94,6 +95,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         # No number, no marks, the year only and the other sex: the one person of that
         # folded name and year (a rare name, so linked: the typo row's person again).
         (["Vu Thi Hanh", "1982", "Nam", "", "", ""], "duplicate", ""),
+        # Given name first, in capitals without marks, born "15/6/75": no number to go by
+        # (the swap row's person again).
+        (["CUONG VAN HOANG", "15/6/75", "Nam", "", "", ""], "duplicate", "given name first"),
     ]
     extract = root / "extract.csv"
     with extract.open("w", encoding="utf-8", newline="") as f:
@@ -139,8 +143,8 @@ def test_every_row_gets_exactly_one_verdict(
     world: dict[str, object], result: tuple[runner.Summary, dict[int, dict[str, object]]]
 ) -> None:
     summary, rows = result
-    assert len(rows) == summary.rows == 810
-    assert sorted(rows) == list(range(1, 811))
+    assert len(rows) == summary.rows == 811
+    assert sorted(rows) == list(range(1, 812))
     assert {r["verdict"] for r in rows.values()} <= set(VERDICTS)
     assert sum(summary.verdicts.values()) == summary.rows
 
@@ -154,7 +158,7 @@ def test_hand_worked_rows(
     hand = world["hand"]
     assert isinstance(hand, dict)
     got = {row_no: rows[row_no] for row_no in hand}
-    first, zeros, cmnd, dead, swap, typo, twins, nobody, again, unsure = sorted(got)
+    first, zeros, cmnd, dead, swap, typo, twins, nobody, again, unsure, western = sorted(got)
     assert (got[first]["verdict"], got[first]["personal_id"]) == ("matched", ids["an"])
     assert got[first]["differences"] is None and got[first]["pass"] == 1
     assert (got[zeros]["personal_id"], got[zeros]["pass"]) == (ids["hoa"], 2)
@@ -181,6 +185,11 @@ def test_hand_worked_rows(
     assert (got[again]["pass"], got[again]["differences"]) == (3, "id_missing|name_order")
     assert (got[unsure]["verdict"], got[unsure]["personal_id"]) == ("duplicate", ids["hanh"])
     assert got[unsure]["duplicate_of"] == typo
+    # Keyed in Vietnamese order, the name agrees word for word; the order is still reported.
+    assert (got[western]["verdict"], got[western]["personal_id"]) == ("duplicate", ids["cuong"])
+    assert (got[western]["duplicate_of"], got[western]["pass"]) == (swap, 3)
+    assert got[western]["differences"] == "id_missing|name_no_diacritics|name_order"
+    assert got[western]["register_full_name"] == "Hoàng Văn Cường"
 
 
 def test_ambiguous_means_two_plausible_candidates_and_needs_review_one(
@@ -219,10 +228,10 @@ def test_summary_and_correction_file(
     summary, rows = result
     root = Path(str(world["root"]))
     saved = json.loads((root / "result.summary.json").read_text(encoding="utf-8"))
-    assert saved["verdicts"] == summary.verdicts and saved["rows"] == 810
+    assert saved["verdicts"] == summary.verdicts and saved["rows"] == 811
     assert summary.mapping["full_name"] == "ho_ten"
     assert summary.samples["matched"] and len(summary.samples["matched"]) <= runner.SAMPLE_ROWS
-    assert sum(p["rows"] for p in summary.provinces) == 810
+    assert sum(p["rows"] for p in summary.provinces) == 811
     assert summary.differences.get("id_leading_zeros", 0) >= 1
     with (root / "result.corrections.csv").open(encoding="utf-8") as f:
         corrections = list(csv.DictReader(f))
@@ -260,7 +269,7 @@ def test_a_durable_run_resumes_after_a_crash(world: dict[str, object]) -> None:
         done = {r[0] for r in con.execute("SELECT name FROM _dancu_steps").fetchall()}
     assert "s2" in done and "result" not in done
     summary = _run(world, out, durable=True)
-    assert out.exists() and summary.rows == 810
+    assert out.exists() and summary.rows == 811
     first = Path(str(world["root"])) / "result.parquet"
     again = {r["row_no"]: r["verdict"] for r in pq.read_table(first).to_pylist()}
     with out.open(encoding="utf-8") as f:

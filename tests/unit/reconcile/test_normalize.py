@@ -89,6 +89,10 @@ def test_words_and_variants(con: duckdb.DuckDBPyConnection) -> None:
         ("2020-02-01", date(2020, 2, 1), 2020),
         ("2020/2/1", date(2020, 2, 1), 2020),
         ("20200201", date(2020, 2, 1), 2020),
+        ("5/3/85", date(1985, 3, 5), 1985),
+        ("05-03-30", date(1930, 3, 5), 1930),  # 2030 is to come: a century back
+        ("1.2.20", date(2020, 2, 1), 2020),
+        ("29/02/29", None, None),
         ("2020", None, 2020),
         ("31/02/2020", None, None),
         ("13/13/2020", None, None),
@@ -101,6 +105,38 @@ def test_dates(
 ) -> None:
     assert one(con, "dc_date(?)", text) == parsed
     assert one(con, "dc_year(?)", text) == year
+
+
+@pytest.mark.parametrize(
+    ("name", "given_first", "family_first"),
+    [
+        ("Hùng Văn Nguyễn", True, "nguyễn văn hùng"),
+        ("HUNG VAN NGUYEN", True, "nguyen van hung"),
+        ("Khai Thị Minh Nguyễn", True, "nguyễn thị minh khai"),
+        ("Quân Nguyễn", True, "nguyễn quân"),  # Quân is not Quan: the marks tell
+        ("QUAN NGUYEN", False, None),  # without them, either could be the family name
+        ("Nguyễn Văn Hùng", False, None),
+        ("Khổng Thị Mai", False, None),  # both ends family names: left as written
+        ("Hùng Nguyễn Văn", False, None),  # given name moved to the front: the words key
+        ("Nguyễn", False, None),
+        ("", False, None),
+    ],
+)
+def test_names_written_given_name_first(
+    con: duckdb.DuckDBPyConnection, name: str, given_first: bool, family_first: str | None
+) -> None:
+    words = one(con, "dc_words(?)", name)
+    assert one(con, "coalesce(dc_given_first(dc_words(?)), false)", name) is given_first
+    if family_first:
+        assert one(con, "dc_family_first(?)", words) == family_first
+    # The Python recogniser tells the order the same way.
+    from dancu.reconcile.recognise import family_name_end
+
+    assert (family_name_end(name) == "given_first") is given_first
+
+
+def test_words_keep_their_marks() -> None:
+    assert one(_SHARED, "dc_words(?)", "  ĐẶNG  Thị-Huệ ") == "đặng thị huệ"
 
 
 @pytest.mark.parametrize(
