@@ -171,14 +171,7 @@ class RegistryReads:
                         )
                     ),
                 )
-                for m in session.scalars(
-                    select(PersonMerge)
-                    .where(
-                        PersonMerge.survivor_id == current.person_id,
-                        PersonMerge.status == "merged",
-                    )
-                    .order_by(PersonMerge.id)
-                )
+                for m in self._merged_into(session, current.person_id)
             ]
             out = s.HistoryOut(
                 personal_id=current.personal_id,
@@ -189,6 +182,23 @@ class RegistryReads:
             )
         self._audit_read(ctx, "person.history", current.person_id, None, "")
         return out
+
+    @staticmethod
+    def _merged_into(session: Session, person_id: int) -> list[PersonMerge]:
+        """The merges standing into the person, and into the records merged into it."""
+        found: list[PersonMerge] = []
+        survivors = [person_id]
+        while survivors:
+            step = list(
+                session.scalars(
+                    select(PersonMerge)
+                    .where(PersonMerge.survivor_id.in_(survivors), PersonMerge.status == "merged")
+                    .order_by(PersonMerge.id)
+                )
+            )
+            found += step
+            survivors = [m.merged_id for m in step]
+        return found
 
     def _history_of(
         self, session: Session, pid: int

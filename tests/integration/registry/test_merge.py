@@ -305,6 +305,8 @@ def test_a_merge_of_a_survivor_is_undone_first(
     inner = registry.merge_persons(BA_DINH, first, second, REASON)
     outer = registry.merge_persons(BA_DINH, man.number, first, REASON)
     assert registry.get_person(BA_DINH, second).personal_id == man.number  # through both
+    chain = [m.personal_id for m in registry.history(BA_DINH, man.number).merged]
+    assert chain == [first, second]
     with pytest.raises(Conflict):
         registry.unmerge(BA_DINH, inner.id, "wrong order")
     registry.unmerge(BA_DINH, outer.id, "right order")
