@@ -156,7 +156,12 @@ class Container:
             LocalSubscriber(
                 self.sessions,
                 "identity",
-                ("registry.person.died", "registry.residence.changed"),
+                (
+                    "registry.person.died",
+                    "registry.person.merged",
+                    "registry.person.unmerged",
+                    "registry.residence.changed",
+                ),
                 self.identity.on_registry_event,
             )
         ]

@@ -4,12 +4,14 @@ and officer dependencies."""
 from __future__ import annotations
 
 import contextlib
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +39,26 @@ def problem(
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: how the API answers every refusal. ``errors`` names the
+    fields at fault (``field``, ``message``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem details a route answers with (``responses=``)."""
+    schema = Problem.model_json_schema()
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM: {"schema": schema}}}
+        for status in statuses
+    }
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -46,6 +46,7 @@ SUSPENSION_LABELS = {
     "citizen-request": N_("At the citizen's request"),
     "court-order": N_("Court or authority decision"),
     "deceased": N_("Death recorded in the register"),
+    "merged": N_("Record merged into another in the register"),
 }
 ACCOUNT_STATUS = {
     "pending": N_("pending"),

@@ -84,6 +84,10 @@ SEEN_EVERY = timedelta(minutes=15)
 # minutes; the revocation list keeps them an hour to be safe); how many events they see.
 SUSPENSION_REASONS = ("reported-lost-card", "reported-fraud", "citizen-request", "court-order")
 DECEASED = "deceased"
+# The register merged the person's record into another (a duplicate): the number now answers
+# as the surviving record, so its account is suspended until the merge is undone; the citizen
+# signs in with the surviving record's number (docs/merge.md).
+MERGED = "merged"
 ACCESS_HORIZON = timedelta(hours=1)
 OFFICER_EVENTS = 20
 
@@ -645,7 +649,7 @@ class IdentityService:
             view.person_status, view.current_personal_id = person.status, person.personal_id
         view.reinstatable = (
             view.account.status == "suspended"
-            and view.suspended_reason != DECEASED
+            and view.suspended_reason not in (DECEASED, MERGED)
             and view.person_status == "alive"
         )
         return view
@@ -699,6 +703,13 @@ class IdentityService:
                 Conflict,
                 "person-not-alive",
                 "the register does not hold this person as alive: correct the register first",
+            )
+        if person.personal_id != number:
+            raise refuse(
+                Conflict,
+                "number-replaced",
+                "the register answers this number with another record's: the account of "
+                "the current number is the one to use",
             )
         with write_session(self.factory) as session:
             account = self._account(session, number, lock=True)
@@ -900,13 +911,38 @@ class IdentityService:
             row.revoked_at = now
 
     def on_registry_event(self, topic: str, payload: dict[str, object]) -> None:
-        """Consumer of the register's events: a death suspends the account; a move of
-        permanent residence moves the person's open correction requests to the new
-        commune's officers."""
+        """Consumer of the register's events: a death suspends the account, and so does a
+        merge of the record into another (undoing the merge lifts that); a move of permanent
+        residence moves the person's open correction requests to the new commune's
+        officers."""
         if topic == "registry.person.died":
             self.suspend(str(payload["personal_id"]), DECEASED, _SYSTEM_ACTOR)
+        elif topic == "registry.person.merged":
+            self.suspend(str(payload["merged_personal_id"]), MERGED, _SYSTEM_ACTOR)
+        elif topic == "registry.person.unmerged":
+            self._lift_merge(str(payload["merged_personal_id"]))
         elif topic == "registry.residence.changed" and payload.get("kind") == "permanent":
             self._move_corrections(str(payload["personal_id"]), str(payload["commune_code"]))
+
+    def _lift_merge(self, personal_id: str) -> None:
+        """The merge of the record was undone: lift the suspension it caused, when the
+        register holds the person again under this number and alive (idempotent)."""
+        person = self._registered(personal_id)
+        if person is None or person.personal_id != personal_id or person.status != "alive":
+            return
+        with write_session(self.factory) as session:
+            account = self._account(session, personal_id, lock=True)
+            if account is None or (account.status, account.suspended_reason) != (
+                "suspended",
+                MERGED,
+            ):
+                return
+            account.status = "active" if account.activated_at is not None else "pending"
+            account.suspended_reason = ""
+            self._event(session, account, "reinstated", "merge undone")
+            record_change(
+                session, Entry(_SYSTEM_ACTOR, "identity.reinstate", _subject(account), MERGED)
+            )
 
     def _move_corrections(self, personal_id: str, commune_code: str) -> None:
         unit = self.registry.units.get("2025", "commune", commune_code)
@@ -1378,6 +1414,13 @@ def _require_reinstatable(account: Account) -> None:
             "suspended-deceased",
             "suspended because the register records a death: only a correction of the "
             "register undoes it",
+        )
+    if account.suspended_reason == MERGED:
+        raise refuse(
+            Conflict,
+            "suspended-merged",
+            "suspended because the register merged this record into another: only undoing "
+            "the merge lifts it",
         )
 
 

@@ -7,8 +7,8 @@ two numbers), so m comes from ``DEFAULT_M`` — the shares the extract pipeline 
 realistic data, rounded — and u from random pairs of the register, with the same
 term-frequency adjustment of names. A pair is listed when the two are much more likely one person
 than two (``LIST_THRESHOLD``); an old CMND number both hold counts for them, as does the
-same province. Nothing is merged: an officer decides, and merging is the register's
-correction procedure.
+same province. Nothing is merged here: an officer decides, and the register merges
+(``RegistryService.merge_persons``, called from ``duplicates.py``).
 """
 
 from __future__ import annotations

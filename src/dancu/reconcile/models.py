@@ -67,8 +67,10 @@ class ColumnProfile(Base):
 
 class DuplicatePair(Base):
     """Two people of the register who are likely one, found by ``dancu reconcile dedupe``,
-    for an officer to review: ``open``, then ``same`` (to merge through the register's
-    correction procedure) or ``different``."""
+    for an officer to review: ``open``, then ``different``, ``merged`` (the register merged
+    them: ``merge_id`` names the register's merge, which can be undone, reopening the pair)
+    or ``same`` (confirmed by an officer who may not write the register, for the ministry to
+    merge)."""
 
     __tablename__ = "reconcile_duplicate"
     __table_args__ = (
@@ -87,3 +89,7 @@ class DuplicatePair(Base):
     decided_by: Mapped[str] = mapped_column(String(80), default="")
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(300), default="")
+    # The register's merge (``RegistryService.merge_persons``): an id, never a foreign key
+    # into another context's table.
+    merge_id: Mapped[int | None] = mapped_column(BigID)
+    survivor_personal_id: Mapped[str] = mapped_column(String(12), default="")

@@ -67,3 +67,5 @@ class DuplicateOut(BaseModel):
     decided_by: str = ""
     decided_at: datetime | None = None
     note: str = ""
+    merge_id: int | None = None  # the register's merge, when merged (undo: its id)
+    survivor_personal_id: str = ""  # the record that stayed

@@ -33,9 +33,10 @@ from dancu.core.errors import Conflict, DancuError, Forbidden, Invalid, NotFound
 from dancu.core.timeutil import utcnow
 from dancu.reconcile import readers, runner
 from dancu.reconcile import schemas as s
+from dancu.reconcile.duplicates import DuplicateReview
 from dancu.reconcile.engine import EngineName
 from dancu.reconcile.fields import FIELDS
-from dancu.reconcile.models import ColumnProfile, DuplicatePair, ReconcileJob
+from dancu.reconcile.models import ColumnProfile, ReconcileJob
 from dancu.reconcile.sources import RegisterFiles
 from dancu.registry.service import RegistryService
 
@@ -64,7 +65,7 @@ class JobFiles:
         return self.folder / kind
 
 
-class ReconcileService:
+class ReconcileService(DuplicateReview):
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -350,116 +351,6 @@ class ReconcileService:
             record_change(
                 session, Entry(actor, f"reconcile.{status}", f"reconcile_job:{job.id}", error)
             )
-
-    # -- the register's likely duplicates ------------------------------------------------
-
-    def dedupe(self, ctx: OfficerContext) -> int:
-        """Compare the register with itself and add the likely duplicate pairs not listed
-        yet to the review list; returns how many were added. The ministry only."""
-        if ctx.role is not Role.MINISTRY:
-            raise Forbidden("only the ministry runs the register's deduplication")
-        from dancu.reconcile import dedupe
-        from dancu.reconcile.engine import DuckDBEngine
-        from dancu.reconcile.pipeline import register_steps
-
-        register = self.register_files("reconciliation:dedupe")
-        work = self.root / "dedupe" / f"work-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        engine = DuckDBEngine(work)
-        try:
-            engine.load_parquet("reg_person", register.persons, register.fingerprint)
-            engine.load_parquet("reg_identifier", register.identifiers, register.fingerprint)
-            engine.run([*register_steps(), *dedupe.steps()])
-            found = engine.query(
-                "SELECT personal_id_a, personal_id_b, score, agreement, province_code "
-                "FROM duplicates ORDER BY score DESC"
-            )
-        finally:
-            engine.close()
-            shutil.rmtree(work, ignore_errors=True)
-        added = 0
-        with self.factory() as session, session.begin():
-            known = set(
-                session.execute(
-                    select(DuplicatePair.personal_id_a, DuplicatePair.personal_id_b)
-                ).all()
-            )
-            for a, b, score, agreement, province in found:
-                if (a, b) in known:
-                    continue
-                session.add(
-                    DuplicatePair(
-                        personal_id_a=a,
-                        personal_id_b=b,
-                        score=float(score),
-                        agreement=str(agreement)[:120],
-                        province_code=str(province)[:2],
-                    )
-                )
-                added += 1
-            record_change(
-                session,
-                Entry(
-                    ctx.actor("reconciliation:dedupe"),
-                    "reconcile.dedupe",
-                    "register",
-                    f"{added} new pairs",
-                ),
-            )
-        return added
-
-    def duplicates(
-        self, ctx: OfficerContext, status: str = "open", limit: int = 100
-    ) -> list[s.DuplicateOut]:
-        """The pairs to review in the officer's area (ministry: all; province: theirs)."""
-        self._require_reviewer(ctx)
-        stmt = (
-            select(DuplicatePair)
-            .where(DuplicatePair.status == status)
-            .order_by(DuplicatePair.score.desc(), DuplicatePair.id)
-            .limit(limit)
-        )
-        if ctx.role is Role.PROVINCE:
-            stmt = stmt.where(DuplicatePair.province_code == ctx.province_code)
-        with self.factory() as session:
-            return [
-                s.DuplicateOut.model_validate(p, from_attributes=True)
-                for p in session.scalars(stmt)
-            ]
-
-    def decide_duplicate(
-        self, ctx: OfficerContext, pair_id: int, decision: str, note: str = ""
-    ) -> s.DuplicateOut:
-        """Record an officer's review of a pair: ``same`` person or ``different`` people."""
-        self._require_reviewer(ctx)
-        if decision not in ("same", "different"):
-            raise Invalid("choose: the same person, or different people", "decision")
-        note = " ".join(note.split())[:300]
-        with self.factory() as session, session.begin():
-            pair = session.get(DuplicatePair, pair_id, with_for_update=True)
-            if pair is None or (
-                ctx.role is Role.PROVINCE and pair.province_code != ctx.province_code
-            ):
-                raise NotFound("no such pair in your area")
-            if pair.status != "open":
-                raise Conflict("this pair was already reviewed")
-            pair.status, pair.note = decision, note
-            pair.decided_by, pair.decided_at = ctx.username, utcnow()
-            record_change(
-                session,
-                Entry(
-                    ctx.actor("reconciliation:dedupe"),
-                    "reconcile.duplicate_decide",
-                    f"duplicate:{pair.id}",
-                    f"{decision} {pair.personal_id_a} {pair.personal_id_b}",
-                ),
-            )
-            return s.DuplicateOut.model_validate(pair, from_attributes=True)
-
-    @staticmethod
-    def _require_reviewer(ctx: OfficerContext) -> None:
-        if ctx.role not in (Role.MINISTRY, Role.PROVINCE):
-            raise Forbidden("the register's duplicates are reviewed by province and ministry")
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -315,14 +315,21 @@ AGREEMENT_LABELS = {
 
 @router.get("/duplicates")
 def duplicates_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
-    """Pairs of people the register probably holds twice, for review."""
+    """Pairs of people the register probably holds twice, for review; below them the pairs
+    confirmed as one person and waiting for the ministry's merge, and the merged pairs, each
+    with its undo."""
     try:
         pairs = container.reconcile.duplicates(officer)
+        confirmed = container.reconcile.duplicates(officer, "same", limit=50)
+        merged = container.reconcile.duplicates(officer, "merged", limit=50)
     except DancuError as exc:
         return error_page(request, _("Not allowed"), _(exc.message), exc.status)
     labels = {k: _(v) for k, v in AGREEMENT_LABELS.items()}
     context = {
         "pairs": pairs,
+        "confirmed": confirmed,
+        "merged": merged,
+        "can_merge": officer.can_write,
         "agreement": lambda text: [labels[w] for w in text.split() if w in labels],
     }
     return render(request, "reconcile/duplicates.html", context)
@@ -335,13 +342,66 @@ def decide_duplicate(
     officer: WebOfficer,
     container: ContainerDep,
     decision: Annotated[str, Form(max_length=12)] = "",
+    survivor: Annotated[str, Form(max_length=1)] = "a",
     note: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
-        container.reconcile.decide_duplicate(officer, _job_id(pair_id), decision, note)
+        pair = container.reconcile.decide_duplicate(
+            officer, _job_id(pair_id), decision, note, survivor
+        )
     except DancuError as exc:
         return error_page(request, _("Not allowed"), _(exc.message), exc.status)
-    flash(request, _("The review is recorded."))
+    flash(request, _(_MERGED) if pair.status == "merged" else _("The review is recorded."))
     return RedirectResponse("/reconcile/duplicates", status_code=303)
+
+
+@router.post("/duplicates/{pair_id}/merge")
+def merge_duplicate(
+    request: Request,
+    pair_id: str,
+    officer: WebOfficer,
+    container: ContainerDep,
+    survivor: Annotated[str, Form(max_length=1)] = "a",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    """Merge a pair a province officer confirmed as one person (the ministry)."""
+    check_csrf(request, csrf_token)
+    try:
+        container.reconcile.merge_duplicate(officer, _job_id(pair_id), survivor)
+    except DancuError as exc:
+        return error_page(request, _("Not allowed"), _(exc.message), exc.status)
+    flash(request, _(_MERGED))
+    return RedirectResponse("/reconcile/duplicates", status_code=303)
+
+
+@router.post("/duplicates/{pair_id}/undo")
+def undo_duplicate_merge(
+    request: Request,
+    pair_id: str,
+    officer: WebOfficer,
+    container: ContainerDep,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+) -> Response:
+    """Undo a pair's merge. From HTMX the pair's entry is replaced in place; a plain form
+    post comes back to the page."""
+    check_csrf(request, csrf_token)
+    is_htmx = request.headers.get("hx-request") == "true"
+    try:
+        pair = container.reconcile.undo_duplicate_merge(officer, _job_id(pair_id), reason)
+    except DancuError as exc:
+        if is_htmx:
+            # Shown in place of the entry, so answered 200: HTMX swaps no 4xx answer in.
+            context = {"p": None, "pair_id": pair_id, "error": _(exc.message)}
+            return render(request, "reconcile/_undone.html", context)
+        return error_page(request, _("Not allowed"), _(exc.message), exc.status)
+    if is_htmx:
+        return render(request, "reconcile/_undone.html", {"p": pair, "pair_id": pair_id})
+    flash(request, _(_UNDONE))
+    return RedirectResponse("/reconcile/duplicates", status_code=303)
+
+
+_MERGED = N_("The two records are merged: the other number now answers as the one kept.")
+_UNDONE = N_("The merge is undone: both records are back, and the pair waits for review.")

@@ -8,13 +8,13 @@ from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dancu.bootstrap import Container
 from dancu.core.access import REGISTER_ROLES, OfficerContext
-from dancu.core.api import ApiOfficer, ContainerDep, problem
+from dancu.core.api import ApiOfficer, ContainerDep, problem, problem_responses
 from dancu.core.errors import DancuError, Forbidden
 from dancu.core.web import security_headers
 from dancu.registry import schemas as s
@@ -148,6 +148,44 @@ def correct_record(
     """Correct a fact recorded wrongly from the start (superseding, never editing); returns
     the personal ID number, new when the birth year or sex changed."""
     return {"personal_id": container.registry.correct_record(officer, data)}
+
+
+MergeId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the merge's id")]
+
+
+@router.post(
+    "/persons/{personal_id}/merge",
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def merge_persons(
+    personal_id: str, data: s.MergeRequest, officer: ApiOfficer, container: ContainerDep
+) -> s.MergeOut:
+    """Merge two records of one person (a duplicate): ``merged_personal_id`` answers as
+    ``personal_id`` from now on, with its identifiers, household, residences and family links
+    moved to it; nothing is deleted. The officer records civil events in both people's
+    areas (404, as for an unknown number, otherwise); merging a record with itself or one
+    already merged is 409. Undo with ``POST /api/v1/merges/{id}/undo``."""
+    return container.registry.merge_persons(
+        officer, personal_id, data.merged_personal_id, data.reason
+    )
+
+
+@router.get("/merges/{merge_id}", responses=problem_responses(401, 404, 422))
+def get_merge(merge_id: MergeId, officer: ApiOfficer, container: ContainerDep) -> s.MergeOut:
+    """A merge and whether it was undone."""
+    return container.registry.merge_record(officer, merge_id)
+
+
+@router.post("/merges/{merge_id}/undo", responses=problem_responses(401, 403, 404, 409, 422))
+def undo_merge(
+    merge_id: MergeId, data: s.UnmergeRequest, officer: ApiOfficer, container: ContainerDep
+) -> s.MergeOut:
+    """Undo a merge: the merged record is back with its number, identifiers, household,
+    residences and links as they were; what the survivor recorded since stays. 409 when
+    already undone, or when the survivor was merged into another record since (undo that
+    merge first)."""
+    return container.registry.unmerge(officer, merge_id, data.reason)
 
 
 class PersonLookupFastPath:

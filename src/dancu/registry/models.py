@@ -12,6 +12,11 @@ A person is a stable surrogate key (``person.id``) plus versioned rows:
 
 ``person_current`` is a maintained projection of the current state for fast lookup and scoped
 search; it is never the only copy of a fact.
+
+``person_merge`` records that two records were found to be one person (``merge.py``): the
+merged person keeps every row, marked by a version with status ``merged`` and the merge's
+pointer to the survivor, and the merge lists what it changed so that an undo restores exactly
+that.
 """
 
 from __future__ import annotations
@@ -114,6 +119,40 @@ class PersonIdentifier(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
+
+
+class PersonMerge(Base):
+    """Two records of one person made one: ``merged_id`` now answers as ``survivor_id``
+    (``status`` ``merged``) until the merge is undone (``undone``). ``changes`` lists the
+    rows the merge superseded, created and re-pointed, for the undo."""
+
+    __tablename__ = "person_merge"
+    __table_args__ = (
+        # A person is merged into one survivor at a time: the database refuses a second.
+        Index(
+            "uq_person_merge_open",
+            "merged_id",
+            unique=True,
+            sqlite_where=text("status = 'merged'"),
+            postgresql_where=text("status = 'merged'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    survivor_number: Mapped[str] = mapped_column(String(12))
+    merged_number: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(10), default="merged")  # merged | undone
+    reason: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[int] = mapped_column(ForeignKey("civil_event.id"))
+    merged_by: Mapped[str] = mapped_column(String(80))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    undo_event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
+    undone_by: Mapped[str] = mapped_column(String(80), default="")
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undo_reason: Mapped[str] = mapped_column(String(300), default="")
 
 
 class Household(Base):

@@ -26,6 +26,7 @@ from dancu.registry.models import (
     HouseholdMember,
     PersonCurrent,
     PersonIdentifier,
+    PersonMerge,
     PersonVersion,
     Residence,
 )
@@ -141,53 +142,97 @@ class RegistryReads:
 
     def history(self, ctx: OfficerContext, personal_id: str) -> s.HistoryOut:
         """Every version of the person's record (including superseded corrections), every
-        residence and every civil event, oldest first."""
+        residence and every civil event, oldest first; and the same of each record merged
+        into this one (``merge.py``), as it was."""
         with self.factory() as session:
             current = self._scoped_current(session, ctx, personal_id)
-            pid = current.person_id
-            versions = list(
-                session.scalars(
-                    select(PersonVersion)
-                    .where(PersonVersion.person_id == pid)
-                    .order_by(PersonVersion.valid_from, PersonVersion.recorded_at)
+            versions, residences, events = self._history_of(session, current.person_id)
+            merged = [
+                s.MergedRecordOut(
+                    merge_id=m.id,
+                    personal_id=m.merged_number,
+                    merged_at=m.merged_at,
+                    reason=m.reason,
+                    **dict(
+                        zip(
+                            ("versions", "residences", "events"),
+                            self._history_of(session, m.merged_id),
+                            strict=True,
+                        )
+                    ),
                 )
-            )
-            events = {
-                e.id: e
-                for e in session.scalars(
-                    select(CivilEvent)
-                    .where(
-                        CivilEvent.id.in_({v.event_id for v in versions if v.event_id})
-                        | (CivilEvent.person_id == pid)
-                    )
-                    .order_by(CivilEvent.occurred_on, CivilEvent.id)
-                )
-            }
-            residences = list(
-                session.scalars(
-                    select(Residence)
-                    .where(Residence.person_id == pid)
-                    .order_by(Residence.valid_from, Residence.recorded_at)
-                )
-            )
+                for m in self._merged_into(session, current.person_id)
+            ]
             out = s.HistoryOut(
                 personal_id=current.personal_id,
-                versions=self._version_timeline(versions, events),
-                residences=[self._residence_out(session, r) for r in residences],
-                events=[
-                    s.EventOut(
-                        id=e.id,
-                        kind=e.kind,
-                        occurred_on=e.occurred_on,
-                        recorded_at=e.recorded_at,
-                        actor=e.actor,
-                        reference=e.reference,
-                    )
-                    for e in events.values()
-                ],
+                versions=versions,
+                residences=residences,
+                events=events,
+                merged=merged,
             )
         self._audit_read(ctx, "person.history", current.person_id, None, "")
         return out
+
+    @staticmethod
+    def _merged_into(session: Session, person_id: int) -> list[PersonMerge]:
+        """The merges standing into the person, and into the records merged into it."""
+        found: list[PersonMerge] = []
+        survivors = [person_id]
+        while survivors:
+            step = list(
+                session.scalars(
+                    select(PersonMerge)
+                    .where(PersonMerge.survivor_id.in_(survivors), PersonMerge.status == "merged")
+                    .order_by(PersonMerge.id)
+                )
+            )
+            found += step
+            survivors = [m.merged_id for m in step]
+        return found
+
+    def _history_of(
+        self, session: Session, pid: int
+    ) -> tuple[list[s.VersionOut], list[s.ResidenceOut], list[s.EventOut]]:
+        versions = list(
+            session.scalars(
+                select(PersonVersion)
+                .where(PersonVersion.person_id == pid)
+                .order_by(PersonVersion.valid_from, PersonVersion.recorded_at)
+            )
+        )
+        events = {
+            e.id: e
+            for e in session.scalars(
+                select(CivilEvent)
+                .where(
+                    CivilEvent.id.in_({v.event_id for v in versions if v.event_id})
+                    | (CivilEvent.person_id == pid)
+                )
+                .order_by(CivilEvent.occurred_on, CivilEvent.id)
+            )
+        }
+        residences = list(
+            session.scalars(
+                select(Residence)
+                .where(Residence.person_id == pid)
+                .order_by(Residence.valid_from, Residence.recorded_at)
+            )
+        )
+        return (
+            self._version_timeline(versions, events),
+            [self._residence_out(session, r) for r in residences],
+            [
+                s.EventOut(
+                    id=e.id,
+                    kind=e.kind,
+                    occurred_on=e.occurred_on,
+                    recorded_at=e.recorded_at,
+                    actor=e.actor,
+                    reference=e.reference,
+                )
+                for e in events.values()
+            ],
+        )
 
     def household(self, ctx: OfficerContext, number: str) -> s.HouseholdOut:
         """A household (hộ) with its current members and their relationship to the head."""
@@ -310,10 +355,19 @@ class RegistryReads:
         )
 
     def _ref(self, session: Session, person_id: int | None) -> s.PersonRef | None:
-        if person_id is None:
-            return None
-        row = session.get(PersonCurrent, person_id)
-        return s.PersonRef(personal_id=row.personal_id, full_name=row.full_name) if row else None
+        """A parent or spouse as they stand today: a merged record as its survivor."""
+        for _ in range(100):  # a chain of merges, never a loop
+            if person_id is None:
+                return None
+            row = session.get(PersonCurrent, person_id)
+            if row is not None:
+                return s.PersonRef(personal_id=row.personal_id, full_name=row.full_name)
+            person_id = session.scalar(
+                select(PersonMerge.survivor_id).where(
+                    PersonMerge.merged_id == person_id, PersonMerge.status == "merged"
+                )
+            )
+        return None
 
     def _person_view(
         self,

@@ -274,11 +274,24 @@ class EventOut(BaseModel):
     reference: str
 
 
+class MergedRecordOut(BaseModel):
+    """The history of a record merged into this person (``merge.py``), kept as it was."""
+
+    merge_id: int
+    personal_id: str  # the merged record's number, now one of this person's identifiers
+    merged_at: datetime
+    reason: str
+    versions: list[VersionOut]
+    residences: list[ResidenceOut]
+    events: list[EventOut]
+
+
 class HistoryOut(BaseModel):
     personal_id: str
     versions: list[VersionOut]
     residences: list[ResidenceOut]
     events: list[EventOut]
+    merged: list[MergedRecordOut] = Field(default_factory=list)
 
 
 class HouseholdMemberOut(BaseModel):
@@ -378,6 +391,34 @@ class Correction(_Input):
     value: str = Field(min_length=1, max_length=120)
     reason: str = Field(min_length=3, max_length=200)
     reference: str = Field(default="", max_length=60)
+
+
+class MergeRequest(_Input):
+    """Two records of one person (a duplicate found by review): the one named in the path
+    survives, ``merged_personal_id`` answers as the survivor from now on. Undone with
+    ``POST /api/v1/merges/{id}/undo``."""
+
+    merged_personal_id: PersonalIDStr
+    reason: str = Field(min_length=3, max_length=300)
+
+
+class UnmergeRequest(_Input):
+    reason: str = Field(min_length=3, max_length=300)
+
+
+class MergeOut(BaseModel):
+    """A merge of two records of one person, and its undoing."""
+
+    id: int
+    survivor_personal_id: str
+    merged_personal_id: str
+    status: Literal["merged", "undone"]
+    reason: str
+    merged_by: str
+    merged_at: datetime
+    undone_by: str = ""
+    undone_at: datetime | None = None
+    undo_reason: str = ""
 
 
 class AgeBand(BaseModel):

@@ -19,6 +19,7 @@ from dancu.core.names import fold
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit
 from dancu.registry import schemas as s
+from dancu.registry.merge import MergeUseCases
 from dancu.registry.models import (
     Household,
     HouseholdMember,
@@ -36,10 +37,10 @@ from dancu.registry.versioning import supersede
 from dancu.registry.writes import NO_HOUSEHOLD_HERE, NO_PARENT
 
 
-class RegistryService(ResidenceUseCases, CivilStatusUseCases, OverviewReads):
+class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, OverviewReads):
     """The population register's use cases: births, deaths and registration here; residence
-    in ``residence.py``, civil status in ``status.py``, reads in ``reads.py``, area
-    aggregates in ``overview.py``."""
+    in ``residence.py``, civil status in ``status.py``, merging two records of one person in
+    ``merge.py``, reads in ``reads.py``, area aggregates in ``overview.py``."""
 
     # -- the whole register, for reconciliation ---------------------------------------------
 

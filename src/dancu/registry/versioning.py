@@ -43,7 +43,7 @@ def as_of(
     return stmt
 
 
-def copy_fields(row: Versioned) -> dict[str, Any]:
+def copy_fields(row: PersonVersion | Residence | HouseholdMember) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in _SKIP}
 
 
@@ -59,6 +59,20 @@ def supersede(
 
     Returns the new row (or None when the fact simply ends, e.g. leaving a household).
     """
+    return supersede_rows(session, row, on, now, event_id, changes)[1]
+
+
+def supersede_rows(
+    session: Session,
+    row: Versioned,
+    on: date,
+    now: datetime,
+    event_id: int | None,
+    changes: dict[str, Any] | None,
+) -> tuple[Versioned | None, Versioned | None]:
+    """``supersede``, returning both rows it adds: the copy ending on ``on`` (None when the
+    row started that day) and the new row (None without ``changes``). A merge keeps them to
+    undo exactly what it did."""
     if on < row.valid_from:
         raise Invalid(
             f"the date {on:%d/%m/%Y} is before the last recorded change "
@@ -68,21 +82,36 @@ def supersede(
     model = type(row)
     row.superseded_at = now
     base = copy_fields(row)
+    before = None
     if on > row.valid_from:
-        session.add(
-            model(
-                **base,
-                valid_from=row.valid_from,
-                valid_to=on,
-                recorded_at=now,
-                event_id=row.event_id,
-            )
+        before = model(
+            **base,
+            valid_from=row.valid_from,
+            valid_to=on,
+            recorded_at=now,
+            event_id=row.event_id,
         )
+        session.add(before)
     if changes is None:
-        return None
+        return before, None
     new = model(**{**base, **changes}, valid_from=on, recorded_at=now, event_id=event_id)
     session.add(new)
-    return new
+    return before, new
+
+
+def restore(
+    session: Session, row: PersonVersion | Residence | HouseholdMember, now: datetime
+) -> None:
+    """Believe ``row`` again from ``now``: a copy of it, over the same valid time, recorded
+    now (an undone merge's way back; ``row`` itself stays superseded)."""
+    copy = type(row)(
+        **copy_fields(row),
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        recorded_at=now,
+        event_id=row.event_id,
+    )
+    session.add(copy)
 
 
 def overlapping(model: type[Versioned], start: date) -> Any:

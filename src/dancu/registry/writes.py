@@ -56,6 +56,9 @@ NO_PARENT = N_(
     "also give their full name as on their card"
 )
 HOUSEHOLD_ATTEMPTS = 20
+MERGED_MEANWHILE = N_(
+    "this record was merged into another while this was being recorded; nothing was written"
+)
 RETRY = N_("the register changed while this was being recorded; nothing was written, try again")
 # PostgreSQL's answers to two transactions wanting the same rows at once.
 _CONTENDED = (
@@ -85,13 +88,16 @@ class WriteSteps(RegistryReads):
     @staticmethod
     def _lock(session: Session, person_id: int) -> PersonCurrent:
         """Lock the person's ``person_current`` row for the rest of the transaction and
-        return it as the database holds it now (fresh, even if loaded before the lock)."""
+        return it as the database holds it now (fresh, even if loaded before the lock). A row
+        gone meanwhile is a person merged into another by the writer before (``merge.py``)."""
         row = session.scalars(
             select(PersonCurrent)
             .where(PersonCurrent.person_id == person_id)
             .with_for_update()
             .execution_options(populate_existing=True)
-        ).one()
+        ).first()
+        if row is None:
+            raise Conflict(MERGED_MEANWHILE)
         return row
 
     def _lock_all(self, session: Session, *person_ids: int) -> None:

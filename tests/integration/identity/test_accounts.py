@@ -302,6 +302,46 @@ def test_a_recorded_death_suspends_the_account(container: Container, setup) -> N
     assert [e.kind for e in identity.history(father)].count("suspended") == 1  # once only
 
 
+def test_a_merged_record_suspends_its_account_until_the_merge_is_undone(
+    container: Container, setup
+) -> None:  # type: ignore[no-untyped-def]
+    identity, _sms, family = setup
+    father = family["father"]
+    again = container.registry.register_person(
+        BA_DINH,
+        rs.PersonRegistration(
+            full_name="Nguyễn Văn An",
+            birth_date=date(1988, 3, 14),
+            sex="M",
+            birth_commune_code="00001",
+            residence_commune_code="00004",
+            residence_since=date(2020, 1, 1),
+        ),
+    )
+    identity.provision(again, "0912345678", PASSCODE, 1)
+    subscriber = LocalSubscriber(
+        container.sessions,
+        "identity-test",
+        ("registry.person.merged", "registry.person.unmerged"),
+        identity.on_registry_event,
+        grace=timedelta(0),
+    )
+    merge = container.registry.merge_persons(BA_DINH, father, again, "registered twice")
+    assert subscriber.deliver() == 1
+    view = identity.officer_view(BA_DINH, again)
+    assert (view.account.status, view.suspended_reason) == ("suspended", "merged")
+    assert view.current_personal_id == father and not view.reinstatable
+    _refused(lambda: identity.login(s.Login(personal_id=again, passcode=PASSCODE)), "suspended")
+    _refused(lambda: identity.reinstate(BA_DINH, again, "by hand?"), "suspended-merged")
+    container.registry.unmerge(BA_DINH, merge.id, "two people after all")
+    assert subscriber.deliver() == 1
+    assert identity.account(again).status == "active"
+    assert identity.login(s.Login(personal_id=again, passcode=PASSCODE)).level == 1
+    identity.on_registry_event("registry.person.unmerged", {"merged_personal_id": again})
+    kinds = [e.kind for e in identity.history(again)]
+    assert kinds.count("suspended") == kinds.count("reinstated") == 1  # once each
+
+
 def test_provisioned_accounts_for_demos(container: Container, setup) -> None:  # type: ignore[no-untyped-def]
     identity, _sms, family = setup
     account = identity.provision(family["father"], "0912345678", PASSCODE, 2)
