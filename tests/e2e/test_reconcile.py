@@ -82,7 +82,10 @@ def test_the_ministry_reviews_likely_duplicates(page: Page, live_server: LiveSer
     ctx = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
     container.registry.register_person(ctx, twice)
     container.registry.register_person(ctx, twice)
-    assert container.reconcile.dedupe(SYSTEM_CONTEXT) >= 1
+    other = twice.model_copy(update={"full_name": "Lục Văn Thành", "sex": "M"})
+    kept = container.registry.register_person(ctx, other)
+    gone = container.registry.register_person(ctx, other)
+    assert container.reconcile.dedupe(SYSTEM_CONTEXT) >= 2
     _sign_in(page, live_server.url, "admin", "/registry/search")
     page.click("nav a[href='/reconcile/duplicates']")
     page.wait_for_url("**/reconcile/duplicates")
@@ -93,3 +96,16 @@ def test_the_ministry_reviews_likely_duplicates(page: Page, live_server: LiveSer
     first.locator("button[type=submit]").click()
     page.wait_for_url("**/reconcile/duplicates")
     expect(page.locator(".flash")).to_be_visible()
+    # The next pair is one person: merged at once, then undone in place (HTMX).
+    second = page.locator("ul.duplicates li", has_text=gone)
+    second.locator("input[value=same]").check()
+    second.locator(f"input[name=survivor] + label:text('{kept}')").click()
+    second.locator("button[type=submit]").click()
+    page.wait_for_url("**/reconcile/duplicates")
+    merged = page.locator("ul.merged li", has_text=kept)
+    expect(merged).to_be_visible()
+    shoot(page, "reconcile-merged")
+    merged.locator("input[name=reason]").fill("hai người khác nhau")
+    merged.locator("button[type=submit]").click()
+    expect(page.locator("ul.merged li [role=status]")).to_be_visible()
+    assert container.registry.get_person(ctx, gone).personal_id == gone
