@@ -12,7 +12,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -29,17 +28,8 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.models import AuditEntry
 from dancu.identity.clients import ClientRegistration
-from tests.live import free_port, serve
 
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-@pytest.fixture
-def provider(container: Container) -> Iterator[str]:
-    port = free_port()
-    container.settings.issuer = f"http://127.0.0.1:{port}"
-    with serve(container, port) as base:
-        yield base
 
 
 @pytest.fixture

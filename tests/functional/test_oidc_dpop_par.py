@@ -10,7 +10,6 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -25,15 +24,6 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.identity.clients import ClientRegistration
 from tests.functional.test_oidc import CALLBACK, _browser_signs_in, _metadata, _proof, _query, _rp
-from tests.live import free_port, serve
-
-
-@pytest.fixture
-def provider(container: Container) -> Iterator[str]:
-    port = free_port()
-    container.settings.issuer = f"http://127.0.0.1:{port}"
-    with serve(container, port) as base:
-        yield base
 
 
 @pytest.fixture

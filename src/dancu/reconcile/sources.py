@@ -56,11 +56,14 @@ def _file_fingerprint(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _reader(path: Path) -> str:
-    quoted = str(path).replace("'", "''")
+def _is_parquet(path: Path) -> bool:
     with path.open("rb") as f:
-        magic = f.read(4)
-    if magic == b"PAR1":
+        return f.read(4) == b"PAR1"
+
+
+def _reader(path: Path, parquet: bool) -> str:
+    quoted = str(path).replace("'", "''")
+    if parquet:
         return f"read_parquet('{quoted}')"
     return f"read_csv('{quoted}', all_varchar = true, header = true)"
 
@@ -83,8 +86,8 @@ def population_register(path: Path, root: Path) -> RegisterFiles:
         for statement in definitions("duckdb"):
             con.execute(statement)
         con.execute("SET enable_progress_bar = false")
-        reader = _reader(path)
-        con.execute(f"CREATE VIEW pop_file AS SELECT * FROM {reader}")
+        parquet = _is_parquet(path)
+        con.execute(f"CREATE VIEW pop_file AS SELECT * FROM {_reader(path, parquet)}")
         described = con.execute("DESCRIBE pop_file").fetchall()
         headers = [r[0] for r in described]
         typed = {r[0] for r in described if str(r[1]).upper() in ("DATE", "TIMESTAMP")}
@@ -96,7 +99,7 @@ def population_register(path: Path, root: Path) -> RegisterFiles:
             )
         # Both files read the population: a CSV is parsed once, into memory, for the columns
         # they use (a second pass over a 1M-person CSV costs ~2 s; Parquet reads are cheap).
-        if reader.startswith("read_parquet"):
+        if parquet:
             con.execute("CREATE VIEW pop AS SELECT * FROM pop_file")
         else:
             used = ", ".join('"' + c.replace('"', '""') + '"' for c in sorted(set(cols.values())))
