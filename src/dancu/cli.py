@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from dancu.bootstrap import Container
+from dancu.core import deps
 from dancu.core.cli import audit_app, db_app, officer_app, outbox_app
 from dancu.demo import demo_app
 from dancu.identity.cli import identity_app
@@ -17,6 +19,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    # The composition root: every command opens its container through this factory
+    # (``dancu.core.deps.open_container``); no context imports the container itself.
+    deps.provide(Container)
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(synth_app, name="synth")

@@ -15,10 +15,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
 from dancu.core.settings import Settings
 from dancu.reconcile.columns import ColumnMapping
+from dancu.reconcile.deps import open_reconcile
 from dancu.reconcile.engine import EngineName
 from dancu.reconcile.fields import FIELDS, VERDICTS
 from dancu.reconcile.sources import RegisterFiles
@@ -47,7 +47,7 @@ def _register(registry: str | None, settings: Settings, purpose: str) -> Registe
             raise DancuError(f"--registry: no file {registry}", "registry")
         return population_register(path, settings.data_dir / "reconcile" / "register")
     chosen = settings.model_copy(update={"database_url": registry}) if registry else settings
-    with Container(chosen) as container:
+    with open_reconcile(chosen) as container:
         return container.reconcile.register_files(purpose)
 
 
@@ -195,7 +195,7 @@ def reconcile_worker(
 ) -> None:
     """Run the reconciliation jobs sent through the web pages and the API (a server started
     with DANCU_RECONCILE_WORKER=false leaves them to this command)."""
-    with Container() as container:
+    with open_reconcile() as container:
         service = container.reconcile
         if once:
             worker = "cli-once"
@@ -217,7 +217,7 @@ def reconcile_dedupe() -> None:
     list (/reconcile/duplicates); pairs already listed are kept as they are."""
     from dancu.core.access import SYSTEM_CONTEXT
 
-    with Container() as container:
+    with open_reconcile() as container:
         added = container.reconcile.dedupe(SYSTEM_CONTEXT)
         waiting = len(container.reconcile.duplicates(SYSTEM_CONTEXT, limit=100_000))
     console.print(f"{added:,} new likely duplicate pairs; {waiting:,} waiting for review")

@@ -18,9 +18,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from dancu.bootstrap import Container
 from dancu.core.access import SYSTEM_CONTEXT
 from dancu.core.errors import DancuError
+from dancu.registry.deps import open_registry
 
 console = Console()
 registry_app = typer.Typer(help="The national population register.", no_args_is_help=True)
@@ -81,7 +81,7 @@ def registry_import(
 
     who = operator or getpass.getuser()
     actor = Actor(f"operator:{who}", "operator", "", "bulk-import")
-    with Container() as container:
+    with open_registry() as container:
         try:
             with _progress() as progress:
                 report = import_population(
@@ -108,7 +108,7 @@ def registry_export(
     """Write the current register in the population-file format (streaming)."""
     from dancu.registry.bulk import export_population
 
-    with Container() as container:
+    with open_registry() as container:
         with _progress() as progress:
             rows = export_population(
                 container.engine, out, province_code=province, progress=_stage_callback(progress)
@@ -128,7 +128,7 @@ def registry_show(
     except ValueError:
         console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    with Container() as container:
+    with open_registry() as container:
         try:
             person = container.registry.get_person(
                 SYSTEM_CONTEXT, personal_id, valid_on=valid_on, purpose="cli-show"

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 from dancu.core import i18n
-from dancu.core.web import templates
-from dancu.identity.account_web import EVENT_LABELS
+from dancu.core.pages import templates
 from dancu.identity.authorize import AuthRequest
+from dancu.identity.web.account import EVENT_LABELS
 
 IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"
 

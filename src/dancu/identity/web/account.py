@@ -7,37 +7,31 @@ signed in with (each can be signed out and forgotten) and the login history."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import anyio
-import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from markupsafe import Markup
 from pydantic import ValidationError
 
-from dancu.bootstrap import Container
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
-from dancu.core.web import (
-    CSRF_FIELD,
-    WebOfficer,
-    check_csrf,
-    csp_allowing_form_target,
+from dancu.core.pages import (
+    CsrfChecked,
     error_page,
     field_errors,
     flash,
     render,
 )
+from dancu.core.web import csp_allowing_form_target
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.ports import mask_phone, synthetic_selfie
-from dancu.identity.sessions import current_device, device_seen
-from dancu.identity.web import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
+from dancu.identity.sessions import device_seen
+from dancu.identity.web.oidc import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 MAX_SELFIE = 5 * 1024 * 1024
@@ -84,12 +78,12 @@ def _citizen(request: Request) -> dict[str, Any] | None:
 
 
 @router.get("/account/register")
-def register_page(request: Request, container: ContainerDep) -> Response:
+def register_page(request: Request, container: IdentityDep) -> Response:
     return render(request, "identity/register.html", _register_context(container, {}, {}))
 
 
 def _register_context(
-    container: Container, errors: dict[str, str], values: dict[str, str]
+    container: IdentityNeeds, errors: dict[str, str], values: dict[str, str]
 ) -> dict[str, Any]:
     return {
         "errors": errors,
@@ -101,15 +95,14 @@ def _register_context(
 @router.post("/account/register")
 async def register(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
     phone: Annotated[str, Form(max_length=20)] = "",
     email: Annotated[str, Form(max_length=120)] = "",
     selfie: Annotated[UploadFile | None, File()] = None,
     simulated_camera: Annotated[str, Form(max_length=5)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     values = {"personal_id": personal_id, "phone": phone, "email": email}
     photo = await selfie.read(MAX_SELFIE + 1) if selfie is not None else b""
     if simulated_camera == "yes" and container.settings.identity_adapters == "dev":
@@ -147,12 +140,11 @@ def confirm_page(request: Request) -> Response:
 @router.post("/account/register/confirm")
 def confirm(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     code: Annotated[str, Form(max_length=10)] = "",
     passcode: Annotated[str, Form(max_length=10)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     pending = request.session.get("registration")
     if not pending:
         return RedirectResponse("/account/register", status_code=303)
@@ -180,12 +172,11 @@ def account_login_page(request: Request) -> Response:
 @router.post("/account/login")
 def account_login(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
     passcode: Annotated[str, Form(max_length=64)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     try:
         sign_in(request, container, personal_id, passcode)
     except SignInFailed as failed:
@@ -195,7 +186,7 @@ def account_login(
 
 
 @router.get("/account")
-def account_page(request: Request, container: ContainerDep) -> Response:
+def account_page(request: Request, container: IdentityDep) -> Response:
     citizen = _citizen(request)
     if citizen is None:
         return RedirectResponse("/account/login", status_code=303)
@@ -203,7 +194,10 @@ def account_page(request: Request, container: ContainerDep) -> Response:
 
 
 def _account_context(
-    container: Container, citizen: dict[str, Any], errors: dict[str, str], values: dict[str, str]
+    container: IdentityNeeds,
+    citizen: dict[str, Any],
+    errors: dict[str, str],
+    values: dict[str, str],
 ) -> dict[str, Any]:
     personal_id = citizen["personal_id"]
     consents = container.authorizer.consents(container.authorizer.account_id(personal_id))
@@ -228,13 +222,12 @@ def _account_context(
 @router.post("/account/corrections")
 def request_correction(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     field: Annotated[str, Form(max_length=30)] = "",
     proposed: Annotated[str, Form(max_length=300)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     citizen = _citizen(request)
     if citizen is None:
         return RedirectResponse("/account/login", status_code=303)
@@ -253,11 +246,10 @@ def request_correction(
 @router.post("/account/consents/{consent_id}/revoke")
 def revoke_consent(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
     consent_id: int,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+    _csrf: CsrfChecked,
 ) -> Response:
-    check_csrf(request, csrf_token)
     citizen = _citizen(request)
     if citizen is None:
         return RedirectResponse("/account/login", status_code=303)
@@ -299,12 +291,11 @@ def second_factor_page(request: Request) -> Response:
 @router.post("/account/login/otp")
 def second_factor(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     otp: Annotated[str, Form(max_length=12)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     """The code from the authenticator app, after a right passcode (see ``sign_in``)."""
-    check_csrf(request, csrf_token)
     pending = request.session.get("mfa")
     if not isinstance(pending, dict):
         return RedirectResponse("/account/login", status_code=303)
@@ -347,14 +338,13 @@ def reset_page(request: Request) -> Response:
 @router.post("/account/reset")
 def reset(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
     phone: Annotated[str, Form(max_length=20)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     """Text a code to the phone on file. The answer is the same whether or not an account
     with this number and phone exists (nobody can probe for accounts or phones here)."""
-    check_csrf(request, csrf_token)
     values = {"personal_id": personal_id, "phone": phone}
     try:
         data = s.ResetRequest(personal_id=personal_id, phone=phone)
@@ -383,12 +373,11 @@ def reset_confirm_page(request: Request) -> Response:
 @router.post("/account/reset/confirm")
 def reset_confirm(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     code: Annotated[str, Form(max_length=10)] = "",
     passcode: Annotated[str, Form(max_length=10)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     pending = request.session.get("reset")
     if not isinstance(pending, dict):
         return RedirectResponse("/account/reset", status_code=303)
@@ -412,242 +401,7 @@ def reset_confirm(
     return RedirectResponse("/account/login", status_code=303)
 
 
-# -- the authenticator app -------------------------------------------------------------------
-
-
-@router.get("/account/totp")
-def totp_page(request: Request, container: ContainerDep) -> Response:
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    return render(request, "identity/totp.html", _totp_context(container, citizen, {}))
-
-
-def _totp_context(
-    container: Container, citizen: dict[str, Any], errors: dict[str, str]
-) -> dict[str, Any]:
-    personal_id = citizen["personal_id"]
-    account = container.identity.account(personal_id)
-    enrolment = None if account.totp_since else container.identity.totp_enrolment(personal_id)
-    qr = None
-    secret_groups = ""
-    if enrolment is not None:
-        qr = Markup(  # noqa: S704 (segno's SVG of our own URI, no markup from input)
-            segno.make(enrolment.uri, error="m").svg_inline(
-                scale=5, omitsize=True, title=_("QR code for the authenticator app")
-            )
-        )
-        secret = enrolment.secret
-        secret_groups = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-    return {
-        "account": account,
-        "enrolment": enrolment,
-        "qr": qr,
-        "secret_groups": secret_groups,
-        "errors": errors,
-    }
-
-
-def _totp_action(
-    request: Request,
-    container: Container,
-    csrf: str,
-    action: Callable[[str, int | None], object],
-    done: str | None = None,
-) -> Response:
-    """One change to the citizen's authenticator app: a refusal shows the app's page with
-    the reason, success goes back to it (with ``done`` as the message)."""
-    check_csrf(request, csrf)
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    try:
-        action(citizen["personal_id"], current_device(request))
-    except DancuError as exc:
-        context = _totp_context(container, citizen, field_errors(exc))
-        return render(request, "identity/totp.html", context, exc.status)
-    if done:
-        flash(request, done)
-    return RedirectResponse("/account/totp", status_code=303)
-
-
-@router.post("/account/totp/start")
-def totp_start(
-    request: Request,
-    container: ContainerDep,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    def start(personal_id: str, _device: int | None) -> object:
-        return container.identity.start_totp(personal_id)
-
-    return _totp_action(request, container, csrf_token, start)
-
-
-@router.post("/account/totp/confirm")
-def totp_confirm(
-    request: Request,
-    container: ContainerDep,
-    code: Annotated[str, Form(max_length=12)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    def confirm(personal_id: str, device: int | None) -> object:
-        return container.identity.confirm_totp(personal_id, code, device)
-
-    done = _("The authenticator app is set up: sign-in will ask for its code.")
-    return _totp_action(request, container, csrf_token, confirm, done)
-
-
-@router.post("/account/totp/remove")
-def totp_remove(
-    request: Request,
-    container: ContainerDep,
-    passcode: Annotated[str, Form(max_length=64)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    def remove(personal_id: str, device: int | None) -> object:
-        return container.identity.remove_totp(personal_id, passcode, device)
-
-    done = _("The authenticator app was removed: sign-in asks for the passcode only.")
-    return _totp_action(request, container, csrf_token, remove, done)
-
-
-# -- devices and history ---------------------------------------------------------------------
-
-
-@router.get("/account/devices")
-def devices_page(request: Request, container: ContainerDep) -> Response:
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    context = {
-        "devices": container.identity.devices(citizen["personal_id"]),
-        "current": current_device(request),
-    }
-    return render(request, "identity/devices.html", context)
-
-
-@router.post("/account/devices/{device_id}/revoke")
-def revoke_device(
-    request: Request,
-    container: ContainerDep,
-    device_id: int,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    check_csrf(request, csrf_token)
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    if container.identity.revoke_device(citizen["personal_id"], device_id):
-        if device_id == current_device(request):
-            request.session.pop("citizen", None)
-            flash(request, _("You signed out and this device was forgotten."))
-            return RedirectResponse("/account/login", status_code=303)
-        flash(request, _("The device was signed out and forgotten."))
-    return RedirectResponse("/account/devices", status_code=303)
-
-
-@router.get("/account/history")
-def history_page(request: Request, container: ContainerDep, page: int = 1) -> Response:
-    citizen = _citizen(request)
-    if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
-    page = max(1, min(page, 10_000))
-    events = container.identity.history(
-        citizen["personal_id"], limit=HISTORY_PAGE + 1, offset=(page - 1) * HISTORY_PAGE
-    )
-    context = {
-        "events": events[:HISTORY_PAGE],
-        "page": page,
-        "has_next": len(events) > HISTORY_PAGE,
-        "current": current_device(request),
-        "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
-        "factor_labels": {k: _(v) for k, v in FACTOR_LABELS.items()},
-    }
-    return render(request, "identity/history.html", context)
-
-
 @router.post("/account/logout")
-def account_logout(
-    request: Request, csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = ""
-) -> Response:
-    check_csrf(request, csrf_token)
+def account_logout(request: Request, _csrf: CsrfChecked) -> Response:
     request.session.pop("citizen", None)
     return RedirectResponse("/account/login", status_code=303)
-
-
-# -- officers: level 2 in person ---------------------------------------------------------------
-
-
-@router.get("/identity/level2")
-def level2_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
-    if not officer.can_write:
-        return _level2_forbidden(request)
-    return render(request, "identity/level2.html", _level2_context(container, {}, {}))
-
-
-@router.post("/identity/level2")
-def level2(
-    request: Request,
-    officer: WebOfficer,
-    container: ContainerDep,
-    personal_id: Annotated[str, Form(max_length=20)] = "",
-    card_personal_id: Annotated[str, Form(max_length=20)] = "",
-    phone: Annotated[str, Form(max_length=20)] = "",
-    fingerprint_scan: Annotated[str, Form(max_length=20)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    check_csrf(request, csrf_token)
-    if not officer.can_write:
-        return _level2_forbidden(request)
-    values = {
-        "personal_id": personal_id,
-        "card_personal_id": card_personal_id,
-        "phone": phone,
-        "fingerprint_scan": fingerprint_scan,
-    }
-    # The development scanner: a capture stands in for the device's templates.
-    scan = (
-        f"simulated-scan:{personal_id.strip()}:{time.time_ns()}".encode()
-        if fingerprint_scan == "simulated" and container.settings.identity_adapters == "dev"
-        else b""
-    )
-    try:
-        data = s.Level2Activation(
-            personal_id=personal_id,
-            card_personal_id=card_personal_id,
-            fingerprint_scan=scan,
-            phone=phone or None,
-        )
-        account = container.identity.activate_level2(officer, data)
-    except (ValidationError, DancuError) as exc:
-        errors = field_errors(exc)
-        if "fingerprint_scan" in errors and not scan:
-            errors["fingerprint_scan"] = _("Capture the fingerprints first")
-        status = exc.status if isinstance(exc, DancuError) else 422
-        return render(
-            request, "identity/level2.html", _level2_context(container, errors, values), status
-        )
-    message = _("Level 2 activated for %(id)s.") % {"id": account.personal_id}
-    if account.status == "pending":
-        message += " " + _("A code to set the passcode was sent by SMS.")
-    flash(request, message)
-    return RedirectResponse("/identity/level2", status_code=303)
-
-
-def _level2_context(
-    container: Container, errors: dict[str, str], values: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "errors": errors,
-        "values": values,
-        "dev_scanner": container.settings.identity_adapters == "dev",
-    }
-
-
-def _level2_forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Only commune police officers activate level 2."),
-        403,
-    )

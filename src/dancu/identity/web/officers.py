@@ -16,26 +16,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
-from dancu.core.web import (
-    CSRF_FIELD,
+from dancu.core.pages import (
+    CsrfChecked,
     WebOfficer,
-    check_csrf,
     error_page,
     field_errors,
     flash,
     render,
 )
-from dancu.identity.account_web import (
+from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.service import SUSPENSION_REASONS
+from dancu.identity.web.account import (
     CORRECTION_FIELDS,
     EVENT_LABELS,
     FACTOR_LABELS,
 )
-from dancu.identity.service import SUSPENSION_REASONS
 from dancu.registry.lookup import parse_personal_id
 
 router = APIRouter(prefix="/identity", tags=["officer-accounts"], include_in_schema=False)
@@ -92,14 +90,14 @@ def accounts_page(
 
 @router.get("/accounts/{personal_id}")
 def account_page(
-    request: Request, personal_id: str, officer: WebOfficer, container: ContainerDep
+    request: Request, personal_id: str, officer: WebOfficer, container: IdentityDep
 ) -> Response:
     return _account_page(request, container, officer, personal_id, {}, {})
 
 
 def _account_page(
     request: Request,
-    container: Container,
+    container: IdentityNeeds,
     officer: OfficerContext,
     personal_id: str,
     errors: dict[str, str],
@@ -143,7 +141,7 @@ def _describe(detail: str) -> str:
 
 def _act(
     request: Request,
-    container: Container,
+    container: IdentityNeeds,
     officer: OfficerContext,
     personal_id: str,
     action: str,
@@ -179,13 +177,12 @@ def suspend(
     request: Request,
     personal_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     reason: Annotated[str, Form(alias="suspend_reason", max_length=40)] = "",
     note: Annotated[str, Form(alias="suspend_note", max_length=1000)] = "",
     confirm: Annotated[str, Form(max_length=5)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     return _act(
         request,
         container,
@@ -204,12 +201,11 @@ def reinstate(
     request: Request,
     personal_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     note: Annotated[str, Form(alias="reinstate_note", max_length=1000)] = "",
     confirm: Annotated[str, Form(max_length=5)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     return _act(
         request,
         container,
@@ -228,12 +224,11 @@ def reset_second_factor(
     request: Request,
     personal_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     note: Annotated[str, Form(alias="reset_note", max_length=1000)] = "",
     confirm: Annotated[str, Form(max_length=5)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     return _act(
         request,
         container,
@@ -251,13 +246,13 @@ def reset_second_factor(
 
 
 @router.get("/corrections")
-def corrections_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+def corrections_page(request: Request, officer: WebOfficer, container: IdentityDep) -> Response:
     return _corrections_page(request, container, officer, None, {}, {})
 
 
 def _corrections_page(
     request: Request,
-    container: Container,
+    container: IdentityNeeds,
     officer: OfficerContext,
     failed: int | None,
     errors: dict[str, str],
@@ -288,12 +283,11 @@ def resolve_correction(
     request: Request,
     request_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     outcome: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=1000)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     if not officer.can_write:
         return _forbidden(request)
     if not _REQUEST_ID.fullmatch(request_id):

@@ -12,22 +12,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from dancu.bootstrap import Container
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
-from dancu.core.web import (
-    CSRF_FIELD,
-    check_csrf,
-    csp_allowing_form_target,
-    error_page,
-    field_errors,
-    render,
-)
+from dancu.core.pages import CsrfChecked, error_page, field_errors, render
+from dancu.core.web import csp_allowing_form_target
 from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.service import SecondFactorRequired
 from dancu.identity.sessions import device_seen
 
@@ -70,7 +63,7 @@ def _fail(request: Request, base: str, exc: AuthorizeError) -> Response:
 
 
 @router.get("/oidc/authorize")
-async def authorize(request: Request, container: ContainerDep) -> Response:
+async def authorize(request: Request, container: IdentityDep) -> Response:
     """The authorization endpoint: check the request, then sign-in and consent."""
     base = issuer(request, container.settings.issuer)
     query = dict(request.query_params)
@@ -96,12 +89,11 @@ def login_page(request: Request) -> Response:
 @router.post("/oidc/login")
 def login(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
     passcode: Annotated[str, Form(max_length=64)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     auth = _pending(request)
     if auth is None:
         return _no_request(request)
@@ -118,7 +110,7 @@ def login(
 
 
 @router.get("/oidc/consent")
-def consent_page(request: Request, container: ContainerDep) -> Response:
+def consent_page(request: Request, container: IdentityDep) -> Response:
     auth = _pending(request)
     citizen = request.session.get("citizen")
     if auth is None or citizen is None:
@@ -137,13 +129,12 @@ def consent_page(request: Request, container: ContainerDep) -> Response:
 @router.post("/oidc/consent")
 def consent(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     decision: Annotated[str, Form(max_length=10)] = "",
     remember: Annotated[str, Form(max_length=5)] = "",
     on_behalf: Annotated[str, Form(max_length=20)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     auth, citizen = _pending(request), request.session.get("citizen")
     if auth is None or citizen is None:
         return _no_request(request)
@@ -159,7 +150,7 @@ def consent(
 
 def _finish(
     request: Request,
-    container: Container,
+    container: IdentityNeeds,
     auth: AuthRequest,
     citizen: dict[str, Any],
     remember: bool,
@@ -198,13 +189,13 @@ class SignInFailed(Exception):
 
 
 def sign_in(
-    request: Request, container: Container, personal_id: str, passcode: str
+    request: Request, container: IdentityNeeds, personal_id: str, passcode: str
 ) -> s.AccountOut:
     """Check the passcode and start the citizen's session on this device (recorded in the
     citizen's device list); on failure, ``SignInFailed`` carries the sign-in form's errors
     and the answer's status. An account with an authenticator app is not signed in yet:
     ``SignInFailed`` then carries the code step of the form (``step="otp"``, status 200),
-    whose answer goes to /account/login/otp (``account_web.second_factor``)."""
+    whose answer goes to /account/login/otp (``account.second_factor``)."""
     try:
         account = container.identity.login(
             s.Login(personal_id=personal_id, passcode=passcode), device_seen(request)
@@ -247,7 +238,7 @@ def _no_request(request: Request) -> Response:
 @router.get("/oidc/logout")
 def logout(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
     id_token_hint: str = "",
     post_logout_redirect_uri: str = "",
     state: str = "",

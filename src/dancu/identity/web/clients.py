@@ -17,12 +17,16 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext, Role
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError, Forbidden, NotFound
 from dancu.core.i18n import N_, _
-from dancu.core.web import CSRF_FIELD, WebOfficer, check_csrf, error_page, field_errors, render
+from dancu.core.pages import (
+    CsrfChecked,
+    WebOfficer,
+    error_page,
+    field_errors,
+    render,
+)
 from dancu.identity.clients import (
     GRANTS,
     SCOPES,
@@ -30,7 +34,8 @@ from dancu.identity.clients import (
     ClientOut,
     ClientRegistration,
 )
-from dancu.identity.web import ATTRIBUTE_LABELS
+from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.web.oidc import ATTRIBUTE_LABELS
 
 router = APIRouter(tags=["clients"], include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -83,7 +88,7 @@ def _labels() -> dict[str, Any]:
 
 
 @router.get("/identity/clients")
-def clients_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+def clients_page(request: Request, officer: WebOfficer, container: IdentityDep) -> Response:
     if not _is_admin(officer):
         return _forbidden(request)
     context = {"clients": container.clients.list(), **_labels()}
@@ -192,10 +197,12 @@ def _registration(values: dict[str, Any]) -> tuple[ClientRegistration | None, di
 
 @router.post("/identity/clients/new")
 async def client_register(
-    request: Request, officer: WebOfficer, container: ContainerDep
+    request: Request,
+    officer: WebOfficer,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
 ) -> Response:
     raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FIELD) or ""))
     if not _is_admin(officer):
         return _forbidden(request)
     values = _values(raw)
@@ -219,7 +226,7 @@ async def client_register(
     return RedirectResponse(f"/identity/clients/{out.client_id}", status_code=303)
 
 
-def _client(container: Container, client_id: str) -> ClientOut | None:
+def _client(container: IdentityNeeds, client_id: str) -> ClientOut | None:
     try:
         return container.clients.details(client_id)
     except NotFound:
@@ -232,7 +239,7 @@ def _not_found(request: Request) -> Response:
 
 @router.get("/identity/clients/{client_id}")
 def client_page(
-    request: Request, client_id: str, officer: WebOfficer, container: ContainerDep
+    request: Request, client_id: str, officer: WebOfficer, container: IdentityDep
 ) -> Response:
     if not _is_admin(officer):
         return _forbidden(request)
@@ -246,10 +253,13 @@ def client_page(
 
 @router.post("/identity/clients/{client_id}/{action}")
 async def client_set_state(
-    request: Request, client_id: str, action: str, officer: WebOfficer, container: ContainerDep
+    request: Request,
+    client_id: str,
+    action: str,
+    officer: WebOfficer,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
 ) -> Response:
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FIELD) or ""))
     if not _is_admin(officer):
         return _forbidden(request)
     if action not in ("disable", "enable"):

@@ -8,17 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from dancu.bootstrap import Container
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.i18n import _
-from dancu.core.web import CSRF_FIELD, check_csrf, field_errors, render
+from dancu.core.pages import CsrfChecked, field_errors, render
+from dancu.identity.deps import IdentityDep, IdentityNeeds
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 
 
 def _context(
-    container: Container, citizen: dict[str, Any], errors: dict[str, str], values: dict[str, str]
+    container: IdentityNeeds,
+    citizen: dict[str, Any],
+    errors: dict[str, str],
+    values: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "wards": container.guardians.wards(citizen["personal_id"]),
@@ -29,7 +31,7 @@ def _context(
 
 
 @router.get("/account/children")
-def children_page(request: Request, container: ContainerDep) -> Response:
+def children_page(request: Request, container: IdentityDep) -> Response:
     citizen = request.session.get("citizen")
     if not isinstance(citizen, dict):
         return RedirectResponse("/account/login", status_code=303)
@@ -39,11 +41,10 @@ def children_page(request: Request, container: ContainerDep) -> Response:
 @router.post("/account/children")
 def register_child(
     request: Request,
-    container: ContainerDep,
+    container: IdentityDep,
+    _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     citizen = request.session.get("citizen")
     if not isinstance(citizen, dict):
         return RedirectResponse("/account/login", status_code=303)
