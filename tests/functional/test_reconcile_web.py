@@ -24,10 +24,10 @@ from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
 from dancu.core.models import AuditEntry, Officer
 from dancu.core.officers import context_for, create_officer
 from dancu.reconcile.models import ReconcileJob
-from dancu.reconcile.synth import generate_extract
+from dancu.reconcile.synth_extract import generate_extract
 from dancu.registry import schemas as rs
 from dancu.registry.bulk import import_population
-from dancu.registry.synth import generate_population
+from dancu.registry.synth_population import generate_population
 
 PASSWORD = "correct horse battery"
 

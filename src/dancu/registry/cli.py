@@ -149,7 +149,7 @@ def synth_population(
     ] = None,
 ) -> None:
     """Generate a realistic synthetic population file (names, households, ages, provinces)."""
-    from dancu.registry.synth import generate_population
+    from dancu.registry.synth_population import generate_population
 
     try:
         reference = date.fromisoformat(as_of) if as_of else None
@@ -192,7 +192,7 @@ def synth_extract(
 ) -> None:
     """Generate an agency extract with realistic defects from a population file, and its
     ground truth (who each row is, the verdict reconciliation should give, the defects)."""
-    from dancu.reconcile.synth import generate_extract
+    from dancu.reconcile.synth_extract import generate_extract
 
     if not population.is_file():
         console.print(f"[red]--population: {population} is not a file[/red]")

@@ -28,7 +28,7 @@ from dancu.registry.models import (
     PersonIdentifier,
     PersonVersion,
 )
-from dancu.registry.synth import generate_population
+from dancu.registry.synth_population import generate_population
 
 AS_OF = date(2026, 11, 1)
 PEOPLE = 400

@@ -13,10 +13,10 @@ from datetime import date
 from typing import Final
 
 from dancu.core.names import fold
+from dancu.synth.names import VARIANTS
 
 _TONE_MARKS: Final = frozenset("\u0300\u0301\u0303\u0309\u0323")
 _OPEN_PAIR: Final = re.compile(r"(?<![aăâeêioôơuưy])(oa|oe|uy)$")
-_VARIANTS: Final = {"Hoàng": "Huỳnh", "Huỳnh": "Hoàng", "Vũ": "Võ", "Võ": "Vũ"}
 _TYPO_LETTERS: Final = "abcdeghiklmnopqrstuvxy"  # the Vietnamese alphabet's plain letters
 
 
@@ -81,9 +81,9 @@ def swap_variant(name: str) -> str:
     """The first Hoàng/Huỳnh or Vũ/Võ read the other way: one Hán character each (黃, 武;
     reference/vietnam.md §6)."""
     words = name.split(" ")
-    k = next((k for k, w in enumerate(words) if w in _VARIANTS), None)
+    k = next((k for k, w in enumerate(words) if w in VARIANTS), None)
     if k is not None:
-        words[k] = _VARIANTS[words[k]]
+        words[k] = VARIANTS[words[k]]
     return " ".join(words)
 
 

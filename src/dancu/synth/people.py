@@ -1,10 +1,11 @@
-"""Synthetic population files (``dancu synth population``) in the format of docs/formats.md.
+"""The synthetic population (``dancu synth population``): people in the columns of a population
+file (docs/formats.md).
 
 The people are invented, but shaped like Vietnam's so that searches, dashboards, reconciliation
 and benchmarks behave as they will on real data:
 
 - **Where**: households are spread over the 63 provinces in proportion to the 2019 census
-  (``registry/data/provinces_2019.csv``), uniformly over each province's communes.
+  (``synth/data/provinces_2019.csv``), uniformly over each province's communes.
 - **Households**: sizes 1-8 with the 2019 census mean of about 3.5; a head, usually a spouse,
   children, sometimes a parent of the head or grandchildren. Children carry the father's
   family name and link to their parents; spouses link to each other.
@@ -22,244 +23,33 @@ and benchmarks behave as they will on real data:
   the successor commune in the 34-province scheme, as an import requires.
 
 Generation is vectorised with numpy in chunks, deterministic for a given seed and reference
-date, and streams to CSV or Parquet with constant memory.
+date, and yields one Arrow table per chunk: constant memory. The name lists are in
+``names.py``; ``registry/synth_population.py`` writes the chunks as a population file.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from dancu.core.units import REFORM_DATE, reference_rows
-from dancu.registry.bulk_io import COLUMNS, PopulationWriter
-
-SynthProgress = Callable[[int, int], None]
+from dancu.synth import names
+from dancu.synth.names import choice
 
 _CHUNK_PEOPLE = 100_000
-_EPOCH = np.datetime64("1970-01-01", "D")
 
-# -- frequencies ------------------------------------------------------------------------------
-# Family names: shares from the commonly cited distribution (Nguyễn 38.4 %, Trần 11 %, ...).
-_FAMILY = {
-    "Nguyễn": 38.4,
-    "Trần": 11.0,
-    "Lê": 9.5,
-    "Phạm": 7.1,
-    "Hoàng": 3.1,
-    "Huỳnh": 2.0,
-    "Phan": 4.5,
-    "Vũ": 2.0,
-    "Võ": 1.9,
-    "Đặng": 2.1,
-    "Bùi": 2.0,
-    "Đỗ": 1.4,
-    "Hồ": 1.3,
-    "Ngô": 1.3,
-    "Dương": 1.0,
-    "Lý": 0.5,
-    "Đinh": 0.6,
-    "Trương": 0.6,
-    "Đào": 0.5,
-    "Lương": 0.4,
-    "Mai": 0.4,
-    "Trịnh": 0.4,
-    "Lâm": 0.3,
-    "Phùng": 0.2,
-    "Tạ": 0.2,
-    "Cao": 0.3,
-    "Hà": 0.3,
-    "Đoàn": 0.4,
-    "Vương": 0.2,
-    "Tô": 0.2,
-    "Châu": 0.2,
-    "Kiều": 0.1,
-    "Thái": 0.2,
-    "Quách": 0.1,
-    "Lò": 0.1,
-    "Sùng": 0.1,
-    "Hứa": 0.1,
-    "Lục": 0.1,
-    "Triệu": 0.2,
-    "Nông": 0.2,
-}
-_MIDDLE_M = {
-    "Văn": 30,
-    "Đức": 8,
-    "Minh": 10,
-    "Quang": 7,
-    "Hữu": 6,
-    "Công": 5,
-    "Thành": 5,
-    "Ngọc": 3,
-    "Xuân": 3,
-    "Anh": 4,
-    "Hoàng": 3,
-    "Tuấn": 2,
-    "Gia": 3,
-    "Trọng": 3,
-    "Bảo": 3,
-    "Đình": 4,
-}
-_MIDDLE_F = {
-    "Thị": 40,
-    "Ngọc": 8,
-    "Thu": 6,
-    "Thanh": 6,
-    "Minh": 4,
-    "Phương": 3,
-    "Kim": 4,
-    "Thúy": 3,
-    "Bảo": 3,
-    "Hoài": 2,
-    "Khánh": 2,
-    "Mai": 2,
-    "Hồng": 3,
-    "Diệu": 2,
-}
-_GIVEN_M = {
-    "Hùng": 6,
-    "Dũng": 6,
-    "Minh": 7,
-    "Tuấn": 7,
-    "Nam": 6,
-    "Hải": 6,
-    "Long": 5,
-    "Quân": 4,
-    "Huy": 6,
-    "Khang": 3,
-    "Phúc": 4,
-    "Bảo": 3,
-    "Đức": 5,
-    "Thắng": 4,
-    "Sơn": 5,
-    "Tùng": 4,
-    "Hiếu": 4,
-    "Trung": 5,
-    "Cường": 5,
-    "Hòa": 3,
-    "Vinh": 4,
-    "Thành": 5,
-    "Kiên": 3,
-    "Phong": 3,
-    "Lâm": 2,
-    "An": 4,
-    "Khoa": 3,
-    "Đạt": 4,
-    "Tài": 3,
-    "Nghĩa": 3,
-    "Quý": 2,
-    "Thịnh": 2,
-    "Toàn": 3,
-    "Việt": 3,
-    "Hưng": 3,
-}
-_GIVEN_F = {
-    "Lan": 5,
-    "Hương": 6,
-    "Hoa": 4,
-    "Mai": 5,
-    "Linh": 7,
-    "Trang": 7,
-    "Hà": 5,
-    "Ngọc": 4,
-    "Anh": 6,
-    "Thảo": 5,
-    "Vy": 4,
-    "Hạnh": 4,
-    "Nhung": 3,
-    "Huyền": 5,
-    "Yến": 4,
-    "Phương": 5,
-    "Thủy": 5,
-    "Hằng": 5,
-    "Dung": 4,
-    "Nga": 4,
-    "Nhi": 4,
-    "Châu": 2,
-    "Quỳnh": 3,
-    "Giang": 3,
-    "Loan": 3,
-    "Hòa": 2,
-    "Thư": 3,
-    "Diệp": 1,
-    "Uyên": 2,
-    "My": 3,
-    "Oanh": 2,
-    "Tuyết": 2,
-    "Hiền": 4,
-}
-_FOURTH = {"M": _MIDDLE_M, "F": {"Thu": 3, "Ngọc": 3, "Minh": 2, "Thanh": 3, "Bảo": 2}}
-
-# Ethnicity by province (legacy code); the rest of each province is Kinh. Shares are
-# rounded from the 2019 census; the point is realistic variety, not exact figures.
-_ETHNIC = {
-    "02": {"H'Mông": 33, "Tày": 23, "Dao": 15, "Nùng": 9},
-    "04": {"Tày": 40, "Nùng": 31, "H'Mông": 10, "Dao": 10},
-    "06": {"Tày": 52, "Dao": 17, "Nùng": 9, "H'Mông": 7},
-    "08": {"Tày": 25, "Dao": 12, "Sán Chay": 8},
-    "10": {"H'Mông": 25, "Tày": 15, "Dao": 14, "Giáy": 5},
-    "11": {"Thái": 38, "H'Mông": 37},
-    "12": {"H'Mông": 40, "Thái": 33, "Dao": 14},
-    "14": {"Thái": 53, "H'Mông": 17, "Mường": 8},
-    "15": {"Tày": 18, "Dao": 11, "H'Mông": 11, "Thái": 6},
-    "17": {"Mường": 64},
-    "20": {"Nùng": 42, "Tày": 35, "Dao": 4},
-    "62": {"Xơ Đăng": 25, "Ba Na": 12, "Gié Triêng": 7},
-    "64": {"Gia Rai": 34, "Ba Na": 12},
-    "66": {"Ê Đê": 17, "Nùng": 4, "Tày": 3},
-    "67": {"M'Nông": 10, "Nùng": 6, "Tày": 5},
-    "68": {"Cơ Ho": 12, "Mạ": 3},
-    "84": {"Khmer": 32},
-    "94": {"Khmer": 30, "Hoa": 3},
-    "95": {"Khmer": 8},
-    "91": {"Khmer": 12},
-    "89": {"Khmer": 4, "Chăm": 1},
-    "79": {"Hoa": 4},
-    "38": {"Mường": 9, "Thái": 6},
-    "40": {"Thái": 9},
-}
-# Religion: about 73 % declare none (empty); the rest by region.
-_RELIGION_DEFAULT = {"": 79, "Phật giáo": 13, "Công giáo": 7, "Tin lành": 1}
-_RELIGION = {
-    "89": {"": 40, "Phật giáo Hòa Hảo": 45, "Phật giáo": 12, "Công giáo": 3},
-    "72": {"": 55, "Cao Đài": 30, "Phật giáo": 12, "Công giáo": 3},
-    "36": {"": 70, "Công giáo": 25, "Phật giáo": 5},
-    "37": {"": 70, "Công giáo": 22, "Phật giáo": 8},
-    "75": {"": 50, "Công giáo": 30, "Phật giáo": 17, "Tin lành": 3},
-    "79": {"": 60, "Phật giáo": 20, "Công giáo": 15, "Cao Đài": 3, "Tin lành": 2},
-    "66": {"": 65, "Công giáo": 13, "Tin lành": 14, "Phật giáo": 8},
-}
 _HOUSEHOLD_SIZES = np.array([1, 2, 3, 4, 5, 6, 7, 8])
 _HOUSEHOLD_SHARES = np.array([12.0, 21.0, 22.0, 25.0, 11.0, 5.0, 2.5, 1.5])
 # Head of household ages 20-89 (2019 census shape: most heads are 35-64).
 _HEAD_AGES = np.arange(20, 90)
 _HEAD_AGE_W = np.interp(
     _HEAD_AGES, [20, 30, 40, 50, 60, 70, 80, 89], [1.0, 6.0, 10.0, 10.0, 8.0, 5.0, 2.5, 0.8]
-)
-_STREETS = np.array(
-    [
-        "Lê Lợi",
-        "Trần Hưng Đạo",
-        "Nguyễn Trãi",
-        "Hai Bà Trưng",
-        "Quang Trung",
-        "Lý Thường Kiệt",
-        "Hùng Vương",
-        "Phan Chu Trinh",
-        "Nguyễn Huệ",
-        "Điện Biên Phủ",
-        "Lê Duẩn",
-        "Võ Thị Sáu",
-        "Bà Triệu",
-        "Ngô Quyền",
-    ]
 )
 # Old CMND: the range both Bà Rịa-Vũng Tàu and Đồng Nai police issued (vietnam.md section 1).
 _SHARED_CMND = (271_450_001, 271_500_000)
@@ -279,7 +69,7 @@ class _Geo:
 
     @classmethod
     def load(cls) -> _Geo:
-        with (files("dancu.registry") / "data" / "provinces_2019.csv").open(encoding="utf-8") as f:
+        with (files("dancu.synth") / "data" / "provinces_2019.csv").open(encoding="utf-8") as f:
             census = list(csv.DictReader(f))
         by_province: dict[str, list[str]] = {}
         for r in reference_rows("units_legacy.csv"):
@@ -321,14 +111,6 @@ class _Geo:
         return np.where(after, self.successor[commune_index], self.communes[commune_index])  # type: ignore[no-any-return]
 
 
-def _choice(
-    rng: np.random.Generator, table: dict[str, float] | dict[str, int], n: int
-) -> np.ndarray:
-    names = np.array(list(table))
-    weights = np.array(list(table.values()), dtype=float)
-    return names[rng.choice(len(names), size=n, p=weights / weights.sum())]
-
-
 def _by_province(
     rng: np.random.Generator,
     province_codes: np.ndarray,
@@ -348,15 +130,11 @@ def _by_province(
         full = dict(table)
         if residual is not None:
             full[residual] = max(100 - sum(table.values()), 1)
-        out[rows] = _choice(rng, full, int(rows.sum()))
+        out[rows] = choice(rng, full, int(rows.sum()))
     rest = ~listed
     if rest.any():
-        out[rest] = _choice(rng, default, int(rest.sum()))
+        out[rest] = choice(rng, default, int(rest.sum()))
     return out
-
-
-def _dates(days: np.ndarray) -> np.ndarray:
-    return _EPOCH + days.astype("timedelta64[D]")
 
 
 def _years_before(ref: np.datetime64, years: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -394,42 +172,28 @@ class _IdPool:
         return np.char.zfill(numbers.astype(str), 12)
 
 
-def generate_population(
-    people: int,
-    seed: int,
-    out: Path | str,
-    *,
-    as_of: date | None = None,
-    progress: SynthProgress | None = None,
-) -> int:
-    """Write ``people`` synthetic residents to ``out`` (``.csv`` or ``.parquet``).
+def population(people: int, seed: int, *, as_of: date | None = None) -> Iterator[pa.Table]:
+    """``people`` synthetic residents, one Arrow table of population-file columns per chunk.
 
-    The same ``seed`` and ``as_of`` (the reference "today"; default today) give the same file.
-    Returns the number of rows written. ``progress(done, total)`` follows the rows.
+    The same ``seed`` and ``as_of`` (the reference "today"; default today) give the same
+    tables. Raises ``ValueError`` at once, before the first chunk, if ``people`` is below 1.
     """
     if people < 1:
         raise ValueError("people must be at least 1")
-    geo = _Geo.load()
-    ref = np.datetime64(as_of or date.today(), "D")
+    return _chunks(people, seed, _Geo.load(), np.datetime64(as_of or date.today(), "D"))
+
+
+def _chunks(people: int, seed: int, geo: _Geo, ref: np.datetime64) -> Iterator[pa.Table]:
     root = np.random.SeedSequence(seed)
     ids = _IdPool()
-    writer = PopulationWriter(Path(out))
     done = households = 0
-    ok = False
-    try:
-        while done < people:
-            rng = np.random.default_rng(root.spawn(1)[0])
-            want = min(_CHUNK_PEOPLE, people - done)
-            table = _chunk(rng, geo, ids, ref, want, households)
-            households += int(np.sum(np.array(table.column("relationship")) == "head"))
-            writer.write_table(table)
-            done += table.num_rows
-            if progress:
-                progress(done, people)
-        ok = True
-    finally:
-        writer.close(keep=ok)
-    return done
+    while done < people:
+        rng = np.random.default_rng(root.spawn(1)[0])
+        want = min(_CHUNK_PEOPLE, people - done)
+        table = _chunk(rng, geo, ids, ref, want, households)
+        households += int(np.sum(np.array(table.column("relationship")) == "head"))
+        done += table.num_rows
+        yield table
 
 
 def _chunk(
@@ -487,7 +251,7 @@ def _chunk(
     sex[spouse] = np.where(head_male[hh[spouse]], "F", "M")
 
     # Names -------------------------------------------------------------------------------
-    family = _choice(rng, _FAMILY, people)
+    family = choice(rng, names.FAMILY, people)
     hh_family = family[start]  # the head's family name
     spouse_family = np.full(n_hh, "", dtype=object)
     sp_idx = start[has_spouse] + 1
@@ -497,15 +261,19 @@ def _chunk(
     family[descends] = father_family[hh[descends]]
     family[role == "sibling"] = hh_family[hh[role == "sibling"]]
     male = sex == "M"
-    middle = np.where(male, _choice(rng, _MIDDLE_M, people), _choice(rng, _MIDDLE_F, people))
+    middle = np.where(
+        male, choice(rng, names.MIDDLE_M, people), choice(rng, names.MIDDLE_F, people)
+    )
     # Younger women are less often "Thị": redraw some of theirs.
     modern = (~male) & (middle == "Thị") & (age < 30) & (rng.random(people) < 0.6)
-    middle[modern] = _choice(
-        rng, {k: v for k, v in _MIDDLE_F.items() if k != "Thị"}, int(modern.sum())
+    middle[modern] = choice(
+        rng, {k: v for k, v in names.MIDDLE_F.items() if k != "Thị"}, int(modern.sum())
     )
-    given = np.where(male, _choice(rng, _GIVEN_M, people), _choice(rng, _GIVEN_F, people))
+    given = np.where(male, choice(rng, names.GIVEN_M, people), choice(rng, names.GIVEN_F, people))
     fourth = rng.random(people) < 0.1
-    extra = np.where(male, _choice(rng, _FOURTH["M"], people), _choice(rng, _FOURTH["F"], people))
+    extra = np.where(
+        male, choice(rng, names.FOURTH["M"], people), choice(rng, names.FOURTH["F"], people)
+    )
     full_name = (
         family + " " + middle + " " + np.where(fourth & (extra != middle), extra + " ", "") + given
     )
@@ -532,10 +300,12 @@ def _chunk(
     hometown[descends] = head_home[hh[descends]]
 
     prov_codes = geo.province_codes[province]
-    ethnicity = _by_province(rng, geo.province_codes[hh_province], _ETHNIC, {"Kinh": 1}, "Kinh")[hh]
+    ethnicity = _by_province(
+        rng, geo.province_codes[hh_province], names.ETHNIC, {"Kinh": 1}, "Kinh"
+    )[hh]
     # A few mixed households: the spouse keeps their own.
     religion = _by_province(
-        rng, geo.province_codes[hh_province], _RELIGION, _RELIGION_DEFAULT, None
+        rng, geo.province_codes[hh_province], names.RELIGION, names.RELIGION_DEFAULT, None
     )[hh]
 
     # Residence: the head since adulthood (at most since 1990); others since joining.
@@ -612,7 +382,7 @@ def _chunk(
     cmnd[vt[:pairs]] = cmnd[dn[:pairs]]
 
     house_no = rng.integers(1, 300, people)
-    street = _STREETS[rng.integers(0, len(_STREETS), people)]
+    street = names.STREETS[rng.integers(0, len(names.STREETS), people)]
     urban = np.isin(prov_codes, ["01", "79", "31", "48", "92"])
     hamlet = rng.integers(1, 15, people)
     address = np.where(
@@ -662,4 +432,4 @@ def _chunk(
         "old_id_number": opt(cmnd),
         "old_id_issuer": opt(issuer),
     }
-    return pa.table([columns[c] for c in COLUMNS], names=list(COLUMNS))
+    return pa.table(columns)
