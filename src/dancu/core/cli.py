@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dancu.core import audit, migrate
 from dancu.core.access import Role
@@ -20,6 +21,17 @@ db_app = typer.Typer(help="Database schema and reference data.", no_args_is_help
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Domain events waiting to be published.", no_args_is_help=True)
 officer_app = typer.Typer(help="Registry officer accounts.", no_args_is_help=True)
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress bar of a long command (a load, an export, a generation)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 @db_app.command("upgrade")

@@ -10,33 +10,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
 from dancu.core.access import SYSTEM_CONTEXT
+from dancu.core.cli import progress_bar
 from dancu.core.errors import DancuError
 from dancu.registry.deps import open_registry
 
 console = Console()
 registry_app = typer.Typer(help="The national population register.", no_args_is_help=True)
-synth_app = typer.Typer(
-    help="Synthetic data for demos, tests and benchmarks.", no_args_is_help=True
-)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _stage_callback(progress: Progress) -> Callable[[str, int, int | None], None]:
@@ -83,7 +67,7 @@ def registry_import(
     actor = Actor(f"operator:{who}", "operator", "", "bulk-import")
     with open_registry() as container:
         try:
-            with _progress() as progress:
+            with progress_bar(console) as progress:
                 report = import_population(
                     container.engine,
                     file,
@@ -109,7 +93,7 @@ def registry_export(
     from dancu.registry.bulk import export_population
 
     with open_registry() as container:
-        with _progress() as progress:
+        with progress_bar(console) as progress:
             rows = export_population(
                 container.engine, out, province_code=province, progress=_stage_callback(progress)
             )
@@ -139,7 +123,6 @@ def registry_show(
         console.print_json(person.model_dump_json())
 
 
-@synth_app.command("population")
 def synth_population(
     people: Annotated[int, typer.Option(min=1, help="how many people")] = 10_000,
     out: Annotated[Path, typer.Option(help="output .parquet or .csv")] = Path("population.parquet"),
@@ -157,7 +140,7 @@ def synth_population(
         console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
     try:
-        with _progress() as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("people", total=people)
             generate_population(
                 people,
@@ -170,63 +153,3 @@ def synth_population(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(f"{people:,} people written to {out}")
-
-
-@synth_app.command("extract")
-def synth_extract(
-    population: Annotated[Path, typer.Option(help="population file (.parquet or .csv)")],
-    rows: Annotated[int, typer.Option(help="how many rows")] = 10_000,
-    out: Annotated[Path, typer.Option(help="extract .csv, .parquet or .xlsx")] = Path(
-        "extract.csv"
-    ),
-    truth: Annotated[
-        Path | None, typer.Option(help="truth Parquet (default: OUT's stem + .truth.parquet)")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 6,
-    headers: Annotated[str, typer.Option(help="vi, vi-display or en")] = "vi",
-    encoding: Annotated[str, typer.Option(help="CSV: utf-8, utf-8-sig, utf-16, cp1258")] = "utf-8",
-    delimiter: Annotated[str, typer.Option(help="CSV: ',', ';' or 'tab'")] = ",",
-    duplicate_keys: Annotated[
-        float, typer.Option(metavar="SHARE", help="share of rows reusing an earlier agency key")
-    ] = 0.0,
-) -> None:
-    """Generate an agency extract with realistic defects from a population file, and its
-    ground truth (who each row is, the verdict reconciliation should give, the defects)."""
-    from dancu.reconcile.synth_extract import generate_extract
-
-    if not population.is_file():
-        console.print(f"[red]--population: {population} is not a file[/red]")
-        raise typer.Exit(2)
-    # The bar starts with the first report, once the options and the population are checked,
-    # so that a bad option prints its message alone.
-    progress, tasks = _progress(), list[TaskID]()
-
-    def update(done: int, total: int) -> None:
-        if not tasks:
-            progress.start()
-            tasks.append(progress.add_task("rows", total=total))
-        progress.update(tasks[0], completed=done)
-
-    try:
-        stats = generate_extract(
-            population,
-            rows,
-            out,
-            truth=truth,
-            seed=seed,
-            headers=headers,
-            encoding=encoding,
-            delimiter="\t" if delimiter.lower() in ("tab", "\\t") else delimiter,
-            duplicate_keys=duplicate_keys,
-            progress=update,
-        )
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        if tasks:
-            progress.stop()
-    verdicts = ", ".join(f"{v} {n:,}" for v, n in stats.verdicts.items() if n)
-    console.print(
-        f"{stats.rows:,} rows written to {stats.out} ({verdicts}); truth in {stats.truth}"
-    )
