@@ -34,7 +34,7 @@ from dancu.core.web import (
 )
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
-from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.ports import mask_phone, synthetic_selfie
 from dancu.identity.sessions import current_device, device_seen
 from dancu.identity.web import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session

@@ -27,7 +27,7 @@ from dancu.core.web import (
 from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
-from dancu.identity.authorize import AuthorizeError, AuthRequest
+from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.service import SecondFactorRequired
 from dancu.identity.sessions import device_seen
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from dancu.core import i18n
 from dancu.core.web import templates
 from dancu.identity.account_web import EVENT_LABELS
-from dancu.identity.authorize import AuthRequest
+from dancu.identity.oidc.par import AuthRequest
 
 IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"
 
