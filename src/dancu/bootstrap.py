@@ -23,16 +23,16 @@ from dancu.core.outbox import JetStreamPublisher, LocalSubscriber, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.identity import ports
-from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
 from dancu.identity.deps import IdentityNeeds
-from dancu.identity.dpop import DPoPVerifier
-from dancu.identity.fast_code import CodeRedeemer
-from dancu.identity.fast_token import AsyncReplayGuard, FastTokenEndpoint
 from dancu.identity.guardians import GuardianService
 from dancu.identity.keys import KeyRing
+from dancu.identity.oidc.authorizer import Authorizer
+from dancu.identity.oidc.dpop import DPoPVerifier
+from dancu.identity.oidc.fast_code import CodeRedeemer
+from dancu.identity.oidc.fast_token import AsyncReplayGuard, FastTokenEndpoint
+from dancu.identity.oidc.tokens import ReplayStore, TokenEndpoint
 from dancu.identity.service import IdentityService
-from dancu.identity.tokens import ReplayStore, TokenEndpoint
 from dancu.reconcile.deps import ReconcileNeeds
 from dancu.registry.deps import RegistryNeeds
 from dancu.registry.lookup import PersonLookup

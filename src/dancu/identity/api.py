@@ -14,12 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.core.web import security_headers
 from dancu.identity import claims as released
-from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL
 from dancu.identity.clients import SCOPES
 from dancu.identity.deps import IdentityDep, IdentityNeeds
-from dancu.identity.dpop import PROOF_ALGS as DPOP_ALGS
 from dancu.identity.keys import ALG
-from dancu.identity.tokens import ASSERTION_ALGS, OAuthError
+from dancu.identity.oidc.dpop import PROOF_ALGS as DPOP_ALGS
+from dancu.identity.oidc.par import LOA_HIGH, LOA_SUBSTANTIAL
+from dancu.identity.oidc.tokens import ASSERTION_ALGS, OAuthError
 
 router = APIRouter(tags=["openid"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -13,14 +13,14 @@ import anyio
 from fastapi import Depends
 
 from dancu.core.deps import CoreNeeds, get_container, open_container
-from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
-from dancu.identity.dpop import DPoPVerifier
-from dancu.identity.fast_token import FastTokenEndpoint
 from dancu.identity.guardians import GuardianService
 from dancu.identity.keys import KeyRing
+from dancu.identity.oidc.authorizer import Authorizer
+from dancu.identity.oidc.dpop import DPoPVerifier
+from dancu.identity.oidc.fast_token import FastTokenEndpoint
+from dancu.identity.oidc.tokens import TokenEndpoint
 from dancu.identity.service import IdentityService
-from dancu.identity.tokens import TokenEndpoint
 
 
 class IdentityNeeds(CoreNeeds, Protocol):

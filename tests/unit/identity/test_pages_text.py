@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dancu.core import i18n
 from dancu.core.pages import templates
-from dancu.identity.authorize import AuthRequest
+from dancu.identity.oidc.par import AuthRequest
 from dancu.identity.web.account import EVENT_LABELS
 
 IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"

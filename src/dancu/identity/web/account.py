@@ -27,8 +27,8 @@ from dancu.core.pages import (
 from dancu.core.web import csp_allowing_form_target
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
-from dancu.identity.authorize import AuthorizeError, AuthRequest
 from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.ports import mask_phone, synthetic_selfie
 from dancu.identity.sessions import device_seen
 from dancu.identity.web.oidc import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session

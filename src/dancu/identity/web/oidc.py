@@ -19,8 +19,8 @@ from dancu.core.web import csp_allowing_form_target
 from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
-from dancu.identity.authorize import AuthorizeError, AuthRequest
 from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.service import SecondFactorRequired
 from dancu.identity.sessions import device_seen
 

@@ -79,6 +79,15 @@ def assertion_issuer(assertion: str) -> str:
     return str(claims.get("iss", ""))
 
 
+def _authenticating_with(client: Client, method: str) -> Client:
+    """``client``, when it registered ``method`` of authentication; refused otherwise."""
+    if client.auth_method != method:
+        raise OAuthError(
+            "invalid_client", f"this client authenticates with {client.auth_method}", 401
+        )
+    return client
+
+
 class ReplayStore:
     """Client assertions seen (client id, ``jti``) until they expire, in the database, so a
     replay to any server process is caught. Expired entries are purged as new ones come."""
@@ -174,11 +183,7 @@ class TokenEndpoint:
             client, keyset = self.clients.resolve(client_id)
         except NotFound:
             raise OAuthError("invalid_client", "unknown client", 401) from None
-        if client.auth_method != "private_key_jwt":
-            raise OAuthError(
-                "invalid_client", f"this client authenticates with {client.auth_method}", 401
-            )
-        return client, keyset
+        return _authenticating_with(client, "private_key_jwt"), keyset
 
     def _by_secret(self, credentials: str) -> Client:
         try:
@@ -197,11 +202,7 @@ class TokenEndpoint:
             client = self.clients.get(client_id)
         except NotFound:
             raise OAuthError("invalid_client", "unknown client", 401) from None
-        if client.auth_method != method:
-            raise OAuthError(
-                "invalid_client", f"this client authenticates with {client.auth_method}", 401
-            )
-        return client
+        return _authenticating_with(client, method)
 
     # -- grants ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ code exchange every citizen's sign-in at a relying party ends with.
 The codes presented by concurrent requests are redeemed in one transaction per group
 (``core.groupcommit``): their rows locked in one statement (in a fixed order, so two server
 processes never deadlock), each checked by the thread path's own checks
-(``Authorizer.presented`` and ``Authorizer.check_code``) and, when they pass, used up with
+(``codes.presented`` and ``codes.check_code``) and, when they pass, used up with
 their refresh tokens and their audit entries in one statement, the entries in a chain of
 this writer's own (no shared head to lock). A request learns what its code's first use
 issues (``FirstUse``) once the group is committed, and signs its tokens itself. A code that
@@ -25,10 +25,11 @@ import psycopg
 from dancu.core.audit import APPEND_ENTRIES, APPEND_HEAD, ReadChain, append_params
 from dancu.core.groupcommit import GroupCommit
 from dancu.core.timeutil import utcnow
-from dancu.identity.authorize import Authorizer
-from dancu.identity.code_grant import FirstUse
 from dancu.identity.models import Client
-from dancu.identity.tokens import OAuthError
+from dancu.identity.oidc.authorizer import Authorizer
+from dancu.identity.oidc.code_grant import FirstUse
+from dancu.identity.oidc.codes import check_code, presented
+from dancu.identity.oidc.tokens import OAuthError
 
 # The presented codes with their accounts (and a guardian's, when one acted for a child),
 # locked as the thread path locks one (``SELECT … FOR UPDATE``). Parameters travel as JSON
@@ -118,12 +119,12 @@ class CodeRedeemer:
         self, item: Presented, found: _Found | None, used: set[str], now: datetime
     ) -> Outcome:
         try:
-            code = Authorizer.presented(item.client, found.code if found else None)
+            code = presented(item.client, found.code if found else None)
             if code.used_at is not None or item.code_hash in used:
                 return None
             assert found is not None
             account, guardian = found.account, found.guardian
-            Authorizer.check_code(code, item.form, item.dpop_jkt, now, account, guardian)
+            check_code(code, item.form, item.dpop_jkt, now, account, guardian)
             assert account is not None
             use = self.authorizer.first_use(
                 item.client, code, item.dpop_jkt, now, account, guardian

@@ -9,8 +9,6 @@ useless to anyone who steals them without the key.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -20,22 +18,26 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
-from dancu.identity.tokens import OAuthError, ReplayStore
+from dancu.identity.oidc.digests import s256
+from dancu.identity.oidc.tokens import OAuthError, ReplayStore
 
 PROOF_ALGS = ["ES256", "ES384", "PS256", "RS256", "EdDSA"]
 WINDOW_S = 300  # proofs older or newer than this are refused
 KEY_CACHE = 4096  # public keys of proofs kept imported
 
 
-def token_hash(access_token: str) -> str:
-    digest = hashlib.sha256(access_token.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def replay_key(thumbprint: str) -> str:
     """Where a proof's ``jti`` is recorded: per key, beside client assertions (client ids
     have no colon)."""
     return f"dpop:{thumbprint[:60]}"
+
+
+def refused_binding(what: str, proved: str) -> str:
+    """Why a code or refresh token bound to a DPoP key (RFC 9449 sections 5 and 10) is
+    refused: a proof of another key, or none (which would have given a bearer token)."""
+    if proved:
+        return f"the {what} is bound to another DPoP key"
+    return f"the {what} is bound to a DPoP key: send a DPoP proof of that key"
 
 
 class DPoPVerifier:
@@ -82,7 +84,7 @@ class DPoPVerifier:
         iat = claims.get("iat")
         if not isinstance(iat, int | float) or abs(time.time() - iat) > WINDOW_S:
             raise OAuthError(error, "the DPoP proof is too old or from the future (iat)")
-        if access_token is not None and claims.get("ath") != token_hash(access_token):
+        if access_token is not None and claims.get("ath") != s256(access_token):
             raise OAuthError(error, "the DPoP proof is not for this access token (ath)")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 8 <= len(jti) <= 120:

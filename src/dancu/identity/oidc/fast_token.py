@@ -24,11 +24,11 @@ import psycopg
 
 from dancu.core.groupcommit import GroupCommit
 from dancu.core.timeutil import utcnow
-from dancu.identity.authorize import code_digest
-from dancu.identity.dpop import DPoPVerifier, replay_key
-from dancu.identity.fast_code import CodeRedeemer, Presented
 from dancu.identity.models import Client
-from dancu.identity.tokens import ASSERTION_TYPE, OAuthError, TokenEndpoint, assertion_issuer
+from dancu.identity.oidc.digests import digest
+from dancu.identity.oidc.dpop import DPoPVerifier, replay_key
+from dancu.identity.oidc.fast_code import CodeRedeemer, Presented
+from dancu.identity.oidc.tokens import ASSERTION_TYPE, OAuthError, TokenEndpoint, assertion_issuer
 
 # The group's (client, jti) as JSON documents (serialised in C, not element by element). A
 # DPoP proof's jti (``second``) is recorded only with the first use of the client assertion
@@ -202,7 +202,7 @@ class FastTokenEndpoint:
                 raise OAuthError("invalid_dpop_proof", "the DPoP proof was already used")
             jkt = proved[0] if proved is not None else ""
             code = form.get("code", "")
-            outcome = await code_of.submit(Presented(client, code_digest(code), form, jkt))
+            outcome = await code_of.submit(Presented(client, digest(code), form, jkt))
         authorizer = codes.authorizer
         if isinstance(outcome, OAuthError):
             raise outcome

@@ -1,6 +1,6 @@
 """What redeeming an authorization code reads and issues, shared by the token endpoint's two
 paths: the thread path (``Authorizer.exchange``, ORM rows) and the event loop's
-(``fast_code``, rows of its own), which both hand these to ``Authorizer``'s checks."""
+(``fast_code``, rows of its own), which both hand these to ``codes``' checks."""
 
 from __future__ import annotations
 
