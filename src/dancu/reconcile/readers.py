@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import duckdb
 import numpy as np
@@ -97,6 +97,35 @@ class Sniffed:
     # The first data rows (up to recognise.PROBE_ROWS, as the sample), from which columns are
     # recognised by their values; the sample's rows when not read.
     probe: list[list[str]] = field(default_factory=list)
+
+    @property
+    def dialect(self) -> dict[str, Any]:
+        """How the file is written beyond its format and headers (the encoding, delimiter and
+        header line found): what is kept with them so that a later step reads the file as it
+        was recognised (``recalled``) instead of sniffing it again."""
+        return {
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "header_line": self.header_line,
+        }
+
+    @classmethod
+    def recalled(
+        cls, path: Path, fmt: str, headers: Sequence[str], dialect: Mapping[str, Any]
+    ) -> Sniffed:
+        """The file at ``path`` as sniffed earlier (its format, headers and ``dialect``
+        kept), without reading it again. It has no sample or probe rows, so no column is
+        recognised by its values: a caller gives the columns (a confirmed mapping)."""
+        return cls(
+            Path(path),
+            cast(Format, fmt),
+            dialect["encoding"],
+            dialect["delimiter"],
+            list(headers),
+            [],
+            int(dialect["header_line"]),
+            [],
+        )
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,9 @@ class ReconcileService(DuplicateReview):
         try:
             raw = incoming / "input.bin"
             _copy_limited(source, raw, max_bytes)
+            # Sniffed once: the result is kept on the job, and the run reads the file by it.
             sniffed = readers.sniff(raw)
-            path = raw.with_suffix(_EXTENSIONS[sniffed.format])
-            raw.rename(path)
-            sniffed = readers.sniff(path)
+            raw.rename(raw.with_suffix(_EXTENSIONS[sniffed.format]))
             saved = self._profile(who, sniffed.headers)
             proposed = readers.propose_mapping(sniffed.headers, saved, sniffed.probe)
             with self.factory() as session, session.begin():
@@ -118,6 +117,7 @@ class ReconcileService(DuplicateReview):
                     engine=self.engine,
                     fmt=sniffed.format,
                     headers=list(sniffed.headers),
+                    dialect=sniffed.dialect,
                     sample=[[str(v) for v in row] for row in sniffed.sample[:5]],
                     mapping=dict(proposed.fields),
                     guesses=dict(proposed.sources),
@@ -253,6 +253,12 @@ class ReconcileService(DuplicateReview):
                 return
             files, mapping, agency = self._files(job), dict(job.mapping), job.agency
             fmt, attempts = job.fmt, job.attempts
+            # As the upload recognised it (a job sent before that was kept is sniffed again).
+            sniffed = (
+                readers.Sniffed.recalled(files.input(fmt), fmt, job.headers, job.dialect)
+                if job.dialect
+                else None
+            )
         if attempts > MAX_ATTEMPTS:
             self._finish(job_id, "failed", error="stopped after repeated crashes")
             return
@@ -280,6 +286,7 @@ class ReconcileService(DuplicateReview):
                 engine=self.engine,
                 spark_master=self.spark_master,
                 progress=progress,
+                sniffed=sniffed,
             )
         except DancuError as exc:
             self._finish(job_id, "failed", error=exc.message)
