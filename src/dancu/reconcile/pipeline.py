@@ -179,6 +179,17 @@ FROM x JOIN ids AS i ON i.value = x.id12 AND i.kind IN ('current', 'personal_id'
     ]
 
 
+def _candidates(pass_no: int, found: str) -> str:
+    """A pass's candidate pairs from ``found`` (rows of row_no, person_key, id_rel, prio, a
+    pair possibly found several ways): each pair once, with the relation of lowest prio."""
+    return f"""
+SELECT row_no, person_key, substr(min(CAST(prio AS VARCHAR) || id_rel), 2) AS id_rel,
+  {pass_no} AS pass
+FROM ({found}
+) AS u
+GROUP BY row_no, person_key"""
+
+
 def _pass2() -> list[Step]:
     rest = "SELECT * FROM x WHERE row_no NOT IN (SELECT row_no FROM d1)"
     # The numbers one swap or one wrong digit away from the row's (12-digit, or repaired).
@@ -193,10 +204,9 @@ SELECT x2.row_no, substr(x2.n, 1, p.i - 1) || d.d || substr(x2.n, p.i + 1) AS va
 FROM (SELECT row_no, coalesce(id12, id_padded) AS n FROM x2) AS x2
 CROSS JOIN ref_position AS p CROSS JOIN ref_digit AS d
 WHERE x2.n IS NOT NULL AND d.d <> substr(x2.n, p.i, 1)"""
-    c2 = f"""
-SELECT row_no, person_key, substr(min(CAST(prio AS VARCHAR) || id_rel), 2) AS id_rel,
-  2 AS pass
-FROM (
+    c2 = _candidates(
+        2,
+        f"""
     SELECT x2.row_no, i.person_key, 'padded' AS id_rel, 1 AS prio
     FROM x2 JOIN ids AS i ON i.value = x2.id_padded AND i.kind IN ('current', 'personal_id')
     UNION ALL
@@ -210,9 +220,8 @@ FROM (
     FROM ({transposed}) AS t JOIN ids AS i ON i.value = t.value AND i.kind = 'current'
     UNION ALL
     SELECT t.row_no, i.person_key, 'typo', 4
-    FROM ({typo}) AS t JOIN ids AS i ON i.value = t.value AND i.kind = 'current'
-) AS u
-GROUP BY row_no, person_key"""
+    FROM ({typo}) AS t JOIN ids AS i ON i.value = t.value AND i.kind = 'current'""",
+    )
     return [
         Step("x2", rest, "rows pass 1 left"),
         Step("c2", c2, "pass 2: repaired numbers (zeros, CMND, a swap, a wrong digit)"),
@@ -258,10 +267,9 @@ def _pass3() -> list[Step]:
     )
     # A number equal to the candidate's is still "exact" (pass 1 found the pair too weak on
     # its own, but it competes here with the others); an unrelated number counts against.
-    c3 = f"""
-SELECT row_no, person_key, substr(min(CAST(prio AS VARCHAR) || id_rel), 2) AS id_rel,
-  3 AS pass
-FROM (
+    c3 = _candidates(
+        3,
+        f"""
     SELECT c1.row_no, c1.person_key, c1.id_rel, 0 AS prio
     FROM c1 JOIN x3 ON x3.row_no = c1.row_no
     UNION ALL
@@ -271,9 +279,8 @@ FROM (
     SELECT b.row_no, b.person_key,
       CASE WHEN x3.id12 IS NOT NULL OR x3.id_padded IS NOT NULL THEN 'other'
            WHEN x3.cmnd IS NOT NULL THEN 'cmnd_other' END AS id_rel, 2 AS prio
-    FROM ({blocked}) AS b JOIN x3 ON x3.row_no = b.row_no
-) AS u
-GROUP BY row_no, person_key"""
+    FROM ({blocked}) AS b JOIN x3 ON x3.row_no = b.row_no""",
+    )
     return [
         Step("x3", rest, "rows pass 2 left"),
         Step("c3", c3, "pass 3: blocked candidates (and pass 2's, re-scored)"),

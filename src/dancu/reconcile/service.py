@@ -20,11 +20,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
@@ -210,27 +210,13 @@ class ReconcileService(DuplicateReview):
         stale = now - STALE_AFTER
         with self.factory() as session, session.begin():
             candidates = session.scalars(
-                select(ReconcileJob.id)
-                .where(
-                    or_(
-                        ReconcileJob.status == "queued",
-                        (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
-                    )
-                )
-                .order_by(ReconcileJob.id)
-                .limit(5)
+                select(ReconcileJob.id).where(_claimable(stale)).order_by(ReconcileJob.id).limit(5)
             ).all()
         for job_id in candidates:
             with self.factory() as session, session.begin():
                 taken = session.execute(
                     update(ReconcileJob)
-                    .where(
-                        ReconcileJob.id == job_id,
-                        or_(
-                            ReconcileJob.status == "queued",
-                            (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
-                        ),
-                    )
+                    .where(ReconcileJob.id == job_id, _claimable(stale))
                     .values(
                         status="running",
                         worker=worker,
@@ -354,10 +340,7 @@ class ReconcileService(DuplicateReview):
                 job.counts = counts
             if rows is not None:
                 job.rows = rows
-            actor = SYSTEM_CONTEXT.actor(f"reconciliation:{job.agency}")
-            record_change(
-                session, Entry(actor, f"reconcile.{status}", f"reconcile_job:{job.id}", error)
-            )
+            self._audit(session, SYSTEM_CONTEXT, f"reconcile.{status}", job, error)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -428,6 +411,14 @@ class ReconcileService(DuplicateReview):
             created_at=job.created_at,
             finished_at=job.finished_at,
         )
+
+
+def _claimable(stale: datetime) -> ColumnElement[bool]:
+    """A job a worker may take: queued, or running with no heartbeat since ``stale``."""
+    return or_(
+        ReconcileJob.status == "queued",
+        (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
+    )
 
 
 def _copy_limited(source: BinaryIO, target: Path, max_bytes: int) -> None:
