@@ -15,7 +15,6 @@ citizen's login history).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.access import OfficerContext
 from dancu.core.audit import Actor
 from dancu.identity import schemas as s
-from dancu.identity.models import Account, Device
 from dancu.identity.ports import FaceMatcher, FingerprintScanner, PortraitStore, SmsSender
 from dancu.identity.usecases import signin
 from dancu.identity.usecases.accounts import Accounts
@@ -266,26 +264,6 @@ class IdentityService:
     def _person(self, personal_id: str) -> PersonPublic:
         return self._people.person(personal_id)
 
-    @staticmethod
-    def _require_alive(person: PersonPublic) -> None:
-        require_alive(person)
-
-    @staticmethod
-    def _account(session: Session, personal_id: str, *, lock: bool = False) -> Account | None:
-        return find_account(session, personal_id, lock=lock)
-
-    @staticmethod
-    def _event(
-        session: Session,
-        account: Account,
-        kind: str,
-        detail: str = "",
-        *,
-        device: Device | None = None,
-        seen: s.DeviceSeen | None = None,
-        level: int | None = None,
-        factors: Sequence[str] = (),
-    ) -> None:
-        add_event(
-            session, account, kind, detail, device=device, seen=seen, level=level, factors=factors
-        )
+    _require_alive = staticmethod(require_alive)
+    _account = staticmethod(find_account)
+    _event = staticmethod(add_event)
