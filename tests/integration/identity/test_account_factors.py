@@ -25,6 +25,14 @@ from dancu.identity import service as service_module
 from dancu.identity.devices import describe_agent, mask_ip
 from dancu.identity.models import Account, Device
 from dancu.identity.service import IdentityService, SecondFactorRequired
+from dancu.identity.usecases import (
+    corrections,
+    factors,
+    officer_actions,
+    registration,
+    shared,
+    signin,
+)
 
 PASSCODE = "482915"
 PHONE_UA = (
@@ -49,8 +57,13 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
     neighbouring steps cannot straddle a boundary)."""
     now = utcnow().replace(microsecond=0)
     now -= timedelta(seconds=now.second % 30) - timedelta(seconds=15)
-    monkeypatch.setattr(service_module, "utcnow", lambda: now)
+    _stop_clock(monkeypatch, now)
     return now
+
+
+def _stop_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
+    for module in (shared, registration, signin, factors, corrections, officer_actions):
+        monkeypatch.setattr(module, "utcnow", lambda: at)
 
 
 def _refused(call: object, code: str, field: str | None = None) -> DancuError:
@@ -197,7 +210,7 @@ def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
     with pytest.raises(SecondFactorRequired) as caught:
         identity.login(s.Login(personal_id=pid, passcode="730518"))
     later = frozen + service_module.TICKET_TTL + timedelta(seconds=1)
-    monkeypatch.setattr(service_module, "utcnow", lambda: later)
+    _stop_clock(monkeypatch, later)
     _refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
 
 

@@ -17,7 +17,7 @@ IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"
 
 def test_every_account_event_has_a_label() -> None:
     kinds: set[str] = set()
-    for source in IDENTITY.glob("*.py"):
+    for source in IDENTITY.rglob("*.py"):  # the use cases too
         text = source.read_text()
         kinds |= set(re.findall(r'_event\(\s*session,\s*\w+,\s*"([a-z0-9_.]+)"', text))
         # Kinds built at run time ("correction.{outcome}") need at least one label each.
