@@ -82,10 +82,19 @@ def register(context: WebContext) -> None:
     if context.name in _CONTEXTS:
         return
     _CONTEXTS[context.name] = context
-    _LOADERS.append(FileSystemLoader(str(files(context.templates) / "templates")))
+    add_templates(context.templates)
     _TABS.extend(context.tabs)
     for role, href in context.homes.items():
         _HOMES.setdefault(role, href)
+
+
+def add_templates(package: str) -> None:
+    """Look templates up in ``<package>/templates`` too (once), after those added before.
+    ``register`` does it for a context's pages; a renderer outside the site (a report file
+    written by a command) calls it itself."""
+    if package not in _PACKAGES:
+        _PACKAGES.append(package)
+        _LOADERS.append(FileSystemLoader(str(files(package) / "templates")))
 
 
 def home_page(role: Role) -> str:
@@ -106,6 +115,7 @@ def menu(role: Role, path: str) -> list[tuple[Tab, bool]]:
 
 # -- templates --------------------------------------------------------------------------------
 
+_PACKAGES: list[str] = ["dancu.core"]
 _LOADERS: list[BaseLoader] = [FileSystemLoader(str(files("dancu.core") / "templates"))]
 
 

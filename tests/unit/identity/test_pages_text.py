@@ -8,10 +8,12 @@ import re
 from pathlib import Path
 
 from dancu.core import i18n
-from dancu.core.pages import templates
+from dancu.core.pages import register, templates
 from dancu.identity.oidc.par import AuthRequest
+from dancu.identity.web import WEB
 from dancu.identity.web.account import EVENT_LABELS
 
+register(WEB)  # its templates, as the site has them
 IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"
 
 
