@@ -26,7 +26,7 @@ from dancu.core.officers import context_for, create_officer
 from dancu.reconcile.models import ReconcileJob
 from dancu.reconcile.synth import generate_extract
 from dancu.registry import schemas as rs
-from dancu.registry.bulk import import_population
+from dancu.registry.bulk.load import import_population
 from dancu.registry.synth import generate_population
 
 PASSWORD = "correct horse battery"

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from dancu.core.units import REFORM_DATE, reference_rows
-from dancu.registry.bulk_io import COLUMNS, PopulationWriter
+from dancu.registry.bulk.io import COLUMNS, PopulationWriter
 
 SynthProgress = Callable[[int, int], None]
 

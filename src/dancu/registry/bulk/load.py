@@ -1,4 +1,4 @@
-"""Bulk import and export of the population register (DESIGN "Bulk work is set-based").
+"""Bulk import of the population register (DESIGN "Bulk work is set-based").
 
 An import runs in three phases, each recorded so that a crash resumes where it stopped:
 
@@ -14,7 +14,7 @@ An import runs in three phases, each recorded so that a crash resumes where it s
    file again is then a no-op (the job is found by the file's fingerprint), and a different
    file with the same people skips them (people already in the register are never changed).
 
-People are written exactly as the registry service writes them (see ``bulk_sql.merge_steps``).
+People are written exactly as the registry service writes them (see ``sql_validate.merge_steps``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.ids import mask_text
 from dancu.core.timeutil import today, utcnow
 from dancu.core.units import REFORM_DATE
-from dancu.registry import bulk_sql as q
-from dancu.registry.bulk_export import export_population
-from dancu.registry.bulk_io import (
+from dancu.registry.bulk import sql_validate as q
+from dancu.registry.bulk.io import (
     ImportFileError,
     Progress,
     SourceFile,
@@ -49,13 +48,7 @@ from dancu.registry.bulk_io import (
 )
 from dancu.registry.models import CivilEvent, ImportJob
 
-__all__ = [
-    "ImportFileError",
-    "ImportReport",
-    "default_error_path",
-    "export_population",
-    "import_population",
-]
+__all__ = ["ImportReport", "import_population"]
 
 SQLITE_CACHE_KIB = 65_536  # page cache of the main and the temporary database: 64 MiB each
 # The merge writes random keys into the register's indexes: a larger cache for the main

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dancu.core.ids import PROVINCE_CODES
-from dancu.registry.bulk_io import COLUMNS, STAGE_COLUMNS
+from dancu.registry.bulk.io import COLUMNS, STAGE_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
