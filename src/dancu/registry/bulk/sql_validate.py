@@ -1,24 +1,10 @@
-"""The SQL of the bulk import (DESIGN "Bulk work is set-based"), as named steps.
+"""The SQL of the bulk import's validation (DESIGN "Bulk work is set-based"): the work
+tables derived from the staging table, and the error report.
 
-Validation runs on per-job work tables, all derived from the staging table in one transaction:
-
-- ``dup``: the personal ID numbers given on several lines, with the first such line;
-- ``check``: every staged row with typed dates, the units looked up in the scheme in force on
-  the row's dates, the register's person for its ID number, the first line of its ID number,
-  and a bit mask ``bad`` of the row-level rules it breaks (``RULES``);
-- ``hh``: one row per household number with its head count, its verdict and, for a new
-  household, the date it is established;
-- ``rows``: every row's state (``N`` new, ``S`` already in the register, ``R`` rejected by a
-  rule, ``D`` duplicate ID, ``H`` rejected with its household) and, for new rows, a person id
-  drawn in line order (so the merge needs no per-row round trips); narrow, the values stay in
-  ``check``;
-- ``ref``: the rows a parent or spouse reference may point to, by personal ID number;
-- ``imp``: the new rows as they will be written, with parents and spouse resolved. It is the
-  only work table that outlives validation: the merge reads it batch by batch.
-
-Every work table is written by one set-based statement reading its inputs once: no wide row
-is sorted, and (SQLite) the staging and check tables are keyed by line so that the running
-count that numbers the new people needs no sort either.
+The work tables are described in ``sql_tables``. Every work table is written by one set-based
+statement reading its inputs once: no wide row is sorted, and (SQLite) the staging and check
+tables are keyed by line so that the running count that numbers the new people needs no sort
+either.
 
 Each function returns SQL text for one backend; values are always bound parameters, and the
 only interpolated names are our own table and column names.
@@ -26,295 +12,9 @@ only interpolated names are our own table and column names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from dancu.core.ids import PROVINCE_CODES
-from dancu.registry.bulk.io import COLUMNS, STAGE_COLUMNS
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """The few places where PostgreSQL and SQLite spell the same thing differently."""
-
-    pg: bool
-
-    def digits(self, expr: str, n: int) -> str:
-        if self.pg:
-            return f"({expr} ~ '^[0-9]{{{n}}}$')"
-        return f"(length({expr}) = {n} AND {expr} NOT GLOB '*[^0-9]*')"
-
-    def iso_date_shape(self, expr: str) -> str:
-        if self.pg:
-            return f"({expr} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$')"
-        return f"({expr} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]')"
-
-    def upper2(self, expr: str) -> str:
-        if self.pg:
-            return f"({expr} ~ '^[A-Z]{{2}}$')"
-        return f"({expr} GLOB '[A-Z][A-Z]')"
-
-    def date(self, expr: str) -> str:
-        # SQLite keeps dates as ISO text (as SQLAlchemy's Date type stores them).
-        return f"CAST({expr} AS DATE)" if self.pg else expr
-
-    @property
-    def fence(self) -> str:
-        """Ends a FROM-clause subquery so that the planner evaluates it once per row instead
-        of pasting its expressions into every reference (subquery flattening would repeat
-        the date checks in each of the rules that use a date)."""
-        return "OFFSET 0" if self.pg else "LIMIT -1"
-
-    def scratch(self, name: str, select: str) -> str:
-        """A work table that lives only inside the validation transaction: not WAL-logged on
-        PostgreSQL, in the connection's temporary database on SQLite."""
-        kind = "UNLOGGED TABLE" if self.pg else "TEMP TABLE"
-        return f"CREATE {kind} {name} AS {select}"
-
-
-@dataclass(frozen=True, slots=True)
-class Tables:
-    """Names of one job's work tables. The staging table is named after the file (it is
-    filled before the job row exists); the others after the job."""
-
-    job: int
-    token: str
-
-    @property
-    def stage(self) -> str:
-        return f"import_stage_{self.token}"
-
-    @property
-    def check(self) -> str:
-        return f"import_check_{self.job}"
-
-    @property
-    def hh(self) -> str:
-        return f"import_hh_{self.job}"
-
-    @property
-    def rows(self) -> str:
-        return f"import_rows_{self.job}"
-
-    @property
-    def err(self) -> str:
-        return f"import_err_{self.job}"
-
-    @property
-    def imp(self) -> str:
-        return f"import_merge_{self.job}"
-
-    @property
-    def fwd(self) -> str:
-        return f"import_fwd_{self.job}"
-
-    @property
-    def dup(self) -> str:
-        return f"import_dup_{self.job}"
-
-    @property
-    def ref(self) -> str:
-        return f"import_ref_{self.job}"
-
-    @property
-    def scratch(self) -> tuple[str, ...]:
-        return (
-            self.err,
-            self.ref,
-            self.rows,
-            self.hh,
-            self.check,
-            self.dup,
-            self.fwd,
-            self.stage,
-        )
-
-
-def create_stage(d: Dialect, t: Tables) -> str:
-    """The staging table. On SQLite ``line`` is the rowid, so the work tables derived from it
-    are written, and read, in line order without sorting."""
-    cols = ", ".join(f"{c} TEXT" for c in STAGE_COLUMNS[1:])
-    if d.pg:
-        return f"CREATE UNLOGGED TABLE {t.stage} (line BIGINT NOT NULL, {cols})"
-    return f"CREATE TEMP TABLE {t.stage} (line INTEGER PRIMARY KEY, {cols})"
-
-
-def copy_stage(t: Tables) -> str:
-    return f"COPY {t.stage} ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
-
-
-def insert_stage(t: Tables) -> str:
-    return f"INSERT INTO {t.stage} VALUES ({', '.join('?' for _ in STAGE_COLUMNS)})"
-
-
-# -- row-level rules -------------------------------------------------------------------------
-
-_PROVINCES = ", ".join(f"'{c}'" for c in sorted(PROVINCE_CODES))
-_RELATIONSHIPS = "'head', 'spouse', 'child', 'parent', 'grandchild', 'sibling', 'other'"
-_MARITAL = "'single', 'married', 'divorced', 'widowed'"
-_STATUS = "'alive', 'deceased', 'missing'"
-
-
-def _unit_rules(col: str, alias: str, on: str, what: str) -> list[tuple[str, str, str]]:
-    return [
-        (
-            col,
-            f"no commune with this code in the 63-province list, in force on the {what} "
-            "(before 1 July 2025)",
-            f"q.{col} IS NOT NULL AND {on} IS NOT NULL AND {alias}.id IS NULL AND {on} < :reform",
-        ),
-        (
-            col,
-            f"no commune with this code in the 34-province list, in force on the {what} "
-            "(from 1 July 2025)",
-            f"q.{col} IS NOT NULL AND {on} IS NOT NULL AND {alias}.id IS NULL AND {on} >= :reform",
-        ),
-    ]
-
-
-def _date_rules(col: str, typed: str) -> list[tuple[str, str, str]]:
-    return [
-        (col, "not a real date in the form YYYY-MM-DD", f"q.{col} IS NOT NULL AND {typed} IS NULL"),
-        (col, "the date is in the future", f"{typed} > :today"),
-    ]
-
-
-def rules(d: Dialect) -> list[tuple[str, str | None, str]]:
-    """(column, reason, condition) of every row-level rule; a None reason means the row's
-    own ``name_err`` (the service's wording for a bad name)."""
-    pid = "q.personal_id"
-    out: list[tuple[str, str | None, str]] = [
-        ("personal_id", "the personal ID number is required", f"{pid} IS NULL"),
-        (
-            "personal_id",
-            "a personal ID number has exactly 12 digits",
-            f"{pid} IS NOT NULL AND q.pid_ok = 0",
-        ),
-        (
-            "personal_id",
-            "unknown province code in the personal ID number",
-            f"q.pid_ok = 1 AND substr({pid}, 1, 1) = '0' AND substr({pid}, 1, 3) NOT IN "
-            f"({_PROVINCES})",
-        ),
-        (
-            "personal_id",
-            "the number's century/sex digit does not match sex",
-            "q.pid_ok = 1 AND q.sex IN ('M', 'F') AND "
-            "q.pid_g % 2 <> CASE WHEN q.sex = 'F' THEN 1 ELSE 0 END",
-        ),
-        (
-            "personal_id",
-            "the number's birth year does not match birth_date",
-            "q.pid_ok = 1 AND q.bd IS NOT NULL AND "
-            "q.pid_year <> CAST(substr(q.birth_date, 1, 4) AS INTEGER)",
-        ),
-        ("full_name", "the name is required", "q.name_clean IS NULL OR q.name_clean = ''"),
-        ("full_name", None, "q.name_clean <> '' AND q.name_err IS NOT NULL"),
-        ("birth_date", "the date of birth is required", "q.birth_date IS NULL"),
-        *_date_rules("birth_date", "q.bd"),
-        ("birth_date", "the date is before 1900", "q.bd < :y1900"),
-        ("sex", "sex is M or F", "q.sex IS NULL OR q.sex NOT IN ('M', 'F')"),
-        (
-            "nationality",
-            "nationality is a two-letter ISO 3166 code (e.g. VN)",
-            f"q.nationality IS NOT NULL AND NOT {d.upper2('q.nationality')}",
-        ),
-        ("ethnicity", "at most 40 characters", "length(q.ethnicity) > 40"),
-        ("religion", "at most 40 characters", "length(q.religion) > 40"),
-        (
-            "birth_commune_code",
-            "the commune of birth registration is required",
-            "q.birth_commune_code IS NULL",
-        ),
-        *_unit_rules("birth_commune_code", "bu", "q.bd", "date of birth"),
-        *_unit_rules("hometown_commune_code", "hu", "q.bd", "date of birth"),
-        (
-            "marital_status",
-            f"one of {_MARITAL.replace(chr(39), '')}",
-            f"q.marital_status NOT IN ({_MARITAL})",
-        ),
-        ("status", f"one of {_STATUS.replace(chr(39), '')}", f"q.status NOT IN ({_STATUS})"),
-        *_date_rules("death_date", "q.dd"),
-        (
-            "death_date",
-            "a deceased person needs a date of death",
-            "q.status = 'deceased' AND q.death_date IS NULL",
-        ),
-        ("death_date", "the date of death is before the date of birth", "q.dd < q.bd"),
-        (
-            "death_date",
-            "a date of death is given but status is not deceased",
-            "q.death_date IS NOT NULL AND COALESCE(q.status, 'alive') <> 'deceased'",
-        ),
-        ("household_no", "the household number is required", "q.household_no IS NULL"),
-        ("household_no", "at most 20 characters", "length(q.household_no) > 20"),
-        (
-            "relationship",
-            "the relationship to the household head is required",
-            "q.relationship IS NULL",
-        ),
-        (
-            "relationship",
-            f"one of {_RELATIONSHIPS.replace(chr(39), '')}",
-            f"q.relationship NOT IN ({_RELATIONSHIPS})",
-        ),
-        (
-            "residence_commune_code",
-            "the commune of permanent residence is required",
-            "q.residence_commune_code IS NULL",
-        ),
-        *_unit_rules("residence_commune_code", "ru", "q.rs", "residence date"),
-        (
-            "residence_since",
-            "the date the residence began is required",
-            "q.residence_since IS NULL",
-        ),
-        *_date_rules("residence_since", "q.rs"),
-        ("residence_since", "the residence starts before the birth", "q.rs < q.bd"),
-        ("address_line", "at most 200 characters", "length(q.address_line) > 200"),
-        (
-            "old_id_number",
-            "an old CMND number has 9 or 12 digits",
-            f"q.old_id_number IS NOT NULL AND NOT ({d.digits('q.old_id_number', 9)} OR "
-            f"{d.digits('q.old_id_number', 12)})",
-        ),
-        (
-            "old_id_issuer",
-            "the issuer is a 2-digit province code",
-            f"q.old_id_issuer IS NOT NULL AND NOT {d.digits('q.old_id_issuer', 2)}",
-        ),
-    ]
-    assert len(out) < 62  # bits of a 64-bit mask
-    return out
-
-
-def _date_ok(d: Dialect, e: str) -> str:
-    """1 when ``e`` is a real date written YYYY-MM-DD (year 1 or later), else 0."""
-    if not d.pg:
-        # SQLite's date() arithmetic normalises an impossible day ("2023-02-29" becomes
-        # "2023-03-01"), so a real date is one that comes back unchanged; one C call per
-        # value instead of a dozen casts.
-        return (
-            f"CASE WHEN {d.iso_date_shape(e)} AND {e} >= '0001' "
-            f"AND date({e}, '+0 days') IS {e} THEN 1 ELSE 0 END"
-        )
-    y, m, day = (f"CAST(substr({e}, {a}, {b}) AS INTEGER)" for a, b in ((1, 4), (6, 2), (9, 2)))
-    leap = f"(({y}) % 4 = 0 AND ({y}) % 100 <> 0) OR ({y}) % 400 = 0"
-    days = (
-        f"CASE {m} WHEN 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END "
-        "WHEN 4 THEN 30 WHEN 6 THEN 30 WHEN 9 THEN 30 WHEN 11 THEN 30 ELSE 31 END"
-    )
-    # The outer CASE guards the casts: PostgreSQL does not promise to evaluate AND left first.
-    return (
-        f"CASE WHEN {d.iso_date_shape(e)} THEN CASE WHEN {y} >= 1 AND {m} BETWEEN 1 AND 12 "
-        f"AND {day} BETWEEN 1 AND {days} THEN 1 ELSE 0 END ELSE 0 END"
-    )
-
-
-def _bad_mask(d: Dialect) -> str:
-    terms = [
-        f"CASE WHEN {cond} THEN {1 << i} ELSE 0 END" for i, (_, _, cond) in enumerate(rules(d))
-    ]
-    return "CAST(" + " + ".join(terms) + " AS BIGINT)"
+from dancu.registry.bulk.io import STAGE_COLUMNS
+from dancu.registry.bulk.sql_rules import bad_mask, date_ok
+from dancu.registry.bulk.sql_tables import Dialect, Tables
 
 
 def _unit_join(alias: str, code: str, on: str) -> str:
@@ -388,7 +88,7 @@ SELECT {picked}, bu.id AS birth_unit_id, hu.id AS hometown_unit_id, ru.id AS res
   COALESCE(f.province_code, ru.province_code) AS now_province,
   COALESCE(f.code, ru.code) AS now_commune, pi.person_id AS reg_person_id,
   COALESCE(dp.first_line, q.line) AS pid_first,
-  {_bad_mask(d)} AS bad
+  {bad_mask(d)} AS bad
 FROM (
   SELECT p.*,
     CASE WHEN p.bd_ok = 1 THEN {d.date("p.birth_date")} END AS bd,
@@ -399,9 +99,9 @@ FROM (
       + CAST(substr(p.personal_id, 5, 2) AS INTEGER) END AS pid_year
   FROM (
     SELECT {raw},
-      {_date_ok(d, "s.birth_date")} AS bd_ok,
-      {_date_ok(d, "s.death_date")} AS dd_ok,
-      {_date_ok(d, "s.residence_since")} AS rs_ok,
+      {date_ok(d, "s.birth_date")} AS bd_ok,
+      {date_ok(d, "s.death_date")} AS dd_ok,
+      {date_ok(d, "s.residence_since")} AS rs_ok,
       CASE WHEN {d.digits("s.personal_id", 12)} THEN 1 ELSE 0 END AS pid_ok
     FROM {t.stage} s) p
   {d.fence}
@@ -555,22 +255,6 @@ def create_err(t: Tables) -> str:
     return f"CREATE TABLE {t.err} (line BIGINT, col TEXT, value TEXT, reason TEXT, level TEXT)"
 
 
-def err_rules(d: Dialect, t: Tables) -> tuple[str, dict[str, str | None]]:
-    """Expand each row's rule mask into one report row per broken rule."""
-    values, params = [], {}
-    for i, (col, reason, _) in enumerate(rules(d)):
-        values.append(f"({1 << i}, '{col}', CAST(:r{i} AS TEXT))")
-        params[f"r{i}"] = reason
-    pick = " ".join(f"WHEN '{c}' THEN c.{c}" for c in COLUMNS)
-    sql = f"""
-WITH rule (bit, col, reason) AS (VALUES {", ".join(values)})
-INSERT INTO {t.err} (line, col, value, reason, level)
-SELECT c.line, rule.col, CASE rule.col {pick} END, COALESCE(rule.reason, c.name_err), 'error'
-FROM (SELECT * FROM {t.check} WHERE bad <> 0) c CROSS JOIN rule
-WHERE (c.bad & rule.bit) <> 0"""
-    return sql, params
-
-
 def _line(expr: str) -> str:
     return f"CAST({expr} AS TEXT)"
 
@@ -624,92 +308,3 @@ def counts(t: Tables) -> str:
         f"SELECT state, COUNT(*) FROM {t.rows} GROUP BY state "
         f"UNION ALL SELECT 'W', COUNT(*) FROM {t.err} WHERE level = 'warning'"
     )
-
-
-# -- the merge: one batch of households, in one transaction ----------------------------------
-
-_BATCH = "i.hh_line BETWEEN :lo AND :hi"
-
-
-def merge_steps(t: Tables) -> list[tuple[str, str]]:
-    """(name, SQL) of the statements that write one batch (``:lo``..``:hi`` lines) into the
-    register. Persons referenced as parent or spouse from this batch but loaded with a later
-    one are created here, so every foreign key holds at every commit."""
-    imp = f"{t.imp} i"
-    hh_join = "JOIN household h ON h.number = i.household_no"
-    refs = " ".join(
-        f"UNION SELECT i.{r}_new FROM {imp} WHERE {_BATCH} AND i.{r}_new IS NOT NULL"
-        for r in ("father", "mother", "spouse")
-    )
-    return [
-        (
-            "person",
-            f"""
-INSERT INTO person (id, created_at)
-SELECT x.id, :now FROM (SELECT i.person_id AS id FROM {imp} WHERE {_BATCH} {refs}) x
-WHERE NOT EXISTS (SELECT 1 FROM person p WHERE p.id = x.id)""",
-        ),
-        (
-            "household",
-            f"""
-INSERT INTO household (number, head_person_id, unit_id, address_line, established_on)
-SELECT i.household_no, i.person_id, i.res_unit_id, i.address_line, i.est_on FROM {imp}
-WHERE {_BATCH} AND i.relationship = 'head' AND i.household_id IS NULL
-ORDER BY i.hh_line""",
-        ),
-        (
-            "person_version",
-            f"""
-INSERT INTO person_version (person_id, valid_from, recorded_at, event_id, full_name,
-  birth_date, sex, nationality, ethnicity, religion, birth_unit_id, hometown_unit_id,
-  marital_status, status, death_date, father_id, mother_id, spouse_id)
-SELECT i.person_id, i.bd, :now, :event, i.name_clean, i.bd, i.sex, i.nationality,
-  i.ethnicity, i.religion, i.birth_unit_id, i.hometown_unit_id, i.marital_status, i.status,
-  i.dd, i.father_id, i.mother_id, i.spouse_id
-FROM {imp} WHERE {_BATCH} ORDER BY i.hh_line, i.line""",
-        ),
-        (
-            "person_identifier",
-            f"""
-INSERT INTO person_identifier (person_id, kind, value, issuer_code, valid_from, recorded_at,
-  event_id)
-SELECT i.person_id, 'personal_id', i.personal_id, '', i.bd, :now, :event FROM {imp}
-WHERE {_BATCH}
-UNION ALL
-SELECT i.person_id, 'cmnd' || CAST(length(i.old_id_number) AS TEXT), i.old_id_number,
-  i.old_id_issuer, NULL, :now, :event FROM {imp}
-WHERE {_BATCH} AND i.old_id_number IS NOT NULL""",
-        ),
-        (
-            "personal_id_allocation",
-            f"""
-INSERT INTO personal_id_allocation (number, prefix, allocated_at)
-SELECT i.personal_id, substr(i.personal_id, 1, 6), :now FROM {imp} WHERE {_BATCH}
-ON CONFLICT DO NOTHING""",
-        ),
-        (
-            "household_member",
-            f"""
-INSERT INTO household_member (household_id, person_id, relationship, valid_from,
-  recorded_at, event_id)
-SELECT h.id, i.person_id, i.relationship, i.rs, :now, :event FROM {imp} {hh_join}
-WHERE {_BATCH} ORDER BY i.hh_line, i.line""",
-        ),
-        (
-            "residence",
-            f"""
-INSERT INTO residence (person_id, kind, unit_id, address_line, household_id, valid_from,
-  recorded_at, event_id)
-SELECT i.person_id, 'permanent', i.res_unit_id, i.address_line, h.id, i.rs, :now, :event
-FROM {imp} {hh_join} WHERE {_BATCH} ORDER BY i.hh_line, i.line""",
-        ),
-        (
-            "person_current",
-            f"""
-INSERT INTO person_current (person_id, personal_id, full_name, name_key, birth_date, sex,
-  status, household_id, residence_unit_id, province_code, commune_code, updated_at)
-SELECT i.person_id, i.personal_id, i.name_clean, i.name_key, i.bd, i.sex, i.status, h.id,
-  i.res_unit_id, i.now_province, i.now_commune, :now
-FROM {imp} {hh_join} WHERE {_BATCH} ORDER BY i.hh_line, i.line""",
-        ),
-    ]
