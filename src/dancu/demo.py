@@ -92,7 +92,7 @@ def seed_demo(
     """The demo register: ``people`` synthetic residents, a Ba Đình family with some history
     (so the commune officer has people to look at) and the demo officers. Idempotent.
     Returns how many people were loaded now and how many the register holds."""
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
     from dancu.registry.models import PersonCurrent
     from dancu.registry.synth_population import generate_population
 

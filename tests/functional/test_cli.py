@@ -232,7 +232,7 @@ def test_reconcile_run_against_a_population_file_and_the_database(
     env: Engine, tmp_path: Path
 ) -> None:
     from dancu.reconcile.synth_extract import generate_extract
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
     from dancu.registry.synth_population import generate_population
 
     population = tmp_path / "people.parquet"

@@ -27,7 +27,7 @@ from dancu.reconcile import readers
 from dancu.reconcile.models import ReconcileJob
 from dancu.reconcile.synth_extract import generate_extract
 from dancu.registry import schemas as rs
-from dancu.registry.bulk import import_population
+from dancu.registry.bulk.load import import_population
 from dancu.registry.synth_population import generate_population
 
 PASSWORD = "correct horse battery"

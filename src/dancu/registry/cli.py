@@ -61,7 +61,7 @@ def registry_import(
     import getpass
 
     from dancu.core.audit import Actor
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
 
     who = operator or getpass.getuser()
     actor = Actor(f"operator:{who}", "operator", "", "bulk-import")
@@ -90,7 +90,7 @@ def registry_export(
     province: Annotated[str | None, typer.Option(help="2025 province code, e.g. 01")] = None,
 ) -> None:
     """Write the current register in the population-file format (streaming)."""
-    from dancu.registry.bulk import export_population
+    from dancu.registry.bulk.export import export_population
 
     with open_registry() as container:
         with progress_bar(console) as progress:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from dancu.registry.bulk_io import PopulationWriter
+from dancu.registry.bulk.io import PopulationWriter
 from dancu.synth.people import population
 
 SynthProgress = Callable[[int, int], None]

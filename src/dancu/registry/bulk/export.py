@@ -10,7 +10,7 @@ from sqlalchemy import Engine, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from dancu.core.models import AdminUnit
-from dancu.registry.bulk_io import PopulationWriter, Progress
+from dancu.registry.bulk.io import PopulationWriter, Progress
 from dancu.registry.models import (
     Household,
     HouseholdMember,
@@ -73,7 +73,7 @@ def _open(model: Any) -> Any:
 
 
 def _query(province_code: str | None) -> Select[*tuple[Any, ...]]:
-    """One row per person, in the column order of ``bulk_io.COLUMNS``."""
+    """One row per person, in the column order of ``bulk.io.COLUMNS``."""
     pc, v = PersonCurrent, PersonVersion
     birth, home, res_unit = (aliased(AdminUnit) for _ in range(3))
     father, mother, spouse = (aliased(PersonCurrent) for _ in range(3))

@@ -1,4 +1,4 @@
-"""Bulk import and export of the population register (DESIGN "Bulk work is set-based").
+"""Bulk import of the population register (DESIGN "Bulk work is set-based").
 
 An import runs in three phases, each recorded so that a crash resumes where it stopped:
 
@@ -14,16 +14,13 @@ An import runs in three phases, each recorded so that a crash resumes where it s
    file again is then a no-op (the job is found by the file's fingerprint), and a different
    file with the same people skips them (people already in the register are never changed).
 
-People are written exactly as the registry service writes them (see ``bulk_sql.merge_steps``).
+People are written exactly as the registry service writes them (see ``sql_merge.merge_steps``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +31,8 @@ from sqlalchemy.orm import Session
 from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.ids import mask_text
 from dancu.core.timeutil import today, utcnow
-from dancu.core.units import REFORM_DATE
-from dancu.registry import bulk_sql as q
-from dancu.registry.bulk_export import export_population
-from dancu.registry.bulk_io import (
+from dancu.registry.bulk.db import bind_values, exclusive, is_pg, may_skip_fk_triggers, transaction
+from dancu.registry.bulk.io import (
     ImportFileError,
     Progress,
     SourceFile,
@@ -47,17 +42,32 @@ from dancu.registry.bulk_io import (
     scan,
     write_error_file,
 )
+from dancu.registry.bulk.sql_merge import merge_steps
+from dancu.registry.bulk.sql_rules import err_rules
+from dancu.registry.bulk.sql_tables import Dialect, Tables, copy_stage, create_stage, insert_stage
+from dancu.registry.bulk.sql_validate import (
+    counts,
+    create_check,
+    create_dup,
+    create_err,
+    create_fwd,
+    create_hh,
+    create_imp,
+    create_ref,
+    create_rows,
+    err_references,
+    err_states,
+    index_dup,
+    index_fwd,
+    index_hh,
+    index_imp,
+    index_ref,
+    read_err,
+)
 from dancu.registry.models import CivilEvent, ImportJob
 
-__all__ = [
-    "ImportFileError",
-    "ImportReport",
-    "default_error_path",
-    "export_population",
-    "import_population",
-]
+__all__ = ["ImportReport", "import_population"]
 
-SQLITE_CACHE_KIB = 65_536  # page cache of the main and the temporary database: 64 MiB each
 # The merge writes random keys into the register's indexes: a larger cache for the main
 # database keeps more of them in memory (the temporary database is idle by then).
 SQLITE_MERGE_CACHE_KIB = 196_608
@@ -139,7 +149,7 @@ def import_population(
         raise ValueError("batch_size must be positive")
     src = scan(Path(path), progress)
     errors_to = Path(error_path) if error_path else default_error_path(src.path)
-    with _exclusive(engine, src.fingerprint):
+    with exclusive(engine, src.fingerprint):
         job = _find_job(engine, src.fingerprint)
         if job is not None and job.status == "done":
             return _report(job, src, errors_to, resumed=False, already_done=True)
@@ -173,77 +183,6 @@ def _report(
     )
 
 
-# -- transactions and locks ------------------------------------------------------------------
-
-
-def _is_pg(engine: Engine | Connection) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
-@contextmanager
-def _transaction(
-    engine: Engine, *, immediate: bool = True, cache_kib: int = SQLITE_CACHE_KIB
-) -> Iterator[Connection]:
-    """One transaction. On SQLite an explicit BEGIN, because the sqlite3 module would
-    otherwise run CREATE TABLE outside any transaction and a crash would leave it behind.
-    On PostgreSQL the settings of bulk work, for this transaction only."""
-    with engine.connect() as conn:
-        restore: list[str] = []
-        if not _is_pg(engine):
-            # Bulk work on this connection: a larger page cache for the main and temporary
-            # databases, set before the transaction starts and given back afterwards (the
-            # connection returns to the pool).
-            for db in ("main", "temp"):
-                size = conn.exec_driver_sql(f"PRAGMA {db}.cache_size").scalar_one()
-                restore.append(f"PRAGMA {db}.cache_size = {int(size)}")
-            conn.exec_driver_sql(f"PRAGMA main.cache_size = -{cache_kib}")
-            conn.exec_driver_sql(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KIB}")
-            conn.commit()
-        try:
-            with conn.begin():
-                if _is_pg(engine):
-                    # The validation statements are large expressions over every row:
-                    # compiling them costs more than it saves; sorts and hashes of a million
-                    # rows stay in memory. Without waiting for the WAL flush a server crash
-                    # may lose the last commits, but each whole: a batch and the progress
-                    # that records it go together.
-                    for sql in (
-                        "SET LOCAL jit = off",
-                        "SET LOCAL work_mem = '128MB'",
-                        "SET LOCAL maintenance_work_mem = '256MB'",
-                        "SET LOCAL synchronous_commit = off",
-                    ):
-                        conn.exec_driver_sql(sql)
-                else:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-                yield conn
-        finally:
-            if restore:
-                for sql in restore:
-                    conn.exec_driver_sql(sql)
-                conn.commit()
-
-
-@contextmanager
-def _exclusive(engine: Engine, fingerprint: str) -> Iterator[None]:
-    """Fail fast when another process imports the same file (PostgreSQL advisory lock; on
-    SQLite the database lock and the ``rows_done`` check serialise the batches anyway)."""
-    if not _is_pg(engine):
-        yield
-        return
-    key = int(fingerprint[:15], 16)
-    with engine.connect() as conn:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        conn.commit()
-        if not got:
-            raise ImportFileError("this file is being imported by another process right now")
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-
-
 def _find_job(engine: Engine, fingerprint: str) -> _Job | None:
     with engine.connect() as conn:
         row = conn.execute(select(ImportJob).where(ImportJob.fingerprint == fingerprint)).first()
@@ -252,39 +191,17 @@ def _find_job(engine: Engine, fingerprint: str) -> _Job | None:
     return _Job(row.id, row.status, row.rows_total, row.rows_done, row.rows_rejected, row.message)
 
 
-def _params(engine: Engine | Connection, **extra: Any) -> dict[str, Any]:
-    """Dates and times bound as each backend stores them (SQLite: ISO text, as SQLAlchemy's
-    Date and DateTime types write it)."""
-    values: dict[str, Any] = {
-        "reform": REFORM_DATE,
-        "today": today(),
-        "y1900": date(1900, 1, 1),
-        **extra,
-    }
-    if not _is_pg(engine):
-        values = {k: _sqlite_value(v) for k, v in values.items()}
-    return values
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 # -- phase 1: prepare ------------------------------------------------------------------------
 
 
 def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progress | None) -> _Job:
-    d = q.Dialect(_is_pg(engine))
+    d = Dialect(is_pg(engine))
     # SQLite: stage into the temporary database first, then take the write lock, so other
     # writers are blocked only while validating, not while the file is read.
-    with _transaction(engine, immediate=False) as conn:
-        stage = q.Tables(0, src.fingerprint[:16])
+    with transaction(engine, immediate=False) as conn:
+        stage = Tables(0, src.fingerprint[:16])
         conn.execute(text(f"DROP TABLE IF EXISTS {stage.stage}"))
-        conn.execute(text(q.create_stage(d, stage)))
+        conn.execute(text(create_stage(d, stage)))
         staged = _load_stage(conn, d, stage, src, progress)
         created = conn.execute(
             insert(ImportJob).values(
@@ -300,10 +217,10 @@ def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progres
         ).inserted_primary_key
         assert created is not None
         job_id = created[0]
-        t = q.Tables(int(job_id), stage.token)
+        t = Tables(int(job_id), stage.token)
         states = _validate(conn, d, t, progress)
         warnings = states.pop("W", 0)
-        rows = conn.execute(text(q.read_err(t)), execution_options={"yield_per": 10_000})
+        rows = conn.execute(text(read_err(t)), execution_options={"yield_per": 10_000})
         write_error_file(errors_to, ((int(r[0]), r[1], r[2], r[3]) for r in rows))
         loaded, rejected = states.get("N", 0), sum(states.get(s, 0) for s in "RDH")
         if loaded:
@@ -327,14 +244,14 @@ def _prepare(engine: Engine, src: SourceFile, errors_to: Path, progress: Progres
 
 
 def _load_stage(
-    conn: Connection, d: q.Dialect, t: q.Tables, src: SourceFile, progress: Progress | None
+    conn: Connection, d: Dialect, t: Tables, src: SourceFile, progress: Progress | None
 ) -> int:
     """Stream the file into the staging table; returns the number of rows."""
     raw = conn.connection.driver_connection
     assert raw is not None  # a live connection from the pool
     staged = 0
     if d.pg:
-        with raw.cursor() as cur, cur.copy(q.copy_stage(t)) as copy:
+        with raw.cursor() as cur, cur.copy(copy_stage(t)) as copy:
             for table in read_batches(src):
                 copy.write(csv_bytes(table))
                 staged += table.num_rows
@@ -346,7 +263,7 @@ def _load_stage(
     try:
         for table in read_batches(src):
             columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-            cur.executemany(q.insert_stage(t), zip(*columns, strict=True))
+            cur.executemany(insert_stage(t), zip(*columns, strict=True))
             staged += table.num_rows
             if progress:
                 progress("stage", staged, src.rows_estimate)
@@ -355,9 +272,7 @@ def _load_stage(
     return staged
 
 
-def _validate(
-    conn: Connection, d: q.Dialect, t: q.Tables, progress: Progress | None
-) -> dict[str, int]:
+def _validate(conn: Connection, d: Dialect, t: Tables, progress: Progress | None) -> dict[str, int]:
     """Run the validation steps; returns row counts by state (and ``W``: warnings)."""
     extra: dict[str, Any] = {}
     if d.pg:
@@ -369,22 +284,22 @@ def _validate(
         extra["base"] = int(
             conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM person")).scalar_one()
         )
-    params = _params(conn, **extra)
-    rule_sql, rule_params = q.err_rules(d, t)
+    params = bind_values(conn, **extra)
+    rule_sql, rule_params = err_rules(d, t)
     # (name, statements, parameters, table to ANALYZE afterwards on PostgreSQL: the planner
     # must know the work tables' sizes to pick hash joins over nested loops).
     steps: list[tuple[str, list[str], dict[str, Any], str | None]] = [
-        ("forward map", [q.create_fwd(d, t), q.index_fwd(t)], {}, t.fwd),
-        ("duplicates", [q.create_dup(d, t), q.index_dup(t)], {}, t.dup),
-        ("check", q.create_check(d, t), params, t.check),
-        ("households", [q.create_hh(d, t), q.index_hh(t)], {}, t.hh),
-        ("states", [q.create_rows(d, t)], params, t.rows),
-        ("references", [q.create_ref(d, t), q.index_ref(t)], {}, t.ref),
-        ("merge table", [q.create_imp(d, t), q.index_imp(t)], {}, t.imp),
-        ("report", [q.create_err(t)], {}, None),
+        ("forward map", [create_fwd(d, t), index_fwd(t)], {}, t.fwd),
+        ("duplicates", [create_dup(d, t), index_dup(t)], {}, t.dup),
+        ("check", create_check(d, t), params, t.check),
+        ("households", [create_hh(d, t), index_hh(t)], {}, t.hh),
+        ("states", [create_rows(d, t)], params, t.rows),
+        ("references", [create_ref(d, t), index_ref(t)], {}, t.ref),
+        ("merge table", [create_imp(d, t), index_imp(t)], {}, t.imp),
+        ("report", [create_err(t)], {}, None),
         ("rule errors", [rule_sql], rule_params, None),
-        ("row errors", [q.err_states(t)], {}, None),
-        ("warnings", [q.err_references(d, t)], {}, t.err),
+        ("row errors", [err_states(t)], {}, None),
+        ("warnings", [err_references(d, t)], {}, t.err),
     ]
     for i, (_name, statements, values, analyze) in enumerate(steps, 1):
         for sql in statements:
@@ -393,7 +308,7 @@ def _validate(
             conn.execute(text(f"ANALYZE {analyze}"))
         if progress:
             progress("validate", i, len(steps))
-    states = {str(s): int(n) for s, n in conn.execute(text(q.counts(t)))}
+    states = {str(s): int(n) for s, n in conn.execute(text(counts(t)))}
     if not d.pg and states.get("N"):
         _reserve_ids(conn, int(extra["base"]) + states["N"] - 1)
     return states
@@ -405,7 +320,7 @@ def _reserve_ids(conn: Connection, top: int) -> None:
     the highest id now moves everyone else above the range."""
     conn.execute(
         text("INSERT INTO person (id, created_at) VALUES (:id, :now)"),
-        _params(conn, id=top, now=utcnow()),
+        bind_values(conn, id=top, now=utcnow()),
     )
 
 
@@ -444,15 +359,15 @@ def _merge(
 ) -> None:
     """Write the new rows batch by batch; each batch and its progress commit together."""
     event = _event_id(engine, job.id)
-    t = q.Tables(job.id, src.fingerprint[:16])
+    t = Tables(job.id, src.fingerprint[:16])
     if event is None:  # nothing new to load
         return
-    steps = q.merge_steps(t)
-    skip_fk = _may_skip_fk_triggers(engine)
+    steps = merge_steps(t)
+    skip_fk = may_skip_fk_triggers(engine)
     while job.rows_done < job.rows_total:
         done = min(job.rows_done + batch_size, job.rows_total)
         lo, hi = src.first_line + job.rows_done, src.first_line + done - 1
-        with _transaction(engine, cache_kib=SQLITE_MERGE_CACHE_KIB) as conn:
+        with transaction(engine, cache_kib=SQLITE_MERGE_CACHE_KIB) as conn:
             # Claim the batch first: a second process resuming the same job waits on this row
             # and then finds rows_done moved, instead of writing the batch twice.
             claimed = conn.execute(
@@ -464,7 +379,7 @@ def _merge(
                 raise ImportFileError(f"import job {job.id} was advanced by another process")
             if skip_fk:
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
-            params = _params(conn, lo=lo, hi=hi, now=utcnow(), event=event)
+            params = bind_values(conn, lo=lo, hi=hi, now=utcnow(), event=event)
             for _name, sql in steps:
                 conn.execute(text(sql), params)
         job.rows_done = done
@@ -472,35 +387,12 @@ def _merge(
             progress("merge", done, job.rows_total)
 
 
-def _may_skip_fk_triggers(engine: Engine) -> bool:
-    """Whether the merge may switch off PostgreSQL's per-row foreign-key checks.
-
-    Every reference the merge writes is produced by the merge's own joins (new persons are
-    inserted before anything points at them, units and households come from joins on the
-    tables themselves), so the checks cannot fail; they are, however, most of the merge's
-    cost (one trigger call per row and constraint). Skipping them needs permission to set
-    ``session_replication_role``: a superuser has it, and an operator can grant it to the
-    import role (``GRANT SET ON PARAMETER session_replication_role TO …``, PostgreSQL 15+).
-    Without it the checks simply run."""
-    if not _is_pg(engine):
-        return False
-    with engine.connect() as conn:
-        allowed = conn.execute(
-            text(
-                "SELECT CASE WHEN current_setting('server_version_num')::int >= 150000 "
-                "THEN has_parameter_privilege('session_replication_role', 'SET') "
-                "ELSE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) END"
-            )
-        ).scalar()
-    return bool(allowed)
-
-
 # -- phase 3: finish -------------------------------------------------------------------------
 
 
 def _finish(engine: Engine, job: _Job, src: SourceFile, actor: Actor) -> None:
-    with _transaction(engine) as conn:
-        conn.execute(text(f"DROP TABLE IF EXISTS {q.Tables(job.id, '').imp}"))
+    with transaction(engine) as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {Tables(job.id, '').imp}"))
         conn.execute(
             update(ImportJob)
             .where(ImportJob.id == job.id)

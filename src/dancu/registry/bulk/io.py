@@ -1,6 +1,6 @@
 """The file side of bulk import and export (docs/formats.md): recognising the format, the
 fingerprint and encoding check, streaming the rows as Arrow batches, the error report and the
-export writers. Nothing here touches the database; ``bulk.py`` and ``bulk_sql.py`` do."""
+export writers. Nothing here touches the database; ``load.py`` and the ``sql_*`` modules do."""
 
 from __future__ import annotations
 
