@@ -349,7 +349,7 @@ class CivilStatusUseCases(WriteSteps):
                         event_id=event.id,
                     )
                 )
-            number = current.personal_id
+            number = previous = current.personal_id
             old = ids.parse(number)
             sex = value if data.field == "sex" else old.sex
             year = value.year if isinstance(value, date) else old.birth_year
@@ -365,9 +365,9 @@ class CivilStatusUseCases(WriteSteps):
                     "personal_id": number,
                     "field": data.field,
                     "event_id": event.id,
-                    "previous_personal_id": current.personal_id
-                    if number != current.personal_id
-                    else None,
+                    # Read before the projection was rebuilt, which gives ``current`` the new
+                    # number: the event says which number the correction replaced.
+                    "previous_personal_id": previous if number != previous else None,
                 },
             )
             self._audit(

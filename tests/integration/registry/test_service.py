@@ -410,7 +410,9 @@ def test_missing_declaration_and_cancellation(registry: RegistryService) -> None
     assert registry.get_person(BA_DINH, husband, valid_on=date(2023, 6, 1)).status == "missing"
 
 
-def test_correction_supersedes_and_keeps_what_the_register_said(registry: RegistryService) -> None:
+def test_correction_supersedes_and_keeps_what_the_register_said(
+    registry: RegistryService, session_factory: sessionmaker[Session]
+) -> None:
     husband, wife, _ = couple(registry)
     before = utcnow()
     same = registry.correct_record(
@@ -435,6 +437,17 @@ def test_correction_supersedes_and_keeps_what_the_register_said(registry: Regist
         ),
     )
     assert new != husband and new[4:6] == "91"
+    with session_factory() as session:
+        events = session.scalars(
+            select(OutboxEvent.payload)
+            .where(OutboxEvent.topic == "registry.person.corrected")
+            .order_by(OutboxEvent.id)
+        ).all()
+    # Subscribers learn which number the new one replaces (and that the first kept its own).
+    assert [(e["personal_id"], e["previous_personal_id"]) for e in events] == [
+        (wife, None),
+        (new, husband),
+    ]
     person = registry.get_person(BA_DINH, husband)  # the old number still resolves
     assert person.personal_id == new and person.birth_date == date(1991, 3, 14)
     with pytest.raises(Invalid) as err:
