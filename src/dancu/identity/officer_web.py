@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dancu.bootstrap import Container
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
@@ -36,7 +37,6 @@ from dancu.identity.account_web import (
     FACTOR_LABELS,
 )
 from dancu.identity.service import SUSPENSION_REASONS
-from dancu.registry.lookup import parse_personal_id
 
 router = APIRouter(prefix="/identity", tags=["officer-accounts"], include_in_schema=False)
 
@@ -83,7 +83,7 @@ def accounts_page(
     if not personal_id:
         return render(request, "identity/officer_accounts.html", {"errors": {}, "values": {}})
     try:
-        number = parse_personal_id(personal_id)
+        number = ids.issued_number(personal_id)
     except DancuError as exc:
         context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
         return render(request, "identity/officer_accounts.html", context, 422)

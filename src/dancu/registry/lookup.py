@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import AsyncGroupAuditWriter, Entry
-from dancu.core.errors import Invalid, NotFound
+from dancu.core.errors import NotFound
 from dancu.core.i18n import N_
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
@@ -83,14 +83,6 @@ def unit_ref(units: UnitDirectory, unit: Unit) -> s.UnitRef:
     return s.UnitRef(code=unit.code, name=unit.name, label=units.label(unit), scheme=unit.scheme)
 
 
-def parse_personal_id(value: str, field: str = "personal_id") -> str:
-    """The 12-digit number, or ``Invalid`` naming ``field``."""
-    try:
-        return ids.parse_issued(value).number
-    except ids.InvalidPersonalID as exc:
-        raise Invalid(f"invalid personal ID number: {exc.reason}", field) from None
-
-
 class PersonLookup:
     """``get_person`` for the current record, on PostgreSQL, from the server's event loop."""
 
@@ -140,7 +132,7 @@ class PersonLookup:
     async def get_person(
         self, ctx: OfficerContext, personal_id: str, purpose: str | None = None
     ) -> s.PersonPublic:
-        number = parse_personal_id(personal_id)
+        number = ids.issued_number(personal_id)
         pool = self._pool
         if pool is None:
             raise RuntimeError("the person lookup is not started")

@@ -33,12 +33,13 @@ from typing import Any, cast
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.errors import Conflict, Invalid, NotFound
 from dancu.core.i18n import N_
 from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
-from dancu.registry.lookup import OUT_OF_AREA, parse_personal_id
+from dancu.registry.lookup import OUT_OF_AREA
 from dancu.registry.models import (
     Household,
     HouseholdMember,
@@ -273,7 +274,7 @@ class MergeUseCases(WriteSteps):
     def _refuse_same(
         session: Session, survivor: PersonCurrent, merged: PersonCurrent, number: str
     ) -> None:
-        typed = parse_personal_id(number, "merged_personal_id")
+        typed = ids.issued_number(number, "merged_personal_id")
         if merged.personal_id == typed and survivor.person_id != merged.person_id:
             return
         already = session.scalar(

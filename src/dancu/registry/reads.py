@@ -12,6 +12,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import Entry
 from dancu.core.errors import NotFound
@@ -19,7 +20,7 @@ from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
 from dancu.registry import search
-from dancu.registry.lookup import OUT_OF_AREA, PersonLookup, parse_personal_id, unit_ref
+from dancu.registry.lookup import OUT_OF_AREA, PersonLookup, unit_ref
 from dancu.registry.models import (
     CivilEvent,
     Household,
@@ -287,7 +288,7 @@ class RegistryReads:
     def _current_row(
         self, session: Session, personal_id: str, field: str = "personal_id"
     ) -> PersonCurrent:
-        number = parse_personal_id(personal_id, field)
+        number = ids.issued_number(personal_id, field)
         person_id = session.scalar(
             select(PersonIdentifier.person_id).where(
                 PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
