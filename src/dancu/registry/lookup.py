@@ -5,9 +5,9 @@ hop or an ORM: one prepared statement returns the whole current record (attribut
 spouse, household, open residences and identifiers as JSON arrays) over a pool of async
 psycopg connections, and the read is audited durably through ``AsyncGroupAuditWriter``
 before the answer leaves. It answers exactly as ``RegistryReads.get_person`` does for a
-current record (the same schema, the same errors, the same audit entry); the test suite
-compares the two on PostgreSQL. "As of" reads, SQLite and callers on another event loop
-use ``RegistryReads.get_person``.
+current record (the same schema, the same errors, the same audit entry; both build the
+person with ``view.person_public``); the test suite compares the two on PostgreSQL. "As of"
+reads, SQLite and callers on another event loop use ``RegistryReads.get_person``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dancu.core.access import OfficerContext
 from dancu.core.audit import AsyncGroupAuditWriter, Entry
 from dancu.core.errors import NotFound
 from dancu.core.i18n import N_
-from dancu.core.units import Unit, UnitDirectory
+from dancu.core.units import UnitDirectory
 from dancu.registry import schemas as s
-from dancu.registry import search
+from dancu.registry import search, view
 from dancu.registry.search import SearchQuery
 
 _PG = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
@@ -77,10 +77,6 @@ SELECT pc.person_id, pc.personal_id, pc.province_code, pc.commune_code,
 def _search_sql(shape: search.Shape) -> str:
     """The search statement of ``shape`` as psycopg runs it (named ``%(…)s`` placeholders)."""
     return str(search.statement(shape).compile(dialect=_PG))
-
-
-def unit_ref(units: UnitDirectory, unit: Unit) -> s.UnitRef:
-    return s.UnitRef(code=unit.code, name=unit.name, label=units.label(unit), scheme=unit.scheme)
 
 
 class PersonLookup:
@@ -174,56 +170,21 @@ class PersonLookup:
         await self.audit.awrite(search.audit_entry(ctx, q, len(out.items)), expected=True)
         return out
 
-    def _unit(self, unit_id: int | None) -> s.UnitRef | None:
-        unit = self.units.by_id.get(unit_id or -1)
-        return unit_ref(self.units, unit) if unit else None
-
     def _public(self, row: dict[str, Any]) -> s.PersonPublic:
-        by_id = self.units.by_id
-
-        def ref(prefix: str) -> dict[str, str] | None:
+        def ref(prefix: str) -> view.RefRow | None:
             pid = row[f"{prefix}_pid"]
-            return {"personal_id": pid, "full_name": row[f"{prefix}_name"]} if pid else None
+            return (pid, row[f"{prefix}_name"]) if pid else None
 
-        residences = []
-        for kind, unit_id, address, start, end, household in row["residences"] or ():
-            unit = by_id[unit_id]
-            residences.append(
-                {
-                    "kind": kind,
-                    "unit": unit_ref(self.units, unit),
-                    "current_unit": unit_ref(self.units, self.units.roll_forward(unit)),
-                    "address_line": address,
-                    "valid_from": start,
-                    "valid_to": end,
-                    "household_number": household,
-                }
-            )
-        identifiers = [
-            {"kind": k, "value": v, "issuer_code": i, "valid_from": a, "valid_to": b}
-            for k, v, i, a, b in row["identifiers"] or ()
-        ]
-        return s.PersonPublic.model_validate(
-            {
-                "personal_id": row["personal_id"],
-                "full_name": row["full_name"],
-                "birth_date": row["birth_date"],
-                "sex": row["sex"],
-                "nationality": row["nationality"],
-                "ethnicity": row["ethnicity"],
-                "religion": row["religion"],
-                "marital_status": row["marital_status"],
-                "status": row["status"],
-                "death_date": row["death_date"],
-                "birth_unit": self._unit(row["birth_unit_id"]),
-                "hometown_unit": self._unit(row["hometown_unit_id"]),
-                "father": ref("father"),
-                "mother": ref("mother"),
-                "spouse": ref("spouse"),
-                "residences": residences,
-                "household_number": row["household_number"],
-                "relationship": row["relationship"],
-                "identifiers": identifiers,
-                "as_of": None,
-            }
+        return view.person_public(
+            self.units,
+            row["personal_id"],
+            row,
+            father=ref("father"),
+            mother=ref("mother"),
+            spouse=ref("spouse"),
+            residences=row["residences"] or (),
+            household_number=row["household_number"],
+            relationship=row["relationship"],
+            identifiers=row["identifiers"] or (),
+            as_of=None,
         )
