@@ -34,16 +34,9 @@ from dancu.registry.models import (
 from dancu.registry.search import SearchQuery
 from dancu.registry.versioning import as_of, open_rows
 
+# What the history names as changed from one believed version to the next.
 _TRACKED = (
-    "full_name",
-    "birth_date",
-    "sex",
-    "nationality",
-    "ethnicity",
-    "religion",
-    "marital_status",
-    "status",
-    "death_date",
+    *view.ATTRIBUTES,
     "father_id",
     "mother_id",
     "spouse_id",
@@ -288,17 +281,21 @@ class RegistryReads:
     def _current_row(
         self, session: Session, personal_id: str, field: str = "personal_id"
     ) -> PersonCurrent:
-        number = ids.issued_number(personal_id, field)
-        person_id = session.scalar(
-            select(PersonIdentifier.person_id).where(
-                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
-            )
-        )
+        person_id = self._holder(session, ids.issued_number(personal_id, field))
         row = session.get(PersonCurrent, person_id) if person_id is not None else None
         if row is None:
             # The words an out-of-area person gets too: nobody can tell the two apart.
             raise NotFound(OUT_OF_AREA, field)
         return row
+
+    @staticmethod
+    def _holder(session: Session, number: str) -> int | None:
+        """Who holds or held the personal ID number (old and re-established numbers too)."""
+        return session.scalar(
+            select(PersonIdentifier.person_id).where(
+                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
+            )
+        )
 
     def _scoped_current(
         self, session: Session, ctx: OfficerContext, personal_id: str

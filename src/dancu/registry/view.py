@@ -17,8 +17,8 @@ from typing import Any
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
 
-# The record's own attributes (``person_version`` columns) that the view shows or resolves.
-RECORD_FIELDS = (
+# The person's own attributes (``person_version`` columns), shown as they are...
+ATTRIBUTES = (
     "full_name",
     "birth_date",
     "sex",
@@ -28,10 +28,9 @@ RECORD_FIELDS = (
     "marital_status",
     "status",
     "death_date",
-    "birth_unit_id",
-    "hometown_unit_id",
 )
-_SHOWN = RECORD_FIELDS[:-2]
+# ... and all the view reads of the record: those and the units it resolves.
+RECORD_FIELDS = (*ATTRIBUTES, "birth_unit_id", "hometown_unit_id")
 
 # Dates may come as ISO text (``json_agg`` in the lookup's statement); validation reads both.
 Day = date | str
@@ -90,7 +89,7 @@ def person_public(
 ) -> s.PersonPublic:
     """The person under ``personal_id``: ``record`` holds ``RECORD_FIELDS``, the relatives
     are as they stand today, residences and identifiers in the order shown."""
-    view: dict[str, Any] = {f: record[f] for f in _SHOWN}
+    view: dict[str, Any] = {f: record[f] for f in ATTRIBUTES}
     view.update(
         personal_id=personal_id,
         birth_unit=unit_by_id(units, record["birth_unit_id"]),
