@@ -26,6 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dancu.core.errors import Invalid
+from dancu.core.i18n import N_
 from dancu.core.models import PersonalIdAllocation
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,10 @@ SUFFIX_SPACE = 1_000_000
 MAX_ATTEMPTS = 40
 WARN_FILL = 0.8
 
+INVALID_ID = N_("invalid personal ID number")
+
 _ID_RE = re.compile(r"^\d{12}$")
+_SPACE_RE = re.compile(r"\s")
 _ANY_ID_RE = re.compile(r"(?<!\d)(\d{4})\d{3,6}(\d{2})(?!\d)")
 
 
@@ -116,6 +121,11 @@ class InvalidPersonalID(ValueError):
     def __init__(self, value: str, reason: str) -> None:
         super().__init__(f"{mask(value)}: {reason}")
         self.reason = reason
+
+    @property
+    def message(self) -> str:
+        """The register's refusal: "invalid personal ID number: <reason>"."""
+        return f"{INVALID_ID}: {self.reason}"
 
 
 class PrefixExhausted(RuntimeError):
@@ -154,7 +164,7 @@ def make_prefix(place_code: str, sex: Sex, birth_year: int) -> str:
 
 def parse(value: str) -> PersonalID:
     """Decode and validate a 12-digit personal ID number (whitespace is tolerated)."""
-    number = re.sub(r"\s", "", value)
+    number = _SPACE_RE.sub("", value)
     if not _ID_RE.fullmatch(number):
         raise InvalidPersonalID(value, "must be exactly 12 digits")
     place, g, yy = number[:3], int(number[3]), int(number[4:6])
@@ -174,6 +184,21 @@ def parse_issued(value: str, today: date | None = None) -> PersonalID:
     if pid.birth_year > (today or date.today()).year:
         raise InvalidPersonalID(value, f"it encodes the birth year {pid.birth_year}")
     return pid
+
+
+def issued_number(value: str, field: str = "personal_id") -> str:
+    """The number of ``parse_issued``, or ``Invalid`` naming ``field``: how every input that
+    names a person (the API, the forms, the async lookup) reads a personal ID number."""
+    try:
+        return parse_issued(value).number
+    except InvalidPersonalID as exc:
+        raise Invalid(exc.message, field) from None
+
+
+def is_well_formed(value: str) -> bool:
+    """Exactly twelve digits, as ``parse`` wants them before decoding (no whitespace, no
+    province check): enough to refuse a typing slip early or to name a file after it."""
+    return _ID_RE.fullmatch(value) is not None
 
 
 def is_valid(value: str) -> bool:

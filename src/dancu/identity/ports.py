@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from dancu.core import ids
+
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +83,7 @@ class DirectoryPortraits:
     folder: Path
 
     def portrait(self, personal_id: str) -> bytes | None:
-        if not (len(personal_id) == 12 and personal_id.isdigit()):
+        if not ids.is_well_formed(personal_id):
             return None
         for suffix in (".jpg", ".jpeg", ".png"):
             path = self.folder / f"{personal_id}{suffix}"

@@ -5,15 +5,16 @@ hop or an ORM: one prepared statement returns the whole current record (attribut
 spouse, household, open residences and identifiers as JSON arrays) over a pool of async
 psycopg connections, and the read is audited durably through ``AsyncGroupAuditWriter``
 before the answer leaves. It answers exactly as ``RegistryReads.get_person`` does for a
-current record (the same schema, the same errors, the same audit entry); the test suite
-compares the two on PostgreSQL. "As of" reads, SQLite and callers on another event loop
-use ``RegistryReads.get_person``.
+current record (the same schema, the same errors, the same audit entry; both build the
+person with ``view.person_public``); the test suite compares the two on PostgreSQL. "As of"
+reads, SQLite and callers on another event loop use ``RegistryReads.get_person``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from types import TracebackType
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -23,11 +24,11 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import AsyncGroupAuditWriter, Entry
-from dancu.core.errors import Invalid, NotFound
+from dancu.core.errors import NotFound
 from dancu.core.i18n import N_
-from dancu.core.units import Unit, UnitDirectory
+from dancu.core.units import UnitDirectory
 from dancu.registry import schemas as s
-from dancu.registry import search
+from dancu.registry import search, view
 from dancu.registry.search import SearchQuery
 
 _PG = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
@@ -79,16 +80,24 @@ def _search_sql(shape: search.Shape) -> str:
     return str(search.statement(shape).compile(dialect=_PG))
 
 
-def unit_ref(units: UnitDirectory, unit: Unit) -> s.UnitRef:
-    return s.UnitRef(code=unit.code, name=unit.name, label=units.label(unit), scheme=unit.scheme)
+class _Expecting:
+    """``with``: a read whose audit entry the writer is told to expect (it gathers the
+    entries of reads under way); the expectation is withdrawn if the read fails. A plain
+    context manager: an async generator one costs the hot read microseconds."""
 
+    __slots__ = ("audit",)
 
-def parse_personal_id(value: str, field: str = "personal_id") -> str:
-    """The 12-digit number, or ``Invalid`` naming ``field``."""
-    try:
-        return ids.parse_issued(value).number
-    except ids.InvalidPersonalID as exc:
-        raise Invalid(f"invalid personal ID number: {exc.reason}", field) from None
+    def __init__(self, audit: AsyncGroupAuditWriter) -> None:
+        self.audit = audit
+
+    def __enter__(self) -> None:
+        self.audit.expect()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self.audit.unexpect()
 
 
 class PersonLookup:
@@ -106,6 +115,7 @@ class PersonLookup:
         self._conninfo, self._pool_size = conninfo, pool_size
         self._pool: AsyncConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._expecting = _Expecting(audit)
 
     async def start(self) -> None:
         """Open the pool and the audit writer on the running loop (again after ``stop``)."""
@@ -140,12 +150,9 @@ class PersonLookup:
     async def get_person(
         self, ctx: OfficerContext, personal_id: str, purpose: str | None = None
     ) -> s.PersonPublic:
-        number = parse_personal_id(personal_id)
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("the person lookup is not started")
-        self.audit.expect()  # the audit writer gathers the entries of reads under way
-        try:
+        number = ids.issued_number(personal_id)
+        pool = self._started()
+        with self._expecting:
             async with pool.connection() as conn:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(PERSON_SQL, (number,))
@@ -156,9 +163,6 @@ class PersonLookup:
             if row["full_name"] is None:
                 raise NotFound("the person has no current record")
             out = self._public(row)
-        except BaseException:
-            self.audit.unexpect()
-            raise
         entry = Entry(ctx.actor(purpose), "person.read", f"person:{row['person_id']}", "")
         await self.audit.awrite(entry, expected=True)
         return out
@@ -168,70 +172,34 @@ class PersonLookup:
         from the pool on this loop."""
         q = q.normalised()
         shape, values = search.bind(ctx, q, "postgresql")
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("the person lookup is not started")
-        self.audit.expect()
-        try:
+        pool = self._started()
+        with self._expecting:
             async with pool.connection() as conn:
                 cur = await conn.execute(_search_sql(shape), values)
                 out = search.page_of(await cur.fetchall(), q, self.units)
-        except BaseException:
-            self.audit.unexpect()
-            raise
         await self.audit.awrite(search.audit_entry(ctx, q, len(out.items)), expected=True)
         return out
 
-    def _unit(self, unit_id: int | None) -> s.UnitRef | None:
-        unit = self.units.by_id.get(unit_id or -1)
-        return unit_ref(self.units, unit) if unit else None
+    def _started(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            raise RuntimeError("the person lookup is not started")
+        return self._pool
 
     def _public(self, row: dict[str, Any]) -> s.PersonPublic:
-        by_id = self.units.by_id
-
-        def ref(prefix: str) -> dict[str, str] | None:
+        def ref(prefix: str) -> view.RefRow | None:
             pid = row[f"{prefix}_pid"]
-            return {"personal_id": pid, "full_name": row[f"{prefix}_name"]} if pid else None
+            return (pid, row[f"{prefix}_name"]) if pid else None
 
-        residences = []
-        for kind, unit_id, address, start, end, household in row["residences"] or ():
-            unit = by_id[unit_id]
-            residences.append(
-                {
-                    "kind": kind,
-                    "unit": unit_ref(self.units, unit),
-                    "current_unit": unit_ref(self.units, self.units.roll_forward(unit)),
-                    "address_line": address,
-                    "valid_from": start,
-                    "valid_to": end,
-                    "household_number": household,
-                }
-            )
-        identifiers = [
-            {"kind": k, "value": v, "issuer_code": i, "valid_from": a, "valid_to": b}
-            for k, v, i, a, b in row["identifiers"] or ()
-        ]
-        return s.PersonPublic.model_validate(
-            {
-                "personal_id": row["personal_id"],
-                "full_name": row["full_name"],
-                "birth_date": row["birth_date"],
-                "sex": row["sex"],
-                "nationality": row["nationality"],
-                "ethnicity": row["ethnicity"],
-                "religion": row["religion"],
-                "marital_status": row["marital_status"],
-                "status": row["status"],
-                "death_date": row["death_date"],
-                "birth_unit": self._unit(row["birth_unit_id"]),
-                "hometown_unit": self._unit(row["hometown_unit_id"]),
-                "father": ref("father"),
-                "mother": ref("mother"),
-                "spouse": ref("spouse"),
-                "residences": residences,
-                "household_number": row["household_number"],
-                "relationship": row["relationship"],
-                "identifiers": identifiers,
-                "as_of": None,
-            }
+        return view.person_public(
+            self.units,
+            row["personal_id"],
+            row,
+            father=ref("father"),
+            mother=ref("mother"),
+            spouse=ref("spouse"),
+            residences=row["residences"] or (),
+            household_number=row["household_number"],
+            relationship=row["relationship"],
+            identifiers=row["identifiers"] or (),
+            as_of=None,
         )

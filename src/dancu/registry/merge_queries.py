@@ -8,10 +8,11 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.errors import Conflict, NotFound
 from dancu.core.i18n import N_
-from dancu.registry.lookup import OUT_OF_AREA, parse_personal_id
+from dancu.registry.lookup import OUT_OF_AREA
 from dancu.registry.models import PersonCurrent, PersonMerge, PersonVersion
 from dancu.registry.writes import WriteSteps
 
@@ -37,7 +38,7 @@ class MergeQueries(WriteSteps):
     def _refuse_same(
         session: Session, survivor: PersonCurrent, merged: PersonCurrent, number: str
     ) -> None:
-        typed = parse_personal_id(number, "merged_personal_id")
+        typed = ids.issued_number(number, "merged_personal_id")
         if merged.personal_id == typed and survivor.person_id != merged.person_id:
             return
         already = session.scalar(

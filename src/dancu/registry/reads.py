@@ -12,14 +12,15 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import Entry
 from dancu.core.errors import NotFound
 from dancu.core.timeutil import utcnow
 from dancu.core.units import Unit, UnitDirectory
 from dancu.registry import schemas as s
-from dancu.registry import search
-from dancu.registry.lookup import OUT_OF_AREA, PersonLookup, parse_personal_id, unit_ref
+from dancu.registry import search, view
+from dancu.registry.lookup import OUT_OF_AREA, PersonLookup
 from dancu.registry.models import (
     CivilEvent,
     Household,
@@ -33,16 +34,9 @@ from dancu.registry.models import (
 from dancu.registry.search import SearchQuery
 from dancu.registry.versioning import as_of, open_rows
 
+# What the history names as changed from one believed version to the next.
 _TRACKED = (
-    "full_name",
-    "birth_date",
-    "sex",
-    "nationality",
-    "ethnicity",
-    "religion",
-    "marital_status",
-    "status",
-    "death_date",
+    *view.ATTRIBUTES,
     "father_id",
     "mother_id",
     "spouse_id",
@@ -220,7 +214,7 @@ class RegistryReads:
         )
         return (
             self._version_timeline(versions, events),
-            [self._residence_out(session, r) for r in residences],
+            [view.residence_out(self.units, self._residence_row(session, r)) for r in residences],
             [
                 s.EventOut(
                     id=e.id,
@@ -287,17 +281,21 @@ class RegistryReads:
     def _current_row(
         self, session: Session, personal_id: str, field: str = "personal_id"
     ) -> PersonCurrent:
-        number = parse_personal_id(personal_id, field)
-        person_id = session.scalar(
-            select(PersonIdentifier.person_id).where(
-                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
-            )
-        )
+        person_id = self._holder(session, ids.issued_number(personal_id, field))
         row = session.get(PersonCurrent, person_id) if person_id is not None else None
         if row is None:
             # The words an out-of-area person gets too: nobody can tell the two apart.
             raise NotFound(OUT_OF_AREA, field)
         return row
+
+    @staticmethod
+    def _holder(session: Session, number: str) -> int | None:
+        """Who holds or held the personal ID number (old and re-established numbers too)."""
+        return session.scalar(
+            select(PersonIdentifier.person_id).where(
+                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == number
+            )
+        )
 
     def _scoped_current(
         self, session: Session, ctx: OfficerContext, personal_id: str
@@ -335,33 +333,25 @@ class RegistryReads:
         self.reads_audit.write(Entry(ctx.actor(purpose), action, f"{kind}:{subject_id}", detail))
 
     def _unit_ref(self, unit: Unit) -> s.UnitRef:
-        return unit_ref(self.units, unit)
+        return view.unit_ref(self.units, unit)
 
-    def _residence_out(self, session: Session, r: Residence) -> s.ResidenceOut:
-        unit = self.units.by_id[r.unit_id]
+    @staticmethod
+    def _residence_row(session: Session, r: Residence) -> view.ResidenceRow:
         number = (
             session.scalar(select(Household.number).where(Household.id == r.household_id))
             if r.household_id
             else None
         )
-        return s.ResidenceOut(
-            kind=r.kind,
-            unit=self._unit_ref(unit),
-            current_unit=self._unit_ref(self.units.roll_forward(unit)),
-            address_line=r.address_line,
-            valid_from=r.valid_from,
-            valid_to=r.valid_to,
-            household_number=number,
-        )
+        return (r.kind, r.unit_id, r.address_line, r.valid_from, r.valid_to, number)
 
-    def _ref(self, session: Session, person_id: int | None) -> s.PersonRef | None:
+    def _ref(self, session: Session, person_id: int | None) -> view.RefRow | None:
         """A parent or spouse as they stand today: a merged record as its survivor."""
         for _ in range(100):  # a chain of merges, never a loop
             if person_id is None:
                 return None
             row = session.get(PersonCurrent, person_id)
             if row is not None:
-                return s.PersonRef(personal_id=row.personal_id, full_name=row.full_name)
+                return (row.personal_id, row.full_name)
             person_id = session.scalar(
                 select(PersonMerge.survivor_id).where(
                     PersonMerge.merged_id == person_id, PersonMerge.status == "merged"
@@ -405,37 +395,18 @@ class RegistryReads:
             .where(PersonIdentifier.person_id == pid)
             .order_by(PersonIdentifier.valid_from, PersonIdentifier.id)
         )
-        unit = self.units.by_id.get
-        return s.PersonPublic(
-            personal_id=current.personal_id,
-            full_name=version.full_name,
-            birth_date=version.birth_date,
-            sex=version.sex,
-            nationality=version.nationality,
-            ethnicity=version.ethnicity,
-            religion=version.religion,
-            marital_status=version.marital_status,
-            status=version.status,
-            death_date=version.death_date,
-            birth_unit=self._unit_ref(u) if (u := unit(version.birth_unit_id or -1)) else None,
-            hometown_unit=self._unit_ref(h)
-            if (h := unit(version.hometown_unit_id or -1))
-            else None,
+        return view.person_public(
+            self.units,
+            current.personal_id,
+            {f: getattr(version, f) for f in view.RECORD_FIELDS},
             father=self._ref(session, version.father_id),
             mother=self._ref(session, version.mother_id),
             spouse=self._ref(session, version.spouse_id),
-            residences=[self._residence_out(session, r) for r in residences],
+            residences=[self._residence_row(session, r) for r in residences],
             household_number=household.number if household else None,
             relationship=member.relationship if member else None,
             identifiers=[
-                s.IdentifierOut(
-                    kind=i.kind,
-                    value=i.value,
-                    issuer_code=i.issuer_code,
-                    valid_from=i.valid_from,
-                    valid_to=i.valid_to,
-                )
-                for i in idents
+                (i.kind, i.value, i.issuer_code, i.valid_from, i.valid_to) for i in idents
             ],
             as_of=valid_on,
         )

@@ -17,7 +17,6 @@ from pydantic import (
 )
 
 from dancu.core import ids
-from dancu.core.i18n import N_
 from dancu.core.names import clean_name
 from dancu.core.timeutil import today
 
@@ -25,7 +24,6 @@ Sex = Literal["M", "F"]
 Relationship = Literal["head", "spouse", "child", "parent", "grandchild", "sibling", "other"]
 MaritalStatus = Literal["single", "married", "divorced", "widowed"]
 ResidenceKind = Literal["permanent", "temporary"]
-INVALID_ID = N_("invalid personal ID number")
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
 
 
@@ -33,7 +31,7 @@ def _personal_id(value: str) -> str:
     try:
         return ids.parse_issued(value).number
     except ids.InvalidPersonalID as exc:
-        raise ValueError(f"{INVALID_ID}: {exc.reason}") from None
+        raise ValueError(exc.message) from None
 
 
 def check_name(value: str) -> str:

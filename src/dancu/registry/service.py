@@ -4,7 +4,9 @@ audit entry, and commits them together or not at all."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -119,58 +121,30 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
                 data.reference,
                 {"household": household.number},
             )
-            session.add(
-                PersonVersion(
-                    person_id=person.id,
-                    valid_from=data.birth_date,
-                    recorded_at=now,
-                    event_id=event.id,
-                    full_name=data.full_name,
-                    birth_date=data.birth_date,
-                    sex=data.sex,
-                    nationality=data.nationality,
-                    ethnicity=data.ethnicity,
-                    religion=data.religion,
-                    birth_unit_id=unit.id,
-                    hometown_unit_id=hometown.id if hometown else None,
-                    mother_id=mother.person_id if mother else None,
-                    father_id=father.person_id if father else None,
-                )
-            )
-            session.add(
-                PersonIdentifier(
-                    person_id=person.id,
-                    kind="personal_id",
-                    value=number,
-                    valid_from=data.birth_date,
-                    event_id=event.id,
-                )
+            _first_record(
+                session,
+                person.id,
+                data,
+                unit,
+                number,
+                event.id,
+                now,
+                hometown_unit_id=hometown.id if hometown else None,
+                mother_id=mother.person_id if mother else None,
+                father_id=father.person_id if father else None,
             )
             home = self._unit_on(self.units.by_id[household.unit_id], data.birth_date)
-            session.add(
-                Residence(
-                    person_id=person.id,
-                    kind="permanent",
-                    unit_id=home.id,
-                    address_line=household.address_line,
-                    household_id=household.id,
-                    valid_from=data.birth_date,
-                    recorded_at=now,
-                    event_id=event.id,
-                )
+            self._settle(
+                session,
+                person.id,
+                household,
+                home,
+                household.address_line,
+                data.birth_date,
+                data.relationship,
+                event.id,
+                now,
             )
-            session.add(
-                HouseholdMember(
-                    household_id=household.id,
-                    person_id=person.id,
-                    relationship=data.relationship,
-                    valid_from=data.birth_date,
-                    recorded_at=now,
-                    event_id=event.id,
-                )
-            )
-            session.flush()
-            self._refresh_current(session, person.id)
             self._emit(
                 session,
                 "registry.person.born",
@@ -311,30 +285,15 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
                 {},
             )
             number = self._claim_number(session, data, birth_unit)
-            session.add(
-                PersonVersion(
-                    person_id=person.id,
-                    valid_from=data.birth_date,
-                    recorded_at=now,
-                    event_id=event.id,
-                    full_name=data.full_name,
-                    birth_date=data.birth_date,
-                    sex=data.sex,
-                    nationality=data.nationality,
-                    ethnicity=data.ethnicity,
-                    religion=data.religion,
-                    birth_unit_id=birth_unit.id,
-                    marital_status=data.marital_status,
-                )
-            )
-            session.add(
-                PersonIdentifier(
-                    person_id=person.id,
-                    kind="personal_id",
-                    value=number,
-                    valid_from=data.birth_date,
-                    event_id=event.id,
-                )
+            _first_record(
+                session,
+                person.id,
+                data,
+                birth_unit,
+                number,
+                event.id,
+                now,
+                marital_status=data.marital_status,
             )
             if data.old_id_number:
                 session.add(
@@ -356,30 +315,17 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
                 household = self._new_household(
                     session, home, data.address_line, data.residence_since, person.id
                 )
-            session.add(
-                Residence(
-                    person_id=person.id,
-                    kind="permanent",
-                    unit_id=home.id,
-                    address_line=data.address_line,
-                    household_id=household.id,
-                    valid_from=data.residence_since,
-                    recorded_at=now,
-                    event_id=event.id,
-                )
+            self._settle(
+                session,
+                person.id,
+                household,
+                home,
+                data.address_line,
+                data.residence_since,
+                data.relationship,
+                event.id,
+                now,
             )
-            session.add(
-                HouseholdMember(
-                    household_id=household.id,
-                    person_id=person.id,
-                    relationship=data.relationship,
-                    valid_from=data.residence_since,
-                    recorded_at=now,
-                    event_id=event.id,
-                )
-            )
-            session.flush()
-            self._refresh_current(session, person.id)
             self._emit(
                 session,
                 "registry.person.registered",
@@ -389,27 +335,102 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
             self._audit(session, ctx, "person.register", person.id, f"event {event.id}")
         return number
 
+    def _settle(
+        self,
+        session: Session,
+        person_id: int,
+        household: Household,
+        unit: Unit,
+        address_line: str,
+        since: date,
+        relationship: str,
+        event_id: int,
+        now: datetime,
+    ) -> None:
+        """A new person's permanent residence in ``household`` and their membership of it
+        from ``since``; then their row of the ``person_current`` projection."""
+        session.add(
+            Residence(
+                person_id=person_id,
+                kind="permanent",
+                unit_id=unit.id,
+                address_line=address_line,
+                household_id=household.id,
+                valid_from=since,
+                recorded_at=now,
+                event_id=event_id,
+            )
+        )
+        session.add(
+            HouseholdMember(
+                household_id=household.id,
+                person_id=person_id,
+                relationship=relationship,
+                valid_from=since,
+                recorded_at=now,
+                event_id=event_id,
+            )
+        )
+        session.flush()
+        self._refresh_current(session, person_id)
+
     def _claim_number(self, session: Session, data: s.PersonRegistration, birth_unit: Unit) -> str:
         if data.personal_id is None:
             place = "0" + self.units.province(birth_unit).code
             return ids.allocate(session, place, data.sex, data.birth_date.year).number
-        taken = session.scalar(
-            select(PersonIdentifier.id).where(
-                PersonIdentifier.kind == "personal_id", PersonIdentifier.value == data.personal_id
-            )
-        )
-        if taken is None:
+        if self._holder(session, data.personal_id) is None:
             # The allocation's primary key decides between two writers of the same number.
             session.flush()
             try:
                 with session.begin_nested():
                     session.add(
-                        PersonalIdAllocation(number=data.personal_id, prefix=data.personal_id[:6])
+                        PersonalIdAllocation(
+                            number=data.personal_id, prefix=ids.parse(data.personal_id).prefix
+                        )
                     )
                 return data.personal_id
             except IntegrityError:
                 pass
         raise Conflict("this personal ID number is already in the register", "personal_id")
+
+
+def _first_record(
+    session: Session,
+    person_id: int,
+    data: s.BirthRegistration | s.PersonRegistration,
+    birth_unit: Unit,
+    number: str,
+    event_id: int,
+    now: datetime,
+    **more: Any,
+) -> None:
+    """A new person's first version, valid from birth with what ``data`` declares (and
+    ``more``), and their personal ID number from the same day."""
+    session.add(
+        PersonVersion(
+            person_id=person_id,
+            valid_from=data.birth_date,
+            recorded_at=now,
+            event_id=event_id,
+            full_name=data.full_name,
+            birth_date=data.birth_date,
+            sex=data.sex,
+            nationality=data.nationality,
+            ethnicity=data.ethnicity,
+            religion=data.religion,
+            birth_unit_id=birth_unit.id,
+            **more,
+        )
+    )
+    session.add(
+        PersonIdentifier(
+            person_id=person_id,
+            kind="personal_id",
+            value=number,
+            valid_from=data.birth_date,
+            event_id=event_id,
+        )
+    )
 
 
 def _check_death(version: PersonVersion, data: s.DeathRegistration) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from dancu.core import ids
 from dancu.core.errors import DancuError
 from dancu.core.i18n import _
 from dancu.core.pages import CsrfChecked, field_errors, render
@@ -49,7 +50,7 @@ def register_child(
     if not isinstance(citizen, dict):
         return RedirectResponse("/account/login", status_code=303)
     number = personal_id.strip()
-    if not (len(number) == 12 and number.isdigit()):
+    if not ids.is_well_formed(number):
         errors = {"personal_id": _("Enter the child's 12-digit personal ID number.")}
         context = _context(container, citizen, errors, {"personal_id": personal_id})
         return render(request, "identity/children.html", context, status_code=422)

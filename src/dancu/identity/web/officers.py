@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
@@ -34,7 +35,6 @@ from dancu.identity.web.account import (
     EVENT_LABELS,
     FACTOR_LABELS,
 )
-from dancu.registry.lookup import parse_personal_id
 
 router = APIRouter(prefix="/identity", tags=["officer-accounts"], include_in_schema=False)
 
@@ -81,7 +81,7 @@ def accounts_page(
     if not personal_id:
         return render(request, "identity/officer_accounts.html", {"errors": {}, "values": {}})
     try:
-        number = parse_personal_id(personal_id)
+        number = ids.issued_number(personal_id)
     except DancuError as exc:
         context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
         return render(request, "identity/officer_accounts.html", context, 422)
