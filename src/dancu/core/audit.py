@@ -40,10 +40,9 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core.db import insert_or_skip
 from dancu.core.groupcommit import GroupCommit
 from dancu.core.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from dancu.core.timeutil import utcnow
@@ -124,13 +123,8 @@ def record_change(session: Session, entry: Entry) -> None:
         # A new shard (once per shard per day): create its head so that concurrent writers
         # wait for one another instead of colliding (ON CONFLICT DO NOTHING waits for the
         # other inserter's commit), then lock it like any other day.
-        insert_head = (
-            pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        session.execute(
-            insert_head(AuditChainHead)
-            .values(chain=chain, seq=0, hash=GENESIS, updated_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["chain"])
+        insert_or_skip(
+            session, AuditChainHead, chain=chain, seq=0, hash=GENESIS, updated_at=utcnow()
         )
         head = _locked_head(session, chain)
         assert head is not None

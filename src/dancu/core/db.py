@@ -136,3 +136,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_or_skip(session: Session, table: Any, **values: Any) -> None:
+    """Insert a row unless one with the same key is there (ON CONFLICT DO NOTHING, on both
+    databases): for facts that concurrent writers may record at once, such as a revoked
+    token's id, where the second writer must neither fail nor change the first's row. On
+    PostgreSQL the second waits for the first's commit instead of colliding."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())

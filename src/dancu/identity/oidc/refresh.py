@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.core.db import insert_or_skip
 from dancu.core.timeutil import utcnow
 from dancu.identity.models import Account, AuthorizationCode, Client, RefreshToken, RevokedToken
 from dancu.identity.oidc.digests import digest
@@ -115,8 +116,9 @@ class RefreshTokens:
         return token
 
     def revoke_access(self, session: Session, jti: str, now: datetime) -> None:
-        """Revoke the access token ``jti`` (remembered as long as it could live)."""
-        session.merge(RevokedToken(jti=jti, expires_at=now + self.tokens.access_ttl))
+        """Revoke the access token ``jti`` (remembered as long as it could live). Concurrent
+        replays of one code revoke it at once: the second finds it revoked."""
+        insert_or_skip(session, RevokedToken, jti=jti, expires_at=now + self.tokens.access_ttl)
 
     def revoke_family(self, session: Session, family: str, now: datetime) -> None:
         """Revoke a family's refresh tokens and the access tokens they issued."""

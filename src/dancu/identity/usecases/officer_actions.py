@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core import ids
 from dancu.core.access import OfficerContext
 from dancu.core.audit import Actor, Entry, record_change
-from dancu.core.db import write_session
+from dancu.core.db import insert_or_skip, write_session
 from dancu.core.errors import Conflict, DancuError, Invalid, NotFound
 from dancu.core.timeutil import utcnow
 from dancu.identity import schemas as s
@@ -239,7 +239,7 @@ def _revoke_tokens(session: Session, account: Account, now: datetime) -> None:
         )
     )
     for jti in sorted(jtis):
-        session.merge(RevokedToken(jti=jti, expires_at=now + ACCESS_HORIZON))
+        insert_or_skip(session, RevokedToken, jti=jti, expires_at=now + ACCESS_HORIZON)
 
 
 def _number(personal_id: str) -> str:
