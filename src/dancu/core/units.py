@@ -40,9 +40,11 @@ def load_reference_units(session: Session) -> int:
     units: list[dict[str, object]] = []
     ids: dict[tuple[str, str, str], int] = {}
 
-    def add(
-        scheme: str, level: str, code: str, name: str, kind: str, parent: int | None, province: str
-    ) -> int:
+    def add(scheme: str, level: str, r: dict[str, str], parent: int | None) -> int:
+        """The unit of ``level`` that reference row ``r`` names (its ``<level>_code``,
+        ``_name`` and ``_type`` columns; a province's kind is the first word of its name)."""
+        code, name = r[f"{level}_code"], r[f"{level}_name"]
+        kind = name.split(" ")[0] if level == "province" else r[f"{level}_type"]
         key = (scheme, level, code)
         if key not in ids:
             ids[key] = len(units) + 1
@@ -56,7 +58,7 @@ def load_reference_units(session: Session) -> int:
                     "name": name,
                     "kind": kind,
                     "parent_id": parent,
-                    "province_code": province,
+                    "province_code": r["province_code"],
                     "valid_from": valid_from,
                     "valid_to": valid_to,
                 }
@@ -64,53 +66,11 @@ def load_reference_units(session: Session) -> int:
         return ids[key]
 
     for r in reference_rows("units_legacy.csv"):
-        p = add(
-            LEGACY,
-            "province",
-            r["province_code"],
-            r["province_name"],
-            r["province_name"].split(" ")[0],
-            None,
-            r["province_code"],
-        )
-        d = add(
-            LEGACY,
-            "district",
-            r["district_code"],
-            r["district_name"],
-            r["district_type"],
-            p,
-            r["province_code"],
-        )
+        district = add(LEGACY, "district", r, add(LEGACY, "province", r, None))
         if r["commune_code"]:  # island districts (Côn Đảo, Lý Sơn…) had no communes
-            add(
-                LEGACY,
-                "commune",
-                r["commune_code"],
-                r["commune_name"],
-                r["commune_type"],
-                d,
-                r["province_code"],
-            )
+            add(LEGACY, "commune", r, district)
     for r in reference_rows("units_2025.csv"):
-        p = add(
-            NEW,
-            "province",
-            r["province_code"],
-            r["province_name"],
-            r["province_name"].split(" ")[0],
-            None,
-            r["province_code"],
-        )
-        add(
-            NEW,
-            "commune",
-            r["commune_code"],
-            r["commune_name"],
-            r["commune_type"],
-            p,
-            r["province_code"],
-        )
+        add(NEW, "commune", r, add(NEW, "province", r, None))
     for u in units:  # "Thành phố Hà Nội" -> kind "Thành phố", not "Thành"
         if u["level"] == "province" and str(u["name"]).startswith("Thành phố"):
             u["kind"] = "Thành phố"

@@ -34,6 +34,7 @@ from dancu.identity.usecases.shared import (
     PASSCODE_HASHER,
     REGISTRY_CONTEXT,
     Challenges,
+    Forwarded,
     Locked,
     People,
     add_event,
@@ -98,45 +99,11 @@ class IdentityService:
     # The ports stay settable on the facade (tests swap the SMS sender): a new one reaches
     # every use case that uses it.
 
-    @property
-    def sms(self) -> SmsSender:
-        return self._registration.sms
-
-    @sms.setter
-    def sms(self, sender: SmsSender) -> None:
-        self._registration.sms = self._signin.sms = sender
-
-    @property
-    def portraits(self) -> PortraitStore:
-        return self._registration.portraits
-
-    @portraits.setter
-    def portraits(self, store: PortraitStore) -> None:
-        self._registration.portraits = store
-
-    @property
-    def faces(self) -> FaceMatcher:
-        return self._registration.faces
-
-    @faces.setter
-    def faces(self, matcher: FaceMatcher) -> None:
-        self._registration.faces = matcher
-
-    @property
-    def fingerprints(self) -> FingerprintScanner:
-        return self._registration.fingerprints
-
-    @fingerprints.setter
-    def fingerprints(self, scanner: FingerprintScanner) -> None:
-        self._registration.fingerprints = scanner
-
-    @property
-    def face_threshold(self) -> float:
-        return self._registration.face_threshold
-
-    @face_threshold.setter
-    def face_threshold(self, threshold: float) -> None:
-        self._registration.face_threshold = threshold
+    sms = Forwarded[SmsSender]("_registration", "_signin")
+    portraits = Forwarded[PortraitStore]("_registration")
+    faces = Forwarded[FaceMatcher]("_registration")
+    fingerprints = Forwarded[FingerprintScanner]("_registration")
+    face_threshold = Forwarded[float]("_registration")
 
     # -- registration, level 2 and provisioning (usecases.registration) --------------------
 

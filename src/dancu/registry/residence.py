@@ -26,7 +26,7 @@ from dancu.registry.models import (
     Residence,
 )
 from dancu.registry.versioning import open_rows, supersede
-from dancu.registry.writes import NO_HOUSEHOLD, NO_HOUSEHOLD_HERE, WriteSteps
+from dancu.registry.writes import NO_HOUSEHOLD, WriteSteps
 
 # Civil Code 2015 Art. 20: adults are 18 or older.
 ADULT_AGE = 18
@@ -253,12 +253,7 @@ class ResidenceUseCases(WriteSteps):
                     "personal_id",
                 )
         if data.household_number:
-            household = self._household_in_area(session, ctx, data.household_number)
-            # Unknown, dissolved, elsewhere or in another commune of the area: one answer.
-            if household is None or self.units.roll_forward(
-                self.units.by_id[household.unit_id]
-            ) != self.units.roll_forward(dest):
-                raise Invalid(NO_HOUSEHOLD_HERE, "household_number")
+            household = self._household_in_commune(session, ctx, data.household_number, dest)
             if household.head_person_id != applicant:
                 if not data.household_head_consent:
                     raise Invalid(

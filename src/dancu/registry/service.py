@@ -23,6 +23,7 @@ from dancu.core.units import Unit
 from dancu.registry import schemas as s
 from dancu.registry.merge import MergeUseCases
 from dancu.registry.models import (
+    CivilEvent,
     Household,
     HouseholdMember,
     Person,
@@ -36,7 +37,7 @@ from dancu.registry.residence import ResidenceUseCases
 from dancu.registry.snapshot import Snapshot, write_snapshot
 from dancu.registry.status import CivilStatusUseCases
 from dancu.registry.versioning import supersede
-from dancu.registry.writes import NO_HOUSEHOLD_HERE, NO_PARENT
+from dancu.registry.writes import NO_PARENT
 
 
 class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, OverviewReads):
@@ -108,18 +109,15 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
             self._refuse_second_birth(session, household, data)
             place = "0" + self.units.province(unit).code
             number = ids.allocate(session, place, data.sex, data.birth_date.year).number
-            person = Person(created_at=now)
-            session.add(person)
-            session.flush()
-            event = self._event(
+            person, event = self._new_person(
                 session,
                 ctx,
                 "birth",
                 data.birth_date,
-                person.id,
                 unit,
                 data.reference,
                 {"household": household.number},
+                now,
             )
             _first_record(
                 session,
@@ -259,6 +257,24 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
             )
             self._audit(session, ctx, "death.register", current.person_id, f"event {event.id}")
 
+    def _new_person(
+        self,
+        session: Session,
+        ctx: OfficerContext,
+        kind: str,
+        on: date,
+        unit: Unit,
+        reference: str,
+        details: dict[str, Any],
+        now: datetime,
+    ) -> tuple[Person, CivilEvent]:
+        """A person new to the register and the event (birth or registration) that enters
+        them, both flushed so their ids can be used."""
+        person = Person(created_at=now)
+        session.add(person)
+        session.flush()
+        return person, self._event(session, ctx, kind, on, person.id, unit, reference, details)
+
     def register_person(self, ctx: OfficerContext, data: s.PersonRegistration) -> str:
         """Thu thập dân cư: enter a living person into the register with their residence and
         household (a new household when they are its head). Returns the personal ID number,
@@ -271,18 +287,8 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
         self._require_scope(ctx, self.units.roll_forward(home), "residence_commune_code")
         now = utcnow()
         with self._writing() as session:
-            person = Person(created_at=now)
-            session.add(person)
-            session.flush()
-            event = self._event(
-                session,
-                ctx,
-                "registration",
-                data.residence_since,
-                person.id,
-                home,
-                data.reference,
-                {},
+            person, event = self._new_person(
+                session, ctx, "registration", data.residence_since, home, data.reference, {}, now
             )
             number = self._claim_number(session, data, birth_unit)
             _first_record(
@@ -306,11 +312,7 @@ class RegistryService(ResidenceUseCases, CivilStatusUseCases, MergeUseCases, Ove
                     )
                 )
             if data.household_number:
-                household = self._household_in_area(session, ctx, data.household_number)
-                if household is None or self.units.roll_forward(
-                    self.units.by_id[household.unit_id]
-                ) != self.units.roll_forward(home):
-                    raise Invalid(NO_HOUSEHOLD_HERE, "household_number")
+                household = self._household_in_commune(session, ctx, data.household_number, home)
             else:
                 household = self._new_household(
                     session, home, data.address_line, data.residence_since, person.id

@@ -225,6 +225,19 @@ class WriteSteps(RegistryReads):
         today = self.units.roll_forward(self.units.by_id[household.unit_id])
         return household if ctx.covers(today.province_code, today.code) else None
 
+    def _household_in_commune(
+        self, session: Session, ctx: OfficerContext, number: str, commune: Unit
+    ) -> Household:
+        """``_household_in_area``, and in ``commune`` (as both stand today), locked: a
+        person joins it there."""
+        household = self._household_in_area(session, ctx, number)
+        # Unknown, dissolved, elsewhere or in another commune of the area: one answer.
+        if household is None or self.units.roll_forward(
+            self.units.by_id[household.unit_id]
+        ) != self.units.roll_forward(commune):
+            raise Invalid(NO_HOUSEHOLD_HERE, "household_number")
+        return household
+
     @staticmethod
     def _lock_household(session: Session, household_id: int) -> Household | None:
         return session.scalars(

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Generic, TypeVar, cast, overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -52,6 +52,32 @@ DECEASED = "deceased"
 MERGED = "merged"
 
 E = TypeVar("E", bound=DancuError)
+T = TypeVar("T")
+
+
+class Forwarded(Generic[T]):
+    """A facade's attribute that lives on its use cases: read from the first named, and a
+    new value set on every one of them (so a swapped port reaches all that use it)."""
+
+    def __init__(self, *holders: str) -> None:
+        self.holders = holders
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Forwarded[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Forwarded[T] | T:
+        if obj is None:
+            return self
+        return cast(T, getattr(getattr(obj, self.holders[0]), self.name))
+
+    def __set__(self, obj: object, value: T) -> None:
+        for holder in self.holders:
+            setattr(getattr(obj, holder), self.name, value)
 
 
 def refuse(kind: type[E], code: str, message: str, field: str | None = None) -> E:
