@@ -6,41 +6,21 @@ of ``fields.VERDICTS`` and ``fields.DIFFERENCES``. The mix and the verdict rules
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Unpack
 
 from dancu.reconcile.fields import DIFFERENCES, VERDICTS
 from dancu.reconcile.reference import commune_provinces
-from dancu.synth.extract import ExtractProgress, ExtractStats, write_extract
+from dancu.synth.extract import ExtractOptions, ExtractStats, write_extract
 
 
 def generate_extract(
-    population: Path,
-    rows: int,
-    out: Path,
-    *,
-    truth: Path | None = None,
-    seed: int = 6,
-    headers: str = "vi",
-    encoding: str = "utf-8",
-    delimiter: str = ",",
-    duplicate_keys: float = 0.0,
-    progress: ExtractProgress | None = None,
+    population: Path, rows: int, out: Path, **options: Unpack[ExtractOptions]
 ) -> ExtractStats:
     """Write a defective agency extract of ``rows`` rows drawn from ``population`` to ``out``
-    and its ground truth to ``truth`` (see ``synth.extract.write_extract``); the stats count
-    every verdict, then the defect codes that came, differences first."""
-    stats = write_extract(
-        population,
-        rows,
-        out,
-        communes=commune_provinces(),
-        truth=truth,
-        seed=seed,
-        headers=headers,
-        encoding=encoding,
-        delimiter=delimiter,
-        duplicate_keys=duplicate_keys,
-        progress=progress,
-    )
+    and its ground truth to ``truth`` (see ``synth.extract.write_extract``, whose options
+    these are); the stats count every verdict, then the defect codes that came, differences
+    first."""
+    stats = write_extract(population, rows, out, communes=commune_provinces(), **options)
     stats.verdicts = {v: stats.verdicts.get(v, 0) for v in VERDICTS}
     order = {code: i for i, code in enumerate(DIFFERENCES)}
     stats.defects = dict(

@@ -215,17 +215,7 @@ class RegistryReads:
         return (
             self._version_timeline(versions, events),
             [view.residence_out(self.units, self._residence_row(session, r)) for r in residences],
-            [
-                s.EventOut(
-                    id=e.id,
-                    kind=e.kind,
-                    occurred_on=e.occurred_on,
-                    recorded_at=e.recorded_at,
-                    actor=e.actor,
-                    reference=e.reference,
-                )
-                for e in events.values()
-            ],
+            [s.EventOut.model_validate(e, from_attributes=True) for e in events.values()],
         )
 
     def household(self, ctx: OfficerContext, number: str) -> s.HouseholdOut:

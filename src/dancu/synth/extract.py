@@ -66,7 +66,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -93,6 +93,19 @@ from dancu.synth.defects import (
 from dancu.synth.names import choice
 
 ExtractProgress = Callable[[int, int], None]
+
+
+class ExtractOptions(TypedDict, total=False):
+    """``write_extract``'s options, for those who hand them on (their defaults are its)."""
+
+    truth: Path | None
+    seed: int
+    headers: str
+    encoding: str
+    delimiter: str
+    duplicate_keys: float
+    progress: ExtractProgress | None
+
 
 # -- the mix ----------------------------------------------------------------------------------
 HARMLESS_CMND_SHARE: Final = 0.30

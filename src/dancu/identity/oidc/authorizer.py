@@ -19,7 +19,6 @@ link a citizen by it. Every release of claims is audited (``release``).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -30,7 +29,7 @@ from dancu.identity.clients import ClientRegistry
 from dancu.identity.keys import KeyRing
 from dancu.identity.models import Account, Client
 from dancu.identity.oidc import codes, logout, par
-from dancu.identity.oidc.code_grant import FirstUse, Holder, PresentedCode
+from dancu.identity.oidc.code_grant import FirstUse
 from dancu.identity.oidc.consents import Consents
 from dancu.identity.oidc.par import AuthRequest
 from dancu.identity.oidc.refresh import RefreshTokens
@@ -62,6 +61,10 @@ class Authorizer:
         self._consents = Consents(factory, self._refresh)
         self._codes = codes.Codes(factory, keys, tokens, self._pairwise, release, self._refresh)
         self._userinfo = UserInfo(factory, keys, release)
+        # Handed on as they are: the citizen agreed, a code for the client; where to send the
+        # browser (``codes.Codes.approve``); and what the first use of a checked code issues,
+        # short of signing (``codes.Codes.first_use``).
+        self.approve, self.first_use = self._codes.approve, self._codes.first_use
 
     # -- 1. the request -------------------------------------------------------------------
 
@@ -90,22 +93,6 @@ class Authorizer:
             raise NotFound("no account for this number", "personal_id")
         return int(found)
 
-    def approve(
-        self,
-        account_id: int,
-        level: int,
-        auth_time: int,
-        request: AuthRequest,
-        remember: bool,
-        issuer: str,
-        actor_account_id: int | None = None,
-        amr: list[str] | None = None,
-    ) -> str:
-        """The citizen agreed (``codes.Codes.approve``): where to send the browser."""
-        return self._codes.approve(
-            account_id, level, auth_time, request, remember, issuer, actor_account_id, amr
-        )
-
     def consents(self, account_id: int) -> list[dict[str, Any]]:
         """The citizen's standing consents, newest first, with the client's name."""
         return self._consents.consents(account_id)
@@ -124,18 +111,6 @@ class Authorizer:
 
     presented = staticmethod(codes.presented)
     check_code = staticmethod(codes.check_code)
-
-    def first_use(
-        self,
-        client: Client,
-        row: PresentedCode,
-        dpop_jkt: str,
-        now: datetime,
-        account: Holder,
-        guardian: Holder | None,
-    ) -> FirstUse:
-        """What the first use of a checked code issues, short of signing."""
-        return self._codes.first_use(client, row, dpop_jkt, now, account, guardian)
 
     def answer(self, client: Client, issuer: str, use: FirstUse) -> dict[str, Any]:
         """The token response to a code's first use (``codes.Codes.answer``)."""

@@ -216,14 +216,4 @@ def _current_value(person: PersonPublic, field: str) -> str:
 
 
 def _correction_out(row: CorrectionRequest) -> s.CorrectionOut:
-    return s.CorrectionOut(
-        id=row.id,
-        field=row.field,
-        current_value=row.current_value,
-        proposed=row.proposed,
-        reason=row.reason,
-        status=row.status,
-        created_at=row.created_at,
-        resolved_at=row.resolved_at,
-        resolution_note=row.resolution_note,
-    )
+    return s.CorrectionOut.model_validate(row, from_attributes=True)

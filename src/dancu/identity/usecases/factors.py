@@ -189,16 +189,7 @@ class Factors:
                 .where(Device.account_id == account.id, Device.revoked_at.is_(None))
                 .order_by(Device.last_seen.desc(), Device.id.desc())
             )
-            return [
-                s.DeviceOut(
-                    id=d.id,
-                    label=d.label,
-                    ip_prefix=d.ip_prefix,
-                    first_seen=d.first_seen,
-                    last_seen=d.last_seen,
-                )
-                for d in rows
-            ]
+            return [s.DeviceOut.model_validate(d, from_attributes=True) for d in rows]
 
     def revoke_device(self, personal_id: str, device_id: int) -> bool:
         """Sign out and forget a device: sessions started on it stop working. False when it

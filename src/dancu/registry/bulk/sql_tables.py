@@ -68,6 +68,17 @@ class Dialect:
         return f"CREATE {kind} {name} AS {select}"
 
 
+class _Name:
+    """A work table's name: ``import_<kind>_`` and the job's number (or, for the staging
+    table, the file's token)."""
+
+    def __init__(self, kind: str, by: str = "job") -> None:
+        self.kind, self.by = kind, by
+
+    def __get__(self, tables: object, owner: type | None = None) -> str:
+        return f"import_{self.kind}_{getattr(tables, self.by)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Tables:
     """Names of one job's work tables. The staging table is named after the file (it is
@@ -76,41 +87,15 @@ class Tables:
     job: int
     token: str
 
-    @property
-    def stage(self) -> str:
-        return f"import_stage_{self.token}"
-
-    @property
-    def check(self) -> str:
-        return f"import_check_{self.job}"
-
-    @property
-    def hh(self) -> str:
-        return f"import_hh_{self.job}"
-
-    @property
-    def rows(self) -> str:
-        return f"import_rows_{self.job}"
-
-    @property
-    def err(self) -> str:
-        return f"import_err_{self.job}"
-
-    @property
-    def imp(self) -> str:
-        return f"import_merge_{self.job}"
-
-    @property
-    def fwd(self) -> str:
-        return f"import_fwd_{self.job}"
-
-    @property
-    def dup(self) -> str:
-        return f"import_dup_{self.job}"
-
-    @property
-    def ref(self) -> str:
-        return f"import_ref_{self.job}"
+    stage = _Name("stage", by="token")
+    check = _Name("check")
+    hh = _Name("hh")
+    rows = _Name("rows")
+    err = _Name("err")
+    imp = _Name("merge")
+    fwd = _Name("fwd")
+    dup = _Name("dup")
+    ref = _Name("ref")
 
     @property
     def scratch(self) -> tuple[str, ...]:
