@@ -98,6 +98,20 @@ class _Log:
         self.rows.append(entry)
 
 
+@dataclass(frozen=True, slots=True)
+class _Merging:
+    """One merge as each of its steps sees it: the two records, the day it takes effect,
+    the moment it is recorded, its event, and the log of what it does."""
+
+    session: Session
+    survivor_id: int
+    merged_id: int
+    on: date
+    now: datetime
+    event_id: int
+    log: _Log
+
+
 class MergeUseCases(MergeQueries):
     def merge_persons(
         self, ctx: OfficerContext, survivor_id: str, merged_id: str, reason: str
@@ -134,13 +148,10 @@ class MergeUseCases(MergeQueries):
                 {"merged_person_id": merged.person_id, "reason": reason},
             )
             log = _Log()
-            self._merge_versions(
-                session, survivor.person_id, merged.person_id, on, now, event.id, log
-            )
-            self._merge_households(
-                session, survivor.person_id, merged.person_id, on, now, event.id, log
-            )
-            self._move_identifiers(session, survivor.person_id, merged.person_id, on, log)
+            step = _Merging(session, survivor.person_id, merged.person_id, on, now, event.id, log)
+            self._merge_versions(step)
+            self._merge_households(step)
+            self._move_identifiers(step)
             record = PersonMerge(
                 survivor_id=survivor.person_id,
                 merged_id=merged.person_id,
@@ -256,16 +267,9 @@ class MergeUseCases(MergeQueries):
 
     # -- the steps -----------------------------------------------------------------------
 
-    def _merge_versions(
-        self,
-        session: Session,
-        survivor_id: int,
-        merged_id: int,
-        on: date,
-        now: datetime,
-        event_id: int,
-        log: _Log,
-    ) -> None:
+    def _merge_versions(self, m: _Merging) -> None:
+        session, survivor_id, merged_id, log = m.session, m.survivor_id, m.merged_id, m.log
+        on, now, event_id = m.on, m.now, m.event_id
         vs, vm = self._open_version(session, survivor_id), self._open_version(session, merged_id)
         if {vs.father_id, vs.mother_id, vs.spouse_id} & {merged_id} or {
             vm.father_id,
@@ -299,18 +303,11 @@ class MergeUseCases(MergeQueries):
             session.flush()
             log.add("version", person_id, [version], list(rows), fields)
 
-    def _merge_households(
-        self,
-        session: Session,
-        survivor_id: int,
-        merged_id: int,
-        on: date,
-        now: datetime,
-        event_id: int,
-        log: _Log,
-    ) -> None:
+    def _merge_households(self, m: _Merging) -> None:
         """End the merged record's membership and residences; the survivor takes over what
         it has none of."""
+        session, survivor_id, merged_id, log = m.session, m.survivor_id, m.merged_id, m.log
+        on, now, event_id = m.on, m.now, m.event_id
         has_member = session.scalars(open_rows(HouseholdMember, person_id=survivor_id)).first()
         for member in list(session.scalars(open_rows(HouseholdMember, person_id=merged_id))):
             joins = has_member is None
@@ -374,11 +371,10 @@ class MergeUseCases(MergeQueries):
                 log.add("residence", survivor_id, [], [taken])
 
     @staticmethod
-    def _move_identifiers(
-        session: Session, survivor_id: int, merged_id: int, on: date, log: _Log
-    ) -> None:
+    def _move_identifiers(m: _Merging) -> None:
         """Every number the merged record had becomes the survivor's; its personal ID
         number ends today (the survivor's own stays the current one)."""
+        session, survivor_id, merged_id, log = m.session, m.survivor_id, m.merged_id, m.log
         for ident in list(
             session.scalars(select(PersonIdentifier).where(PersonIdentifier.person_id == merged_id))
         ):
@@ -386,7 +382,7 @@ class MergeUseCases(MergeQueries):
             log.identifiers.append([ident.id, before])
             ident.person_id = survivor_id
             if ident.kind == "personal_id" and ident.valid_to is None:
-                ident.valid_to = on
+                ident.valid_to = m.on
 
     def _undo_rows(
         self, session: Session, entry: dict[str, Any], now: datetime, event_id: int
