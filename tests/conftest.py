@@ -23,6 +23,7 @@ from dancu.core import migrate
 from dancu.core.audit import GroupAuditWriter
 from dancu.core.db import make_engine, make_sessionmaker
 from dancu.core.settings import Settings
+from dancu.core.timeutil import FixedClock, use_clock
 from dancu.core.units import UnitDirectory
 from dancu.registry.service import RegistryService
 
@@ -135,3 +136,12 @@ def container(engine: Engine, tmp_path: Path) -> Iterator[Container]:
     c = Container(settings)
     yield c
     c.close()
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    """A stopped process-wide clock, at the real time when the test starts, that the test sets
+    or advances: ``dancu.core.timeutil.utcnow`` reads it everywhere until the test ends, when
+    the system clock comes back."""
+    with use_clock(FixedClock()) as fixed:
+        yield fixed

@@ -18,7 +18,7 @@ from dancu.core import audit
 from dancu.core.errors import DancuError
 from dancu.core.models import AuditEntry
 from dancu.core.settings import Settings
-from dancu.core.timeutil import utcnow
+from dancu.core.timeutil import FixedClock, utcnow
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
 from dancu.identity import service as service_module
@@ -44,12 +44,13 @@ def citizen(container: Container) -> Iterator[tuple[IdentityService, str]]:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    """The service's clock stopped in the middle of a 30-second step (codes computed for
-    neighbouring steps cannot straddle a boundary)."""
-    now = utcnow().replace(microsecond=0)
-    now -= timedelta(seconds=now.second % 30) - timedelta(seconds=15)
-    monkeypatch.setattr(service_module, "utcnow", lambda: now)
+def frozen(clock: FixedClock) -> datetime:
+    """The clock stopped in the middle of a 30-second step (codes computed for neighbouring
+    steps cannot straddle a boundary), no earlier than the real time: what the fixtures did
+    before it stays in the past."""
+    now = clock.now().replace(microsecond=0) + timedelta(seconds=1)
+    now += timedelta(seconds=(15 - now.second % 30) % 30)
+    clock.set(now)
     return now
 
 
@@ -182,7 +183,7 @@ def test_wrong_codes_count_towards_the_passcode_lockout(
 
 
 def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
-    citizen: tuple[IdentityService, str], frozen: datetime, monkeypatch: pytest.MonkeyPatch
+    citizen: tuple[IdentityService, str], frozen: datetime, clock: FixedClock
 ) -> None:
     identity, pid = citizen
     totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
@@ -196,8 +197,7 @@ def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
 
     with pytest.raises(SecondFactorRequired) as caught:
         identity.login(s.Login(personal_id=pid, passcode="730518"))
-    later = frozen + service_module.TICKET_TTL + timedelta(seconds=1)
-    monkeypatch.setattr(service_module, "utcnow", lambda: later)
+    later = clock.advance(service_module.TICKET_TTL + timedelta(seconds=1))
     _refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
 
 
