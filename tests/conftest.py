@@ -4,6 +4,9 @@ PostgreSQL: one database per test run and xdist worker, named ``dancu_test_<work
 created from scratch, migrated once, dropped at the end (never any other database). Between
 tests the mutable tables are emptied; the admin-unit reference data stays. When the server is
 unreachable the PostgreSQL cases skip with the reason, except under ``CI=true``, where they fail.
+
+Time: the ``clock`` fixture stops the process-wide clock of ``dancu.core.timeutil`` for a test
+(set or advance it there); nothing patches ``utcnow`` module by module.
 """
 
 from __future__ import annotations

@@ -70,9 +70,11 @@ class SteppingClock(FixedClock):
 
 
 def _aware(at: datetime) -> datetime:
-    # A naive datetime here would end up stored and be refused by the database layer.
+    # A naive datetime here would end up stored and be refused by the database layer. A
+    # TypeError, not a ValueError: it is a programming error, not a message for the forms
+    # (tools/messages.py extracts ValueError texts for translation).
     if at.tzinfo is None:
-        raise ValueError("clock times must be timezone-aware (UTC)")
+        raise TypeError("clock times must be timezone-aware (UTC)")
     return at.astimezone(UTC)
 
 

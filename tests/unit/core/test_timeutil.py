@@ -40,7 +40,7 @@ def test_a_stepping_clock_moves_on_after_each_reading() -> None:
 
 
 def test_clock_times_are_aware() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(TypeError, match="timezone-aware"):
         FixedClock(datetime(2026, 3, 1))
 
 
