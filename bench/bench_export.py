@@ -2,7 +2,7 @@
 
 Loads the benchmark's 1,000,000-person file (``BENCH_EXPORT_PEOPLE``) into a fresh SQLite
 database and a fresh PostgreSQL database (not timed), then times
-``dancu.registry.bulk.export_population`` to CSV on each; target <= 30 s. The baseline,
+``dancu.registry.bulk.export.export_population`` to CSV on each; target <= 30 s. The baseline,
 measured in the same run on the same database, is a raw read of the same people's open
 versions (one plain query over ``person_version``, every row fetched, nothing joined or
 written): what reading the register at all costs.
@@ -32,7 +32,8 @@ def _measure(url: str, label: str, out: Path) -> dict[str, Any]:
     from sqlalchemy import text
 
     from dancu.core.db import make_engine
-    from dancu.registry.bulk import export_population, import_population
+    from dancu.registry.bulk.export import export_population
+    from dancu.registry.bulk.load import import_population
 
     engine = make_engine(url)
     try:

@@ -1,6 +1,6 @@
 """Bulk import benchmark (``python -m bench import`` or ``python bench/bench_import.py``).
 
-On PostgreSQL it measures (b) ``dancu.registry.bulk.import_population`` of the file into a
+On PostgreSQL it measures (b) ``dancu.registry.bulk.load.import_population`` of the file into a
 freshly migrated database and (c) a binary COPY of the rows (b) produced into a fresh register
 with all its indexes: the cost of writing the register at all. Target (issue 3 as restated in
 issue 13): (b) <= 2 x (c), and the import's peak RSS <= 500 MB (the import runs in a child
@@ -41,7 +41,7 @@ SQLITE_LIMIT_S = 120.0
 _CHILD = """
 import json, sys, time
 from dancu.core.db import make_engine
-from dancu.registry.bulk import import_population
+from dancu.registry.bulk.load import import_population
 engine = make_engine(sys.argv[1])
 start = time.perf_counter()
 report = import_population(engine, sys.argv[2], error_path=sys.argv[3])

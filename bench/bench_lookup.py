@@ -103,7 +103,7 @@ def prepare(people: int = PEOPLE) -> tuple[str, float | None]:
     dropped and loaded again."""
     from dancu.core import migrate
     from dancu.core.db import make_engine
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
 
     name = _db_name(people)
     if _loaded(name) >= people * 0.99:

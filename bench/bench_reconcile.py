@@ -58,8 +58,8 @@ VERDICTS = (
 
 def _generator() -> str:
     """A digest of the extract generator's code: a changed generator makes a new extract."""
-    code = ROOT / "src" / "dancu" / "reconcile"
-    parts = [(code / name).read_bytes() for name in ("synth.py", "defects.py")]
+    code = ROOT / "src" / "dancu" / "synth"
+    parts = [(code / name).read_bytes() for name in ("extract.py", "cast.py", "defects.py")]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:8]
 
 
@@ -91,7 +91,7 @@ def _inputs() -> tuple[Path, Path, Path]:
     extract = data_files.DATA / f"extract-{PEOPLE}-{ROWS}-{_generator()}.csv"
     truth = extract.with_name(extract.stem + ".truth.parquet")
     if not (extract.exists() and truth.exists()):
-        from dancu.reconcile.synth import generate_extract
+        from dancu.reconcile.synth_extract import generate_extract
 
         partial = extract.with_name("part-" + extract.name)
         generate_extract(population, ROWS, partial, truth=truth, seed=6)

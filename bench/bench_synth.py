@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from dancu.registry.bulk_io import COLUMNS, EXPORT_SCHEMA  # noqa: E402
-from dancu.registry.synth import generate_population  # noqa: E402
+from dancu.registry.bulk.io import COLUMNS, EXPORT_SCHEMA  # noqa: E402
+from dancu.registry.synth_population import generate_population  # noqa: E402
 
 PEOPLE = int(os.environ.get("BENCH_SYNTH_PEOPLE", "1000000"))
 TARGET_S = 60.0

@@ -68,7 +68,7 @@ from bench.load import CONNECTIONS, THREADS, ensure_wrk, free_port, uvicorn_comm
 
 if TYPE_CHECKING:
     from dancu.bootstrap import Container
-    from dancu.identity.authorize import AuthRequest
+    from dancu.identity.oidc.par import AuthRequest
 
 WORKERS = int(os.environ.get("BENCH_TOKEN_WORKERS", "2"))
 DURATION_S = int(os.environ.get("BENCH_TOKEN_SECONDS", "15"))
@@ -181,8 +181,8 @@ def _citizen(container: Container, client_jwks: dict[str, Any]) -> Citizen:
     from joserfc.jwk import ECKey
 
     from dancu.demo import ba_dinh_family
-    from dancu.identity.authorize import _s256
     from dancu.identity.clients import ClientRegistration
+    from dancu.identity.oidc.digests import s256
 
     family = ba_dinh_family(container.registry)
     container.identity.provision(family["father"], "0912345678", "482915", CODE_LEVEL)
@@ -207,7 +207,7 @@ def _citizen(container: Container, client_jwks: dict[str, Any]) -> Citizen:
             "scope": CODE_SCOPE,
             "state": "bench",
             "nonce": "bench",
-            "code_challenge": _s256(secrets.token_urlsafe(48)),
+            "code_challenge": s256(secrets.token_urlsafe(48)),
             "code_challenge_method": "S256",
             "dpop_jkt": dpop_key.thumbprint(),
         }
@@ -233,23 +233,25 @@ def _store_codes(citizen: Citizen, codes: list[tuple[str, str]], seconds: int) -
 
     from dancu.core.db import make_engine
     from dancu.core.timeutil import utcnow
-    from dancu.identity.authorize import ACR_BY_LEVEL, CODE_TTL, _digest, _from_epoch, _s256
     from dancu.identity.models import AuthorizationCode
+    from dancu.identity.oidc.codes import CODE_TTL, from_epoch
+    from dancu.identity.oidc.digests import digest, s256
+    from dancu.identity.oidc.par import ACR_BY_LEVEL
 
     request = citizen.request
     expires_at = utcnow() + CODE_TTL + timedelta(seconds=seconds)
     rows = [
         {
-            "code_hash": _digest(code),
+            "code_hash": digest(code),
             "client_id": request.client_id,
             "account_id": citizen.account_id,
             "redirect_uri": request.redirect_uri,
             "scope": " ".join(request.scopes),
             "claims": {"attributes": request.attributes, "request": request.claims},
             "nonce": secrets.token_urlsafe(16),
-            "code_challenge": _s256(verifier),
+            "code_challenge": s256(verifier),
             "acr": ACR_BY_LEVEL[citizen.level],
-            "auth_time": _from_epoch(citizen.auth_time),
+            "auth_time": from_epoch(citizen.auth_time),
             "expires_at": expires_at,
             "dpop_jkt": request.dpop_jkt,
         }

@@ -13,7 +13,7 @@ AS_OF = date(2026, 11, 1)  # the generator's reference "today": the same file ev
 def population_file(name: str, people: int, seed: int) -> Path:
     """``DATA/name`` (its suffix picks CSV or Parquet): ``people`` synthetic people from
     ``seed``, generated on first use and reused afterwards (seeded, so always the same)."""
-    from dancu.registry.synth import generate_population
+    from dancu.registry.synth_population import generate_population
 
     DATA.mkdir(parents=True, exist_ok=True)
     ignore = DATA / ".gitignore"  # generated files, hundreds of MB

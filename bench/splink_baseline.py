@@ -10,7 +10,7 @@ which dancu's first pass uses: out-of-the-box comparisons (name by Jaro-Winkler 
 term-frequency adjustment, date of birth, sex, province, the number by Levenshtein),
 λ from the exact-number rule, u by random sampling, m by expectation maximisation on two
 blocking passes. Each extract row takes its best-scoring candidate when the match
-probability reaches the same threshold as dancu's (``pipeline.MATCH_THRESHOLD``).
+probability reaches the same threshold as dancu's (``scoring.MATCH_THRESHOLD``).
 What dancu adds — the cascade, repaired numbers, the dc_sig mark-aware name level, the
 candidates competing with "not in the register", the verdicts — is what is compared.
 """
@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 
 from dancu.reconcile.normalize import definitions
-from dancu.reconcile.pipeline import MATCH_THRESHOLD
 from dancu.reconcile.reference import province_keys
+from dancu.reconcile.scoring import MATCH_THRESHOLD
 from dancu.reconcile.sources import population_register
 
 # The same blocking as dancu's pass 3 (pipeline._BLOCKS), in Splink's terms, and the

@@ -17,24 +17,29 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from dancu import __version__
-from dancu.bootstrap import Container
+from dancu.bootstrap import Container, needs_of
 from dancu.core import page_errors
 from dancu.core import web as core_web
 from dancu.core.api import BodyLimit, RefuseNul, install_problem_handlers
 from dancu.core.outbox import run_subscribers
-from dancu.identity import account_web, clients_web, guardian_web, officer_web
+from dancu.core.pages import WebContext
 from dancu.identity import api as identity_api
 from dancu.identity import web as identity_web
 from dancu.identity.sessions import CitizenSessions
 from dancu.reconcile import api as reconcile_api
 from dancu.reconcile import web as reconcile_web
 from dancu.registry import api as registry_api
-from dancu.registry import forms_web as registry_forms
 from dancu.registry import web as registry_web
+
+# Every context's API and pages, in menu order. A new context adds its two lines here
+# (docs/architecture.md, "How to add a context").
+API_ROUTERS = (registry_api.router, identity_api.router, reconcile_api.router)
+PAGES: tuple[WebContext, ...] = (registry_web.WEB, identity_web.WEB, reconcile_web.WEB)
 
 
 def create_app(container: Container | None = None) -> FastAPI:
     container = container or Container()
+    _core, registry, identity, _reconcile = needs_of(container)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,26 +86,19 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = container
     install_problem_handlers(app)
-    app.include_router(registry_api.router)
-    app.include_router(identity_api.router)
-    app.include_router(reconcile_api.router)
+    for router in API_ROUTERS:
+        app.include_router(router)
     # Inside the session middleware: ends citizen sessions on revoked devices.
-    app.add_middleware(CitizenSessions, container=container)
+    app.add_middleware(CitizenSessions, container=identity)
     core_web.install(app)
     core_web.install_page_errors(app)
     page_errors.install(app)  # after the API's handlers, which it keeps for the API
     app.include_router(core_web.router)
-    app.include_router(registry_web.router)
-    app.include_router(registry_forms.router)
-    app.include_router(identity_web.router)
-    app.include_router(account_web.router)
-    app.include_router(clients_web.router)
-    app.include_router(guardian_web.router)
-    app.include_router(officer_web.router)
-    app.include_router(reconcile_web.router)
+    for context in PAGES:
+        core_web.add_pages(app, context)
     app.add_middleware(BodyLimit, limit=container.settings.max_upload_mb * 1024 * 1024)
-    app.add_middleware(identity_api.TokenFastPath, container=container)
-    app.add_middleware(registry_api.PersonLookupFastPath, container=container)
+    app.add_middleware(identity_api.TokenFastPath, container=identity)
+    app.add_middleware(registry_api.PersonLookupFastPath, container=registry)
     app.add_middleware(RefuseNul)  # outermost: before the fast paths read the query
 
     # Swagger UI from the installed swagger-ui-bundle, not a CDN (the docs work offline).

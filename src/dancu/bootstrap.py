@@ -1,4 +1,8 @@
-"""The composition root: the one place that builds engines and adapters from settings."""
+"""The composition root: the one place that builds engines and adapters from settings.
+
+``app.py`` and ``cli.py`` hand the container to the contexts' adapters, which know it only as
+what their ``deps.py`` asks for (``needs_of`` is where mypy checks that it provides it).
+No module under a context imports this one (tests/unit/test_architecture.py)."""
 
 from __future__ import annotations
 
@@ -13,20 +17,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.audit import AsyncGroupAuditWriter, GroupAuditWriter
 from dancu.core.db import libpq_conninfo, make_engine, make_sessionmaker
+from dancu.core.deps import CoreNeeds
 from dancu.core.officers import TokenSigner
 from dancu.core.outbox import JetStreamPublisher, LocalSubscriber, OutboxRelay
 from dancu.core.settings import Settings
 from dancu.core.units import UnitDirectory
 from dancu.identity import ports
-from dancu.identity.authorize import Authorizer
 from dancu.identity.clients import ClientRegistry
-from dancu.identity.dpop import DPoPVerifier
-from dancu.identity.fast_code import CodeRedeemer
-from dancu.identity.fast_token import AsyncReplayGuard, FastTokenEndpoint
+from dancu.identity.deps import IdentityNeeds
 from dancu.identity.guardians import GuardianService
 from dancu.identity.keys import KeyRing
+from dancu.identity.oidc.authorizer import Authorizer
+from dancu.identity.oidc.dpop import DPoPVerifier
+from dancu.identity.oidc.fast_code import CodeRedeemer
+from dancu.identity.oidc.fast_token import AsyncReplayGuard, FastTokenEndpoint
+from dancu.identity.oidc.tokens import ReplayStore, TokenEndpoint
 from dancu.identity.service import IdentityService
-from dancu.identity.tokens import ReplayStore, TokenEndpoint
+from dancu.reconcile.deps import ReconcileNeeds
+from dancu.registry.deps import RegistryNeeds
 from dancu.registry.lookup import PersonLookup
 from dancu.registry.service import RegistryService
 
@@ -234,3 +242,11 @@ class Container:
             self.audit_writer.stop()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def needs_of(
+    container: Container,
+) -> tuple[CoreNeeds, RegistryNeeds, IdentityNeeds, ReconcileNeeds]:
+    """The container as each context's adapters see it: mypy checks here that it provides
+    everything each context's ``deps.py`` asks for."""
+    return container, container, container, container

@@ -74,7 +74,7 @@ def demo_seed(
 def demo_extract(container: Container, people: int, seed: int = 6) -> Path:
     """An agency extract with realistic defects, drawn from the demo population, for trying
     reconciliation (``dancu synth extract``); written once."""
-    from dancu.reconcile.synth import generate_extract
+    from dancu.reconcile.synth_extract import generate_extract
 
     data = Path(container.settings.data_dir)
     out = data / "demo-extract-bhxh.csv"
@@ -92,9 +92,9 @@ def seed_demo(
     """The demo register: ``people`` synthetic residents, a Ba Đình family with some history
     (so the commune officer has people to look at) and the demo officers. Idempotent.
     Returns how many people were loaded now and how many the register holds."""
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
     from dancu.registry.models import PersonCurrent
-    from dancu.registry.synth import generate_population
+    from dancu.registry.synth_population import generate_population
 
     with container.sessions() as session:
         present = session.scalar(select(func.count()).select_from(PersonCurrent)) or 0

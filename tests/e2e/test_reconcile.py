@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from dancu.reconcile.fields import VERDICTS
-from dancu.reconcile.synth import generate_extract
+from dancu.reconcile.synth_extract import generate_extract
 from tests.e2e.conftest import PASSWORD, LiveServer, shoot
 from tests.helpers import resident
 

@@ -201,9 +201,9 @@ def test_identity_client_add_list_and_key_rotation(env: Engine, tmp_path: Path) 
 def test_reconcile_run_against_a_population_file_and_the_database(
     env: Engine, tmp_path: Path
 ) -> None:
-    from dancu.reconcile.synth import generate_extract
-    from dancu.registry.bulk import import_population
-    from dancu.registry.synth import generate_population
+    from dancu.reconcile.synth_extract import generate_extract
+    from dancu.registry.bulk.load import import_population
+    from dancu.registry.synth_population import generate_population
 
     population = tmp_path / "people.parquet"
     generate_population(500, 4, population, as_of=date(2026, 11, 1))

@@ -27,8 +27,8 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.models import AuditEntry
 from dancu.core.timeutil import utcnow
-from dancu.identity.authorize import _s256
 from dancu.identity.models import Account, AuthorizationCode
+from dancu.identity.oidc.digests import s256
 from tests.functional.test_oidc import ASSERTION, CALLBACK, _assertion, _proof, _query, _rp
 from tests.helpers import register_rp
 from tests.live import free_port, serve
@@ -102,7 +102,7 @@ class RP:
                 "response_type": "code",
                 "scope": "openid profile",
                 "nonce": "n-" + secrets.token_hex(4),
-                "code_challenge": _s256(verifier),
+                "code_challenge": s256(verifier),
                 "code_challenge_method": "S256",
                 **({"dpop_jkt": self.holder.thumbprint()} if bound else {}),
                 **params,

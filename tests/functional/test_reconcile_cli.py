@@ -21,8 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dancu.cli import app
-from dancu.reconcile.synth import generate_extract
-from dancu.registry.synth import generate_population
+from dancu.reconcile.synth_extract import generate_extract
+from dancu.registry.synth_population import generate_population
 
 runner = CliRunner()
 AS_OF = date(2026, 11, 1)

@@ -22,10 +22,11 @@ from dancu.bootstrap import Container
 from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
 from dancu.core.models import AuditEntry, Officer
 from dancu.core.officers import context_for
+from dancu.reconcile import readers
 from dancu.reconcile.models import ReconcileJob
-from dancu.reconcile.synth import generate_extract
-from dancu.registry.bulk import import_population
-from dancu.registry.synth import generate_population
+from dancu.reconcile.synth_extract import generate_extract
+from dancu.registry.bulk.load import import_population
+from dancu.registry.synth_population import generate_population
 from tests.helpers import add_officers, csrf, officer_sign_in, resident, web_client
 
 
@@ -264,6 +265,37 @@ def test_unknown_headers_are_proposed_from_their_values(
     run_jobs(container)
     done = container.reconcile.job(context_for_agency(container, "bhxh1"), job_id)
     assert done.status == "done" and done.counts["rows"] == 150
+
+
+def test_the_upload_is_sniffed_once(
+    client: TestClient,
+    container: Container,
+    files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The upload recognises the file once (here UTF-16, tab-separated, its header on line 2)
+    and keeps what it found on the job; the run reads the file by it, sniffing nothing."""
+    with files["extract"].open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    text = io.StringIO("\r\n")
+    text.seek(0, io.SEEK_END)
+    csv.writer(text, delimiter="\t", lineterminator="\r\n").writerows(rows)
+    ctx = context_for_agency(container, "bhxh1")
+    data = io.BytesIO(text.getvalue().encode("utf-16"))
+    job = container.reconcile.upload(ctx, "unicode.txt", data)
+    with container.sessions() as session:
+        kept = session.get(ReconcileJob, job.id)
+        assert kept is not None and kept.fmt == "csv"
+        assert kept.dialect == {"encoding": "utf-16", "delimiter": "\t", "header_line": 2}
+
+    def sniff(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the extract was sniffed again")
+
+    monkeypatch.setattr(readers, "sniff", sniff)
+    container.reconcile.confirm(ctx, job.id, job.mapping)
+    run_jobs(container)
+    done = container.reconcile.job(ctx, job.id)
+    assert done.status == "done" and done.counts["rows"] == 150, done.error
 
 
 def context_for_agency(container: Container, username: str) -> OfficerContext:

@@ -1,9 +1,10 @@
-"""HTTP plumbing shared by every context's JSON API: RFC 9457 problem details, the container
-and officer dependencies."""
+"""HTTP plumbing shared by every context's JSON API: RFC 9457 problem details, the officer
+of a bearer token by role, and the request guards (NUL characters, body size)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -15,10 +16,10 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dancu.bootstrap import Container
 from dancu.core.access import REGISTER_ROLES, OfficerContext, Role
-from dancu.core.errors import DancuError, Forbidden, Unauthorized
-from dancu.core.officers import LoginFailed
+from dancu.core.deps import CoreDep
+from dancu.core.errors import DancuError, Unauthorized
+from dancu.core.officers import officer_from_token
 
 PROBLEM = "application/problem+json"
 BEARER_CHALLENGE = 'Bearer realm="dancu"'
@@ -86,50 +87,29 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, "http-error", str(exc.detail))
 
 
-# The dependencies are coroutines (they never block): FastAPI runs plain functions on a
-# worker thread, which would cost every request a thread hop.
-async def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def api_officer(roles: Iterable[Role], refusal: str) -> Callable[..., Awaitable[OfficerContext]]:
+    """A dependency: the officer a bearer token (``dancu officer token``) was issued to,
+    when their role is one of ``roles`` (otherwise 403 with ``refusal``; no token, or an
+    expired or forged one, 401). The register's fast path checks with the same function."""
+    allowed = frozenset(roles)
+
+    # A coroutine (it never blocks): FastAPI runs plain functions on a worker thread, which
+    # would cost every request a thread hop.
+    async def officer(
+        container: CoreDep,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> OfficerContext:
+        token = creds.credentials if creds is not None else None
+        return officer_from_token(container.tokens, token, allowed, refusal)
+
+    return officer
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
-
-
-async def current_api_officer(
-    container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> OfficerContext:
-    """The officer a bearer token (``dancu officer token``) was issued to, for the register's
-    API (an agency's officers have no access to the register)."""
-    ctx = _bearer_officer(container, creds)
-    if ctx.role not in REGISTER_ROLES:
-        raise Forbidden("this token's role has no access to the register")
-    return ctx
-
-
-async def current_api_reconcile_officer(
-    container: ContainerDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> OfficerContext:
-    """The officer of a bearer token, for the reconciliation API (ministry or agency)."""
-    ctx = _bearer_officer(container, creds)
-    if ctx.role not in (Role.MINISTRY, Role.AGENCY):
-        raise Forbidden("reconciliation is for the ministry's and the agencies' officers")
-    return ctx
-
-
-def _bearer_officer(
-    container: Container, creds: HTTPAuthorizationCredentials | None
-) -> OfficerContext:
-    if creds is None:
-        raise Unauthorized("send an officer token: Authorization: Bearer <token>")
-    try:
-        return container.tokens.verify(creds.credentials)
-    except LoginFailed as exc:  # expired or forged: nobody is proven, so 401, not 403
-        raise Unauthorized(exc.message) from None
-
-
-ApiOfficer = Annotated[OfficerContext, Depends(current_api_officer)]
-ApiReconcileOfficer = Annotated[OfficerContext, Depends(current_api_reconcile_officer)]
+# The officer of the register's API (an agency's officers have no access to the register).
+ApiOfficer = Annotated[
+    OfficerContext,
+    Depends(api_officer(REGISTER_ROLES, "this token's role has no access to the register")),
+]
 
 
 class RefuseNul:

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dancu.bootstrap import Container
 from dancu.core import audit, migrate
 from dancu.core.access import Role
+from dancu.core.deps import CoreNeeds, open_container
 from dancu.core.errors import DancuError
 from dancu.core.models import Officer
 from dancu.core.officers import context_for, create_officer
@@ -22,10 +23,21 @@ outbox_app = typer.Typer(help="Domain events waiting to be published.", no_args_
 officer_app = typer.Typer(help="Registry officer accounts.", no_args_is_help=True)
 
 
+def progress_bar(console: Console) -> Progress:
+    """The progress bar of a long command (a load, an export, a generation)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision and load reference data."""
-    with Container() as container:
+    with open_container() as container:
         loaded = migrate.upgrade(container.engine)
         console.print(
             f"schema at head; {loaded:,} reference rows loaded"
@@ -37,7 +49,7 @@ def db_upgrade() -> None:
 @db_app.command("check")
 def db_check() -> None:
     """Fail when the models and the migrations disagree (run in CI)."""
-    with Container() as container:
+    with open_container() as container:
         migrate.upgrade(container.engine)
         drift = migrate.check(container.engine)
         if drift:
@@ -49,7 +61,7 @@ def db_check() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every audit chain and report any edited, inserted or deleted entry."""
-    with Container() as container, container.sessions() as session:
+    with open_container() as container, container.sessions() as session:
         report = audit.verify(session, container.settings.resolved_secret_key)
         for problem in report.problems:
             console.print(f"[red]{problem}[/red]")
@@ -64,7 +76,7 @@ def audit_verify() -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the head of every audit chain (run periodically, e.g. every few minutes)."""
-    with Container() as container, container.sessions() as session, session.begin():
+    with open_container() as container, container.sessions() as session, session.begin():
         signed = audit.checkpoint(session, container.settings.resolved_secret_key)
     console.print(f"{signed:,} chain heads signed")
 
@@ -89,7 +101,7 @@ def officer_create(
     password: Annotated[str | None, typer.Option(help="omit to be asked")] = None,
 ) -> None:
     """Create an officer account scoped to a unit, or an agency's officer (reconciliation)."""
-    with Container() as container:
+    with open_container() as container:
         secret = password or getpass.getpass("password: ")
         try:
             with container.sessions() as session, session.begin():
@@ -112,7 +124,7 @@ def officer_create(
 @officer_app.command("token")
 def officer_token(username: str) -> None:
     """Print an 8-hour API bearer token for an officer (for scripts and benchmarks)."""
-    with Container() as container, container.sessions() as session:
+    with open_container() as container, container.sessions() as session:
         officer = session.query(Officer).filter_by(username=username).one_or_none()
         if officer is None:
             console.print(f"[red]no officer {username}[/red]")
@@ -128,7 +140,7 @@ def outbox_relay(
     """Publish outbox events to NATS JetStream (message id = outbox id), exactly once."""
     import asyncio
 
-    async def main(container: Container) -> None:
+    async def main(container: CoreNeeds) -> None:
         relay = container.outbox_relay()
         try:
             if once:
@@ -141,5 +153,5 @@ def outbox_relay(
         finally:
             await relay.publisher.close()
 
-    with Container() as container:
+    with open_container() as container:
         asyncio.run(main(container))

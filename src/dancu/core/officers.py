@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import OfficerContext, Role
-from dancu.core.errors import Forbidden, Invalid
+from dancu.core.errors import Forbidden, Invalid, Unauthorized
 from dancu.core.models import Officer
 from dancu.core.timeutil import utcnow
 from dancu.core.units import NEW, UnitDirectory
@@ -161,3 +161,21 @@ class TokenSigner:
             self._verified.clear()
         self._verified[(token, max_age_s)] = (ctx, signed.timestamp() + max_age_s)
         return ctx
+
+
+def officer_from_token(
+    tokens: TokenSigner, token: str | None, roles: frozenset[Role], refusal: str
+) -> OfficerContext:
+    """The officer a bearer token was issued to, when their role is one of ``roles``: the one
+    check behind every officer API route and the register's fast path. No token, or an
+    expired or forged one, proves nobody (401); a proven officer of another role is refused
+    with ``refusal`` (403)."""
+    if not token or not token.strip():
+        raise Unauthorized("send an officer token: Authorization: Bearer <token>")
+    try:
+        ctx = tokens.verify(token.strip())
+    except LoginFailed as exc:  # expired or forged: nobody is proven, so 401, not 403
+        raise Unauthorized(exc.message) from None
+    if ctx.role not in roles:
+        raise Forbidden(refusal)
+    return ctx

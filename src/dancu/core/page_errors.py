@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dancu.core.i18n import N_, _
-from dancu.core.web import error_page
+from dancu.core.pages import error_page
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 

@@ -1,6 +1,6 @@
-"""Web plumbing shared by every context's pages: templates with translations, the page
-language, security headers, the officer's signed session cookie, CSRF protection, login and
-logout, and the HTML error pages.
+"""Web plumbing of the pages: the page language, security headers, the officer's signed
+session cookie, sign-in and sign-out, and the answers to the page-only exceptions. What the
+pages themselves share (render, CSRF, the officer by role, the menu) is in ``pages``.
 
 Pages are server-rendered (Jinja2) and enhanced with HTMX, which is vendored in ``static/``;
 no page loads anything from another origin, which the Content-Security-Policy enforces.
@@ -8,36 +8,36 @@ no page loads anything from another origin, which the Content-Security-Policy en
 
 from __future__ import annotations
 
-import hmac
-import re
-import secrets
-from collections.abc import Mapping
-from importlib.resources import files
-from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from typing import Annotated
+from urllib.parse import quote
 
-from babel.numbers import format_decimal
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from pydantic import ValidationError
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dancu import __version__
-from dancu.core import formats, i18n
-from dancu.core.access import REGISTER_ROLES, WRITERS, OfficerContext, Role
-from dancu.core.api import ContainerDep
-from dancu.core.errors import DancuError
-from dancu.core.i18n import N_, _
+from dancu.core import i18n
+from dancu.core.access import OfficerContext, Role
+from dancu.core.deps import CoreDep, CoreNeeds
+from dancu.core.i18n import _
 from dancu.core.officers import LoginFailed, authenticate
+from dancu.core.pages import (
+    CsrfChecked,
+    CsrfFailed,
+    LoginRequired,
+    WebContext,
+    WrongRole,
+    error_page,
+    home_page,
+    register,
+    render,
+    safe_next,
+)
 
 router = APIRouter(include_in_schema=False)
 
 SESSION_COOKIE = "dancu_session"
 LANG_COOKIE = "dancu_lang"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
 # Pages only: /docs renders Swagger UI, whose assets FastAPI loads from its own CDN setting.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,47 +45,6 @@ _CSP = (
     "object-src 'none'"
 )
 _NO_CSP = ("/docs", "/redoc", "/openapi.json")
-# Contexts whose templates the pages use, in lookup order.
-_TEMPLATE_PACKAGES = ("dancu.core", "dancu.registry", "dancu.identity", "dancu.reconcile")
-ROLE_LABELS = {
-    Role.COMMUNE: N_("Commune officer"),
-    Role.PROVINCE: N_("Province officer"),
-    Role.MINISTRY: N_("Ministry administrator"),
-    Role.AGENCY: N_("Agency officer"),
-}
-# Who may use the reconciliation pages: the ministry's data centre and the agencies' officers.
-RECONCILE_ROLES = frozenset({Role.MINISTRY, Role.AGENCY})
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(str(files(p) / "templates")) for p in _TEMPLATE_PACKAGES]
-        ),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        i18n.gettext, i18n.ngettext, newstyle=True
-    )
-    env.globals["version"] = __version__
-    env.filters["dmy"] = formats.dmy
-    env.filters["local_time"] = formats.local_time
-    env.filters["agency"] = formats.agency_name
-    env.globals["in_page_language"] = formats.in_page_language
-    env.globals["date_pattern"] = formats.DATE_PATTERN
-    env.filters["mask"] = _mask_cmnd
-    env.filters["num"] = lambda n: format_decimal(n, locale=i18n.current_locale.get())
-    return env
-
-
-def _mask_cmnd(value: str) -> str:
-    return value if len(value) < 6 else value[:3] + "•" * (len(value) - 5) + value[-2:]
-
-
-templates = _environment()
 
 
 # -- middleware -------------------------------------------------------------------------------
@@ -157,6 +116,13 @@ def _cookie(header: str, name: str) -> str | None:
     return None
 
 
+def add_pages(app: FastAPI, context: WebContext) -> None:
+    """A context's pages: its templates, menu tabs and home pages, and its routes."""
+    register(context)
+    for router_ in context.routers:
+        app.include_router(router_)
+
+
 def install(app: FastAPI) -> None:
     """Add the page middleware to ``app`` (sessions inside, page context outside)."""
     settings = app.state.container.settings
@@ -173,210 +139,6 @@ def install(app: FastAPI) -> None:
     )
 
 
-# -- sessions, CSRF and the signed-in officer -------------------------------------------------
-
-
-class LoginRequired(Exception):
-    """Raised by ``WebOfficer`` when nobody is signed in; answered with a redirect to login."""
-
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return str(token)
-
-
-def check_csrf(request: Request, submitted: str | None) -> None:
-    """Reject a state-changing request whose token does not match the session's."""
-    expected = request.session.get("csrf")
-    given = submitted or request.headers.get(CSRF_HEADER)
-    if not expected or not given or not hmac.compare_digest(str(expected), given):
-        raise CsrfFailed
-
-
-class CsrfFailed(Exception):
-    pass
-
-
-class WrongRole(Exception):
-    """A signed-in officer on a page their role has no use for (an agency's officer on the
-    register's pages): a 403 page pointing to their own pages."""
-
-    def __init__(self, home: str) -> None:
-        self.home = home
-
-
-def _session_officer(request: Request) -> OfficerContext:
-    data = request.session.get("officer")
-    if not data:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
-    return OfficerContext(
-        data["username"],
-        Role(data["role"]),
-        data["province"],
-        data["commune"],
-        agency=data.get("agency", ""),
-    )
-
-
-def home_page(role: Role) -> str:
-    return "/reconcile" if role is Role.AGENCY else "/registry/search"
-
-
-def current_web_officer(request: Request) -> OfficerContext:
-    """The signed-in officer of the register's pages (not an agency's officer)."""
-    ctx = _session_officer(request)
-    if ctx.role not in REGISTER_ROLES:
-        raise WrongRole(home_page(ctx.role))
-    return ctx
-
-
-def current_reconcile_officer(request: Request) -> OfficerContext:
-    """The signed-in officer of the reconciliation pages (ministry or agency)."""
-    ctx = _session_officer(request)
-    if ctx.role not in RECONCILE_ROLES:
-        raise WrongRole(home_page(ctx.role))
-    return ctx
-
-
-WebOfficer = Annotated[OfficerContext, Depends(current_web_officer)]
-ReconcileOfficer = Annotated[OfficerContext, Depends(current_reconcile_officer)]
-
-
-def render(
-    request: Request,
-    template: str,
-    context: Mapping[str, Any] | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    """Render a page with what every page needs: the officer, the language, the CSRF token,
-    and the one-shot flash message."""
-    data = request.session.get("officer")
-    values: dict[str, Any] = {
-        "request": request,
-        "locale": i18n.current_locale.get(),
-        "csrf_token": csrf_token(request),
-        "officer": data,
-        "role_label": _(ROLE_LABELS[Role(data["role"])]) if data else "",
-        # The menu offers only what the role may do (a province officer reads, never records).
-        "can_record": data is not None and Role(data["role"]) in WRITERS,
-        "flash": request.session.pop("flash", None),
-        "path": request.url.path,
-        "is_htmx": request.headers.get("hx-request") == "true",
-    }
-    values.update(context or {})
-    html = templates.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code)
-
-
-def error_page(
-    request: Request, title: str, message: str, status_code: int, home: str | None = None
-) -> HTMLResponse:
-    """An error as a page (the API answers problem details instead), with a way back to the
-    officer's own pages."""
-    data = request.session.get("officer")
-    back = home or (home_page(Role(data["role"])) if data else "/login")
-    context = {"title": title, "message": message, "home": back}
-    return render(request, "error.html", context, status_code=status_code)
-
-
-def not_found_page(request: Request, message: str) -> HTMLResponse:
-    """A 404 as a page: unknown and out-of-area records give the same one (no oracle)."""
-    return error_page(request, _("Not found"), message, 404)
-
-
-def flash(request: Request, message: str) -> None:
-    request.session["flash"] = message
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if not target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
-
-
-# -- form errors ------------------------------------------------------------------------------
-
-_FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$")
-_PYDANTIC_MESSAGES = {
-    "missing": N_("This field is required"),
-    "string_too_short": N_("This field is required"),
-    "date_from_datetime_parsing": N_("Write a date as dd/mm/yyyy"),
-    "date_parsing": N_("Write a date as dd/mm/yyyy"),
-    "date_type": N_("Write a date as dd/mm/yyyy"),
-    "literal_error": N_("Choose one of the options"),
-    "string_pattern_mismatch": N_("The value does not have the expected form"),
-    "string_too_long": N_("The value is too long"),
-    "int_parsing": N_("Write a whole number"),
-    "extra_forbidden": N_("Unexpected field"),
-}
-
-
-# Domain messages that carry a value, as their catalogue entries write them.
-_WITH_VALUES = (
-    (re.compile(r"unknown province code (?P<code>\S+)"), N_("unknown province code %(code)s")),
-    (
-        re.compile(r"it encodes the birth year (?P<year>\d+)"),
-        N_("it encodes the birth year %(year)s"),
-    ),
-)
-
-
-def translate(message: str) -> str:
-    """A message from the domain, translated; "reason: detail" messages built at run time
-    are translated part by part, and those carrying a value (a code, a year) by pattern."""
-    translated = _(message)
-    if translated != message:
-        return translated
-    if ": " in message:
-        head, _sep, tail = message.partition(": ")
-        return f"{_(head)}: {translate(tail)}"
-    for pattern, msgid in _WITH_VALUES:
-        if found := pattern.fullmatch(message):
-            return _(msgid) % found.groupdict()
-    return translated
-
-
-def field_errors(exc: ValidationError | DancuError) -> dict[str, str]:
-    """Translated messages by form field, from a pydantic error or a domain error."""
-    if isinstance(exc, DancuError):
-        return {exc.field or "_form": translate(exc.message)}
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-        message = str(err.get("msg", ""))
-        if err["type"] == "value_error":
-            # Model-level rules name their field as a prefix: "death_date: ...".
-            message = translate(message.removeprefix("Value error, "))
-            found = _FIELD_PREFIX.match(message)
-            if found and not loc:
-                loc, message = [found[1]], found[2]
-        else:
-            message = _(_PYDANTIC_MESSAGES.get(err["type"], message))
-        out.setdefault(loc[0] if loc else "_form", message)
-    return out
-
-
-def form_values(form: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The submitted fields, blanks as None so defaults apply."""
-    values: dict[str, Any] = {}
-    for name in fields:
-        raw = form.get(name)
-        if isinstance(raw, str) and raw.strip():
-            values[name] = raw.strip()
-    return values
-
-
 # -- routes -----------------------------------------------------------------------------------
 
 
@@ -388,13 +150,12 @@ def login_page(request: Request, next: str | None = None) -> Response:
 @router.post("/login")
 def login(
     request: Request,
-    container: ContainerDep,
+    container: CoreDep,
+    _csrf: CsrfChecked,
     username: Annotated[str, Form(max_length=60)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     errors: dict[str, str] = {}
     if not username.strip():
         errors["username"] = _("This field is required")
@@ -429,7 +190,7 @@ def login(
     )
 
 
-def _unit_name(container: Any, ctx: OfficerContext) -> str:
+def _unit_name(container: CoreNeeds, ctx: OfficerContext) -> str:
     units = container.units
     if ctx.role is Role.AGENCY:
         return ctx.agency.upper()
@@ -443,11 +204,7 @@ def _unit_name(container: Any, ctx: OfficerContext) -> str:
 
 
 @router.post("/logout")
-def logout(
-    request: Request,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
-) -> Response:
-    check_csrf(request, csrf_token)
+def logout(request: Request, _csrf: CsrfChecked) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

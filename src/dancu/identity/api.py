@@ -12,15 +12,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dancu.bootstrap import Container
-from dancu.core.api import ContainerDep
 from dancu.core.web import security_headers
 from dancu.identity import claims as released
-from dancu.identity.authorize import LOA_HIGH, LOA_SUBSTANTIAL
 from dancu.identity.clients import SCOPES
-from dancu.identity.dpop import PROOF_ALGS as DPOP_ALGS
+from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.keys import ALG
-from dancu.identity.tokens import ASSERTION_ALGS, OAuthError
+from dancu.identity.oidc.dpop import PROOF_ALGS as DPOP_ALGS
+from dancu.identity.oidc.par import LOA_HIGH, LOA_SUBSTANTIAL
+from dancu.identity.oidc.tokens import ASSERTION_ALGS, OAuthError
 
 router = APIRouter(tags=["openid"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -32,7 +31,7 @@ def issuer(request: Request, configured: str) -> str:
 
 
 @router.get("/.well-known/openid-configuration")
-def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
+def discovery(request: Request, container: IdentityDep) -> dict[str, Any]:
     """OpenID Provider metadata (OpenID Connect Discovery 1.0, RFC 8414)."""
     base = issuer(request, container.settings.issuer)
     return {
@@ -66,7 +65,7 @@ def discovery(request: Request, container: ContainerDep) -> dict[str, Any]:
 
 
 @router.get("/oidc/jwks")
-def jwks(container: ContainerDep) -> JSONResponse:
+def jwks(container: IdentityDep) -> JSONResponse:
     """The public keys that verify the provider's tokens (current and recently retired)."""
     return JSONResponse(
         container.keyring.jwks(),
@@ -76,7 +75,7 @@ def jwks(container: ContainerDep) -> JSONResponse:
 
 
 @router.post("/oidc/token")
-async def token(request: Request, container: ContainerDep) -> JSONResponse:
+async def token(request: Request, container: IdentityDep) -> JSONResponse:
     """The token endpoint (RFC 6749 section 3.2); grants: client_credentials,
     authorization_code (with PKCE)."""
     form = await _form(request)
@@ -108,7 +107,7 @@ async def token(request: Request, container: ContainerDep) -> JSONResponse:
 
 
 @router.post("/oidc/par", status_code=201)
-async def pushed_authorization_request(request: Request, container: ContainerDep) -> JSONResponse:
+async def pushed_authorization_request(request: Request, container: IdentityDep) -> JSONResponse:
     """Pushed authorization requests (RFC 9126): the client authenticates and sends its
     authorization request here first; the browser then carries only the request_uri. With a
     DPoP proof (RFC 9449 section 10.1) the code can only be redeemed with the proof's key."""
@@ -128,18 +127,18 @@ async def pushed_authorization_request(request: Request, container: ContainerDep
 
 
 @router.get("/oidc/userinfo")
-async def userinfo(request: Request, container: ContainerDep) -> JSONResponse:
+async def userinfo(request: Request, container: IdentityDep) -> JSONResponse:
     """The claims the citizen agreed to release, for a bearer access token."""
     return await _userinfo(request, container)
 
 
 @router.post("/oidc/userinfo")
-async def userinfo_post(request: Request, container: ContainerDep) -> JSONResponse:
+async def userinfo_post(request: Request, container: IdentityDep) -> JSONResponse:
     """The same as GET (OpenID Connect Core 5.3.1 allows both)."""
     return await _userinfo(request, container)
 
 
-async def _userinfo(request: Request, container: Container) -> JSONResponse:
+async def _userinfo(request: Request, container: IdentityNeeds) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     base = issuer(request, container.settings.issuer)
     token, scheme = token.strip(), scheme.lower()
@@ -175,7 +174,7 @@ def _one_proof(request: Request) -> str | None:
     return proofs[0] if proofs else None
 
 
-def _dpop_key(request: Request, container: Container, endpoint: str) -> str:
+def _dpop_key(request: Request, container: IdentityNeeds, endpoint: str) -> str:
     """The thumbprint of the key a POST's DPoP proof proves ("" without a proof); a proof
     that is there but wrong (empty included) is refused."""
     proof = _one_proof(request)
@@ -183,7 +182,7 @@ def _dpop_key(request: Request, container: Container, endpoint: str) -> str:
 
 
 async def _oauth(
-    container: Container, run: Callable[[], dict[str, Any]], status_code: int = 200
+    container: IdentityNeeds, run: Callable[[], dict[str, Any]], status_code: int = 200
 ) -> JSONResponse:
     """Run a synchronous OAuth step off the event loop, on the provider's few threads of
     its own (``oauth_threads``); errors as RFC 6749 5.2 bodies."""
@@ -226,7 +225,7 @@ class TokenFastPath:
     answers exactly as ``token`` above, which stays the documented route and serves every
     other request (the body read here is handed on to it unchanged)."""
 
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, container: IdentityNeeds) -> None:
         self.app, self.container = app, container
         self.headers = [
             (b"content-type", b"application/json"),

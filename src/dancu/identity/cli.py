@@ -10,9 +10,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from dancu.bootstrap import Container
 from dancu.core.errors import DancuError
 from dancu.identity.clients import OPERATOR, ClientRegistration
+from dancu.identity.deps import open_identity
 from dancu.identity.service import SUSPENSION_REASONS
 
 console = Console()
@@ -33,7 +33,7 @@ def account_create(
 ) -> None:
     """Create an active account for a person of the register (demos, tests, pilots): no face
     check, SMS code or officer visit; eligibility by status and age still holds."""
-    with Container() as container:
+    with open_identity() as container:
         try:
             account = container.identity.provision(personal_id, phone, passcode, level, email)
         except ValidationError as exc:
@@ -51,7 +51,7 @@ def account_create(
 @account_app.command("show")
 def account_show(personal_id: str) -> None:
     """An account's state and its latest events (sign-ins, lockouts, level changes)."""
-    with Container() as container:
+    with open_identity() as container:
         try:
             account = container.identity.account(personal_id)
             events = container.identity.history(personal_id, limit=20)
@@ -70,7 +70,7 @@ def account_suspend(
     note: Annotated[str, typer.Option(help="what was reported, by whom")] = "",
 ) -> None:
     """Suspend an account on a report: sign-in stops, sessions and refresh tokens end."""
-    with Container() as container:
+    with open_identity() as container:
         try:
             account = container.identity.suspend_reported(OPERATOR, personal_id, reason, note)
         except DancuError as exc:
@@ -87,7 +87,7 @@ def account_reinstate(
     ] = "reinstated by the operator",
 ) -> None:
     """Lift a suspension (never one for a death, nor for a person not alive in the register)."""
-    with Container() as container:
+    with open_identity() as container:
         try:
             account = container.identity.reinstate(OPERATOR, personal_id, note)
         except DancuError as exc:
@@ -124,7 +124,7 @@ def client_add(
     except (OSError, ValueError) as exc:
         console.print(f"[red]--jwks: {exc}[/red]")
         raise typer.Exit(2) from None
-    with Container() as container:
+    with open_identity() as container:
         try:
             out = container.clients.register(
                 ClientRegistration(
@@ -155,7 +155,7 @@ def client_add(
 @client_app.command("list")
 def client_list() -> None:
     """The registered clients."""
-    with Container() as container:
+    with open_identity() as container:
         for c in container.clients.list():
             state = "disabled" if c.disabled_at else "active"
             console.print(
@@ -177,7 +177,7 @@ def client_enable(client_id: str) -> None:
 
 
 def _set_disabled(client_id: str, disabled: bool) -> None:
-    with Container() as container:
+    with open_identity() as container:
         try:
             out = container.clients.set_disabled(client_id, disabled, OPERATOR)
         except DancuError as exc:
@@ -189,7 +189,7 @@ def _set_disabled(client_id: str, disabled: bool) -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Sign with a new key from now; the old key stays published until its tokens expire."""
-    with Container() as container:
+    with open_identity() as container:
         kid = container.keyring.rotate()
     console.print(f"signing with key {kid}")
 

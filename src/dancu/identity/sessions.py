@@ -1,7 +1,7 @@
 """The citizen's session in the browser: the device cookie that names the browser, and the
 check that a session is still allowed to run (its device not revoked, the account active).
 
-A citizen session (``session["citizen"]``, see ``identity.web.start_session``) carries the id
+A citizen session (``session["citizen"]``, see ``identity.web.oidc.start_session``) carries the id
 of the device row its sign-in recorded. ``CitizenSessions``, inside the session middleware,
 looks that row up on every request to the citizen's pages (``/account…``) and the OpenID
 provider's (``/oidc/…``): when the device was signed out and forgotten from another device,
@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 import secrets
 from http.cookies import SimpleCookie
-from typing import Any
 
 import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.identity import schemas as s
+from dancu.identity.deps import IdentityNeeds
 from dancu.identity.devices import DEVICE_COOKIE, DEVICE_COOKIE_DAYS
 
 _NEW_COOKIE = "dancu_device_cookie"  # request.state key: a device cookie to set
@@ -52,7 +52,7 @@ class CitizenSessions:
     """Pure ASGI middleware (inside ``SessionMiddleware``): ends citizen sessions whose device
     was revoked, and sets the device cookie a sign-in asked for."""
 
-    def __init__(self, app: ASGIApp, container: Any) -> None:
+    def __init__(self, app: ASGIApp, container: IdentityNeeds) -> None:
         self.app = app
         self.container = container
 

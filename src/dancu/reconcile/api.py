@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from dancu.core.api import ApiReconcileOfficer, ContainerDep
 from dancu.core.errors import Invalid
 from dancu.reconcile import schemas as s
+from dancu.reconcile.deps import ApiReconcileOfficer, ReconcileDep
 
 router = APIRouter(prefix="/api/v1/reconcile", tags=["reconciliation"])
 
@@ -27,7 +27,7 @@ _MEDIA = {
 @router.post("/jobs", status_code=201)
 def send_extract(
     officer: ApiReconcileOfficer,
-    container: ContainerDep,
+    container: ReconcileDep,
     file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or Parquet")],
     agency: Annotated[str, Form(max_length=40, description="the ministry names the agency")] = "",
     confirm: Annotated[bool, Form(description="queue at once with the recognised columns")] = False,
@@ -48,20 +48,20 @@ def send_extract(
 
 
 @router.get("/jobs")
-def list_jobs(officer: ApiReconcileOfficer, container: ContainerDep) -> list[s.JobOut]:
+def list_jobs(officer: ApiReconcileOfficer, container: ReconcileDep) -> list[s.JobOut]:
     """The agency's jobs (the ministry: every agency's), newest first."""
     return container.reconcile.jobs(officer)
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, officer: ApiReconcileOfficer, container: ContainerDep) -> s.JobOut:
+def get_job(job_id: int, officer: ApiReconcileOfficer, container: ReconcileDep) -> s.JobOut:
     """A job's state and progress; when ``done``, its verdict counts."""
     return container.reconcile.job(officer, job_id)
 
 
 @router.post("/jobs/{job_id}/confirm")
 def confirm_columns(
-    job_id: int, body: s.MappingIn, officer: ApiReconcileOfficer, container: ContainerDep
+    job_id: int, body: s.MappingIn, officer: ApiReconcileOfficer, container: ReconcileDep
 ) -> s.JobOut:
     """Confirm which column holds which field (field → header) and queue the job."""
     return container.reconcile.confirm(officer, job_id, body.mapping)
@@ -69,7 +69,7 @@ def confirm_columns(
 
 @router.get("/jobs/{job_id}/summary")
 def get_summary(
-    job_id: int, officer: ApiReconcileOfficer, container: ContainerDep
+    job_id: int, officer: ApiReconcileOfficer, container: ReconcileDep
 ) -> dict[str, Any]:
     """Counts by verdict, province and kind of difference, and a sample of each verdict."""
     from dataclasses import asdict
@@ -79,7 +79,7 @@ def get_summary(
 
 @router.get("/jobs/{job_id}/files/{kind}")
 def get_file(
-    job_id: int, kind: FileKind, officer: ApiReconcileOfficer, container: ContainerDep
+    job_id: int, kind: FileKind, officer: ApiReconcileOfficer, container: ReconcileDep
 ) -> Response:
     """A finished job's file: ``result.csv`` or ``result.parquet`` (one row per record),
     ``corrections.csv`` (under the agency's column names), ``summary.json``."""
@@ -90,7 +90,7 @@ def get_file(
 
 
 @router.delete("/jobs/{job_id}", status_code=204)
-def delete_job(job_id: int, officer: ApiReconcileOfficer, container: ContainerDep) -> Response:
+def delete_job(job_id: int, officer: ApiReconcileOfficer, container: ReconcileDep) -> Response:
     """Delete a job and its files once its results are fetched."""
     container.reconcile.discard(officer, job_id)
     return Response(status_code=204)

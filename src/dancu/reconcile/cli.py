@@ -15,15 +15,17 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from dancu.bootstrap import Container
+from dancu.core.cli import progress_bar
 from dancu.core.errors import DancuError
 from dancu.core.settings import Settings
 from dancu.reconcile.columns import ColumnMapping
+from dancu.reconcile.deps import open_reconcile
 from dancu.reconcile.engine import EngineName
 from dancu.reconcile.fields import FIELDS, VERDICTS
 from dancu.reconcile.sources import RegisterFiles
 
 console = Console(stderr=True)
+stdout = Console()  # what a command makes, on standard output
 reconcile_app = typer.Typer(
     help="Reconcile sector databases against the population register.", no_args_is_help=True
 )
@@ -47,7 +49,7 @@ def _register(registry: str | None, settings: Settings, purpose: str) -> Registe
             raise DancuError(f"--registry: no file {registry}", "registry")
         return population_register(path, settings.data_dir / "reconcile" / "register")
     chosen = settings.model_copy(update={"database_url": registry}) if registry else settings
-    with Container(chosen) as container:
+    with open_reconcile(chosen) as container:
         return container.reconcile.register_files(purpose)
 
 
@@ -195,7 +197,7 @@ def reconcile_worker(
 ) -> None:
     """Run the reconciliation jobs sent through the web pages and the API (a server started
     with DANCU_RECONCILE_WORKER=false leaves them to this command)."""
-    with Container() as container:
+    with open_reconcile() as container:
         service = container.reconcile
         if once:
             worker = "cli-once"
@@ -217,7 +219,7 @@ def reconcile_dedupe() -> None:
     list (/reconcile/duplicates); pairs already listed are kept as they are."""
     from dancu.core.access import SYSTEM_CONTEXT
 
-    with Container() as container:
+    with open_reconcile() as container:
         added = container.reconcile.dedupe(SYSTEM_CONTEXT)
         waiting = len(container.reconcile.duplicates(SYSTEM_CONTEXT, limit=100_000))
     console.print(f"{added:,} new likely duplicate pairs; {waiting:,} waiting for review")
@@ -230,3 +232,60 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+def synth_extract(
+    population: Annotated[Path, typer.Option(help="population file (.parquet or .csv)")],
+    rows: Annotated[int, typer.Option(help="how many rows")] = 10_000,
+    out: Annotated[Path, typer.Option(help="extract .csv, .parquet or .xlsx")] = Path(
+        "extract.csv"
+    ),
+    truth: Annotated[
+        Path | None, typer.Option(help="truth Parquet (default: OUT's stem + .truth.parquet)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 6,
+    headers: Annotated[str, typer.Option(help="vi, vi-display or en")] = "vi",
+    encoding: Annotated[str, typer.Option(help="CSV: utf-8, utf-8-sig, utf-16, cp1258")] = "utf-8",
+    delimiter: Annotated[str, typer.Option(help="CSV: ',', ';' or 'tab'")] = ",",
+    duplicate_keys: Annotated[
+        float, typer.Option(metavar="SHARE", help="share of rows reusing an earlier agency key")
+    ] = 0.0,
+) -> None:
+    """Generate an agency extract with realistic defects from a population file, and its
+    ground truth (who each row is, the verdict reconciliation should give, the defects)."""
+    from dancu.reconcile.synth_extract import generate_extract
+
+    if not population.is_file():
+        stdout.print(f"[red]--population: {population} is not a file[/red]")
+        raise typer.Exit(2)
+    # The bar starts with the first report, once the options and the population are checked,
+    # so that a bad option prints its message alone.
+    progress, tasks = progress_bar(stdout), list[TaskID]()
+
+    def update(done: int, total: int) -> None:
+        if not tasks:
+            progress.start()
+            tasks.append(progress.add_task("rows", total=total))
+        progress.update(tasks[0], completed=done)
+
+    try:
+        stats = generate_extract(
+            population,
+            rows,
+            out,
+            truth=truth,
+            seed=seed,
+            headers=headers,
+            encoding=encoding,
+            delimiter="\t" if delimiter.lower() in ("tab", "\\t") else delimiter,
+            duplicate_keys=duplicate_keys,
+            progress=update,
+        )
+    except ValueError as exc:
+        stdout.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        if tasks:
+            progress.stop()
+    verdicts = ", ".join(f"{v} {n:,}" for v, n in stats.verdicts.items() if n)
+    stdout.print(f"{stats.rows:,} rows written to {stats.out} ({verdicts}); truth in {stats.truth}")

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Final
 
 from dancu.reconcile.engine import Step
-from dancu.reconcile.pipeline import LEVELS_SQL, U_SAMPLE_PEOPLE, blocking_rules
+from dancu.reconcile.pipeline import blocking_rules
+from dancu.reconcile.scoring import LEVELS_SQL, U_SAMPLE_PEOPLE
 
 LIST_THRESHOLD: Final = 0.9
 # P(level | same person) by comparison and level (a record entered twice: mostly as typed).

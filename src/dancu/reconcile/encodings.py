@@ -329,6 +329,11 @@ def file_format(path: Path) -> Literal["csv", "parquet", "xlsx"]:
     return "csv"
 
 
+def damaged_workbook(path: Path) -> ExtractError:
+    """The error for a file that looks like an Excel workbook but cannot be read as one."""
+    return ExtractError("extract-format", f"{path.name} is not a readable Excel workbook")
+
+
 def _check_workbook(path: Path) -> None:
     """Refuse a zip file that is not an Excel workbook (OpenDocument, Word, .xlsb...)."""
     try:
@@ -336,9 +341,7 @@ def _check_workbook(path: Path) -> None:
             names = set(archive.namelist())
             mimetype = archive.read("mimetype") if "mimetype" in names else b""
     except (zipfile.BadZipFile, OSError):
-        raise ExtractError(
-            "extract-format", f"{path.name} is not a readable Excel workbook"
-        ) from None
+        raise damaged_workbook(path) from None
     if "xl/workbook.bin" in names:
         what = "an Excel binary workbook (.xlsb)"
     elif b"opendocument.spreadsheet" in mimetype:

@@ -3,7 +3,7 @@ use for them (Vietnamese, with or without diacritics, and English), the verdicts
 get and the kinds of difference a matched row can carry.
 
 This module is the contract between the extract readers (``readers.py``), the synthetic
-extract generator (``synth.py``), the matching pipeline (``pipeline.py``) and the reports.
+extract generator (``synth/extract.py``), the matching pipeline (``pipeline.py``) and the reports.
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ class ReconcileJob(Base):
     engine: Mapped[str] = mapped_column(String(10), default="duckdb")
     fmt: Mapped[str] = mapped_column(String(10), default="")  # csv | parquet | xlsx
     headers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # How the upload found the file written (readers.Sniffed.dialect: encoding, delimiter,
+    # header line): with fmt and headers, what the run reads the file by instead of sniffing
+    # it again. Empty for a job uploaded before it was kept.
+    dialect: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sample: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     guesses: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # how each was found

@@ -4,13 +4,16 @@ pipeline reads with DuckDB.
 
 - Formats, recognised by content: CSV/TSV/TXT (delimiter ``,`` ``;`` tab or ``|``, a header
   row, encodings in ``encodings.py``), Excel ``.xlsx`` (first sheet, first non-empty row is the
-  header) and Parquet. Anything else is refused with ``extract-format``.
+  header; the workbook read in ``workbook.py``) and Parquet. Anything else is refused with
+  ``extract-format``.
 - Staged values are text, trimmed and NFC; an empty value is NULL (never ""), whatever the
   format. Nothing else is changed: the pipeline does the Vietnamese-specific normalisation.
 - ``row_no`` is the position of a data row in the file (1 = the first row after the header),
   in file order. A row whose mapped values are all empty is skipped but still counted, so
   ``row_no`` always points at the agency's own row; empty lines between CSV rows count too,
   those after the last row do not.
+- A file is sniffed once: ``Sniffed.dialect`` (with the format and headers) is what a caller
+  keeps to read the file by later (``Sniffed.recalled``) instead of sniffing it again.
 - Memory stays flat: DuckDB reads CSV and Parquet in a fresh in-memory database that spills to
   ``work_dir``, non-UTF-8 text is transcoded to a scratch file in chunks, Excel is streamed
   with openpyxl's read-only mode, and the rows reach the staged file in Arrow batches.
@@ -22,23 +25,18 @@ import functools
 import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import duckdb
 import numpy as np
-import openpyxl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from openpyxl.utils import get_column_letter
 
-from dancu.reconcile import encodings
+from dancu.reconcile import encodings, workbook
 from dancu.reconcile.columns import (
     FIELD_LABELS,
     IDENTIFYING,
@@ -73,7 +71,6 @@ Format = Literal["csv", "parquet", "xlsx"]
 SAMPLE_ROWS: Final = 20
 
 _BATCH_ROWS: Final = 131_072
-_XLSX_BATCH: Final = 16_384
 # DuckDB runs inside a service worker, so it gets a small bound and spills to work_dir. With
 # 1GB, counting the distinct agency keys of 10 million rows alone took the process to 630 MB
 # RSS; with these, staging 2 to 10 million rows peaks at 360-390 MB (most of it the CSV
@@ -97,6 +94,35 @@ class Sniffed:
     # The first data rows (up to recognise.PROBE_ROWS, as the sample), from which columns are
     # recognised by their values; the sample's rows when not read.
     probe: list[list[str]] = field(default_factory=list)
+
+    @property
+    def dialect(self) -> dict[str, Any]:
+        """How the file is written beyond its format and headers (the encoding, delimiter and
+        header line found): what is kept with them so that a later step reads the file as it
+        was recognised (``recalled``) instead of sniffing it again."""
+        return {
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "header_line": self.header_line,
+        }
+
+    @classmethod
+    def recalled(
+        cls, path: Path, fmt: str, headers: Sequence[str], dialect: Mapping[str, Any]
+    ) -> Sniffed:
+        """The file at ``path`` as sniffed earlier (its format, headers and ``dialect``
+        kept), without reading it again. It has no sample or probe rows, so no column is
+        recognised by its values: a caller gives the columns (a confirmed mapping)."""
+        return cls(
+            Path(path),
+            cast(Format, fmt),
+            dialect["encoding"],
+            dialect["delimiter"],
+            list(headers),
+            [],
+            int(dialect["header_line"]),
+            [],
+        )
 
 
 @dataclass(frozen=True)
@@ -204,12 +230,12 @@ def _sniff_xlsx(path: Path) -> Sniffed:
     header_row = 0
     headers: list[str] = []
     sample: list[list[str]] = []
-    with _sheet(path) as rows:
+    with workbook.sheet(path) as rows:
         for number, values in rows:
-            if _blank(values):
+            if workbook.blank(values):
                 continue
             if not header_row:
-                width = max(i for i, v in enumerate(values) if not _blank([v])) + 1
+                width = max(i for i, v in enumerate(values) if not workbook.blank([v])) + 1
                 header_row, headers = number, _headers(values[:width], path)
                 continue
             sample.append([clean_value(v or "") for v in values[: len(headers)]])
@@ -226,73 +252,6 @@ def _sniff_xlsx(path: Path) -> Sniffed:
     if not sample:
         raise ExtractError("extract-empty", f"{path.name} has a header but no data rows")
     return Sniffed(path, "xlsx", None, None, headers, sample[:SAMPLE_ROWS], header_row, sample)
-
-
-@contextmanager
-def _sheet(path: Path) -> Iterator[Iterator[tuple[int, list[str | None]]]]:
-    """The first sheet's rows as (sheet row number, cell texts), streamed."""
-    with warnings.catch_warnings():
-        # openpyxl warns about workbook features it drops (styles, data validation); none of
-        # them matters for reading values.
-        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-        # We own the file handle, so it is closed however openpyxl fails or however early the
-        # reader stops (a half-read sheet keeps its zip member open until closed).
-        with path.open("rb") as handle:
-            try:
-                book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-            except Exception:  # openpyxl raises whatever its XML and zip readers raise
-                raise _damaged_xlsx(path) from None
-            try:
-                if not book.worksheets:
-                    raise ExtractError("extract-empty", f"{path.name} has no worksheet")
-                sheet = book.worksheets[0]
-                # Some writers record a wrong sheet size, which read-only mode would trust.
-                sheet.reset_dimensions()
-                cells = sheet.iter_rows(values_only=True)
-                try:
-                    yield _sheet_rows(cells, path)
-                finally:
-                    cells.close()
-            finally:
-                book.close()
-
-
-def _sheet_rows(rows: Iterator[tuple[Any, ...]], path: Path) -> Iterator[tuple[int, list[Any]]]:
-    number = 0
-    while True:
-        try:
-            values = next(rows, None)
-        except Exception:
-            raise _damaged_xlsx(path) from None
-        if values is None:
-            return
-        number += 1  # read-only mode yields an empty tuple for each row missing from the file
-        yield number, [_cell_text(v) for v in values]
-
-
-def _damaged_xlsx(path: Path) -> ExtractError:
-    return ExtractError("extract-format", f"{path.name} is not a readable Excel workbook")
-
-
-def _cell_text(value: object) -> str | None:
-    """A cell as the agency typed it. A number that is whole loses Excel's ``.0`` (an ID typed
-    as a number has lost its leading zeros already: the pipeline repairs that, not us)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, datetime):
-        day = f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
-        return day if value.time() == time() else f"{day} {value.time().isoformat()}"
-    if isinstance(value, date):
-        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _blank(values: Sequence[str | None]) -> bool:
-    return all(v is None or not v.strip(WHITESPACE) for v in values)
 
 
 # -- staging ----------------------------------------------------------------------------------
@@ -367,7 +326,7 @@ def _source(sniffed: Sniffed, scratch: Path) -> tuple[str, list[str]]:
         return _parquet_source(sniffed.path, n), _parquet_exprs(schema)
     if sniffed.format == "xlsx":
         copy = scratch / "sheet.parquet"
-        _xlsx_to_parquet(sniffed, copy)
+        workbook.to_parquet(sniffed.path, sniffed.header_line, n, copy)
         return _parquet_source(copy, n), plain
     path, delim = sniffed.path, sniffed.delimiter or ","
     codec = sniffed.encoding or "utf-8"
@@ -424,43 +383,6 @@ def _clean_sql(expr: str) -> str:
         f"CASE WHEN contains({ws}, left({expr}, 1)) OR contains({ws}, right({expr}, 1)) "
         f"THEN nullif(trim(nfc_normalize({expr}), {ws}), '') ELSE nfc_normalize({expr}) END"
     )
-
-
-def _xlsx_to_parquet(sniffed: Sniffed, dest: Path) -> None:
-    """The data rows of the sheet as a Parquet file of text columns c0, c1...: a blank row
-    between rows as an all-NULL row (it keeps its row number), blank rows at the end dropped."""
-    n = len(sniffed.headers)
-    schema = pa.schema([(f"c{i}", pa.string()) for i in range(n)])
-    buffer: list[list[str | None]] = []
-    pending = 0
-    with _sheet(sniffed.path) as rows, pq.ParquetWriter(dest, schema) as writer:
-        for number, values in rows:
-            if number <= sniffed.header_line:
-                continue
-            if _blank(values):
-                pending += 1
-                continue
-            extra = next((i for i, v in enumerate(values[n:], n) if not _blank([v])), None)
-            if extra is not None:
-                raise ExtractError(
-                    "extract-row",
-                    f"row {number} has a value in column {get_column_letter(extra + 1)}, which "
-                    "has no header; give the column a header or delete the value",
-                    line=number,
-                )
-            buffer.extend([[None] * n] * pending)
-            pending = 0
-            buffer.append(values[:n] + [None] * (n - len(values)))
-            if len(buffer) >= _XLSX_BATCH:
-                writer.write_table(_table(buffer, schema))
-                buffer = []
-        if buffer:
-            writer.write_table(_table(buffer, schema))
-
-
-def _table(rows: list[list[str | None]], schema: pa.Schema) -> pa.Table:
-    columns = [pa.array(list(col), pa.string()) for col in zip(*rows, strict=True)]
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _write(

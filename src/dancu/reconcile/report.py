@@ -121,8 +121,9 @@ def render_report(job: Any, summary: Summary, _: Gettext) -> str:
     from importlib.resources import files
 
     from dancu.core import i18n
-    from dancu.core.web import templates
+    from dancu.core.pages import add_templates, templates
 
+    add_templates("dancu.reconcile")  # also when a command writes the file, with no site
     # The site's own style sheet, inside the file (it is read offline, with no server).
     css = (files("dancu.core") / "static" / "dancu.css").read_text(encoding="utf-8")
     template = templates.get_template("reconcile/report_file.html")

@@ -126,11 +126,14 @@ def run(
     progress: RunProgress | None = None,
     echo: Callable[[str], None] = print,
     columns: Callable[[ColumnMapping], None] | None = None,
+    sniffed: readers.Sniffed | None = None,
 ) -> Summary:
     """Reconcile ``extract`` against the register ``register()`` returns. ``mapping``
     (canonical field → header; "" for none) overrides the recognised columns; ``columns`` is
     shown the mapping used (each field's column and how it was found) before it is checked.
-    Raises ``readers.ExtractError`` for a file that cannot be read, with nothing written."""
+    ``sniffed`` is the extract as recognised already (``readers.Sniffed.recalled``), read by
+    instead of sniffing the file again. Raises ``readers.ExtractError`` for a file that
+    cannot be read, with nothing written."""
 
     def tick(stage: Stage, done: int = 0, total: int = 0, detail: str = "") -> None:
         if progress:
@@ -140,7 +143,7 @@ def run(
     started = time.perf_counter()
     work_dir.mkdir(parents=True, exist_ok=True)
     tick("read")
-    sniffed = readers.sniff(extract)
+    sniffed = sniffed or readers.sniff(extract)
     proposed = readers.propose_mapping(sniffed.headers, mapping, sniffed.probe)
     used = with_overrides(proposed, mapping or {}, sniffed.headers)
     if columns:

@@ -20,11 +20,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
@@ -103,10 +103,9 @@ class ReconcileService(DuplicateReview):
         try:
             raw = incoming / "input.bin"
             _copy_limited(source, raw, max_bytes)
+            # Sniffed once: the result is kept on the job, and the run reads the file by it.
             sniffed = readers.sniff(raw)
-            path = raw.with_suffix(_EXTENSIONS[sniffed.format])
-            raw.rename(path)
-            sniffed = readers.sniff(path)
+            raw.rename(raw.with_suffix(_EXTENSIONS[sniffed.format]))
             saved = self._profile(who, sniffed.headers)
             proposed = readers.propose_mapping(sniffed.headers, saved, sniffed.probe)
             with self.factory() as session, session.begin():
@@ -118,6 +117,7 @@ class ReconcileService(DuplicateReview):
                     engine=self.engine,
                     fmt=sniffed.format,
                     headers=list(sniffed.headers),
+                    dialect=sniffed.dialect,
                     sample=[[str(v) for v in row] for row in sniffed.sample[:5]],
                     mapping=dict(proposed.fields),
                     guesses=dict(proposed.sources),
@@ -210,27 +210,13 @@ class ReconcileService(DuplicateReview):
         stale = now - STALE_AFTER
         with self.factory() as session, session.begin():
             candidates = session.scalars(
-                select(ReconcileJob.id)
-                .where(
-                    or_(
-                        ReconcileJob.status == "queued",
-                        (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
-                    )
-                )
-                .order_by(ReconcileJob.id)
-                .limit(5)
+                select(ReconcileJob.id).where(_claimable(stale)).order_by(ReconcileJob.id).limit(5)
             ).all()
         for job_id in candidates:
             with self.factory() as session, session.begin():
                 taken = session.execute(
                     update(ReconcileJob)
-                    .where(
-                        ReconcileJob.id == job_id,
-                        or_(
-                            ReconcileJob.status == "queued",
-                            (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
-                        ),
-                    )
+                    .where(ReconcileJob.id == job_id, _claimable(stale))
                     .values(
                         status="running",
                         worker=worker,
@@ -253,6 +239,12 @@ class ReconcileService(DuplicateReview):
                 return
             files, mapping, agency = self._files(job), dict(job.mapping), job.agency
             fmt, attempts = job.fmt, job.attempts
+            # As the upload recognised it (a job sent before that was kept is sniffed again).
+            sniffed = (
+                readers.Sniffed.recalled(files.input(fmt), fmt, job.headers, job.dialect)
+                if job.dialect
+                else None
+            )
         if attempts > MAX_ATTEMPTS:
             self._finish(job_id, "failed", error="stopped after repeated crashes")
             return
@@ -280,6 +272,7 @@ class ReconcileService(DuplicateReview):
                 engine=self.engine,
                 spark_master=self.spark_master,
                 progress=progress,
+                sniffed=sniffed,
             )
         except DancuError as exc:
             self._finish(job_id, "failed", error=exc.message)
@@ -347,10 +340,7 @@ class ReconcileService(DuplicateReview):
                 job.counts = counts
             if rows is not None:
                 job.rows = rows
-            actor = SYSTEM_CONTEXT.actor(f"reconciliation:{job.agency}")
-            record_change(
-                session, Entry(actor, f"reconcile.{status}", f"reconcile_job:{job.id}", error)
-            )
+            self._audit(session, SYSTEM_CONTEXT, f"reconcile.{status}", job, error)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -421,6 +411,14 @@ class ReconcileService(DuplicateReview):
             created_at=job.created_at,
             finished_at=job.finished_at,
         )
+
+
+def _claimable(stale: datetime) -> ColumnElement[bool]:
+    """A job a worker may take: queued, or running with no heartbeat since ``stale``."""
+    return or_(
+        ReconcileJob.status == "queued",
+        (ReconcileJob.status == "running") & (ReconcileJob.heartbeat < stale),
+    )
 
 
 def _copy_limited(source: BinaryIO, target: Path, max_bytes: int) -> None:

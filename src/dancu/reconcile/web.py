@@ -14,21 +14,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext, Role
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError, NotFound
 from dancu.core.i18n import N_, _
-from dancu.core.web import (
-    CSRF_FIELD,
-    ReconcileOfficer,
+from dancu.core.pages import (
+    CsrfChecked,
+    Tab,
+    WebContext,
     WebOfficer,
-    check_csrf,
     error_page,
     field_errors,
     flash,
     render,
 )
+from dancu.reconcile.deps import RECONCILE_ROLES, ReconcileDep, ReconcileNeeds, ReconcileOfficer
 from dancu.reconcile.fields import FIELDS
 from dancu.reconcile.report import render_report, report_context
 
@@ -97,14 +96,14 @@ def _job_id(value: str) -> int:
 
 
 @router.get("")
-def jobs_page(request: Request, officer: ReconcileOfficer, container: ContainerDep) -> Response:
+def jobs_page(request: Request, officer: ReconcileOfficer, container: ReconcileDep) -> Response:
     """The agency's extracts, newest first, and the form to send a new one."""
     return _jobs(request, container, officer, {}, {})
 
 
 def _jobs(
     request: Request,
-    container: Container,
+    container: ReconcileNeeds,
     officer: OfficerContext,
     errors: dict[str, str],
     values: dict[str, str],
@@ -125,12 +124,11 @@ def _jobs(
 def upload(
     request: Request,
     officer: ReconcileOfficer,
-    container: ContainerDep,
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
     file: Annotated[UploadFile | None, File()] = None,
     agency: Annotated[str, Form(max_length=40)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     if file is None or not file.filename:
         errors = {"file": _("Choose the file to send.")}
         return _jobs(request, container, officer, errors, {"agency": agency}, 422)
@@ -150,7 +148,7 @@ def upload(
 
 @router.get("/jobs/{job_id}")
 def job_page(
-    request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
+    request: Request, job_id: str, officer: ReconcileOfficer, container: ReconcileDep
 ) -> Response:
     """A job: its columns to confirm, its progress, its report, or why it failed."""
     job = _find(request, container, officer, job_id)
@@ -166,7 +164,7 @@ def job_page(
     return render(request, "reconcile/job.html", context)
 
 
-def _find(request: Request, container: Container, officer: OfficerContext, job_id: str) -> Any:
+def _find(request: Request, container: ReconcileNeeds, officer: OfficerContext, job_id: str) -> Any:
     """The officer's job, or the "not found" page to answer with instead."""
     try:
         return container.reconcile.job(officer, _job_id(job_id))
@@ -197,10 +195,13 @@ def _mapping(
 
 @router.post("/jobs/{job_id}/confirm")
 async def confirm(
-    request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
+    request: Request,
+    job_id: str,
+    officer: ReconcileOfficer,
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
 ) -> Response:
     form = await request.form()
-    check_csrf(request, str(form.get(CSRF_FIELD, "")))
     mapping: dict[str, str] = {f: str(form.get(f"col_{f}", ""))[:200] for f in FIELDS}
     try:
         container.reconcile.confirm(officer, _job_id(job_id), mapping)
@@ -226,7 +227,7 @@ def _mapping_errors(exc: DancuError, mapping: dict[str, str]) -> dict[str, str]:
 
 @router.get("/jobs/{job_id}/progress")
 def progress(
-    request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
+    request: Request, job_id: str, officer: ReconcileOfficer, container: ReconcileDep
 ) -> Response:
     """The progress bar, polled by the job's page; a finished job reloads the page."""
     job = _find(request, container, officer, job_id)
@@ -243,7 +244,7 @@ def progress(
 
 @router.get("/jobs/{job_id}/files/{kind}")
 def download(
-    request: Request, job_id: str, kind: str, officer: ReconcileOfficer, container: ContainerDep
+    request: Request, job_id: str, kind: str, officer: ReconcileOfficer, container: ReconcileDep
 ) -> Response:
     if kind not in _FILES:
         return error_page(request, _("Not found"), _("There is no such file."), 404)
@@ -261,7 +262,7 @@ def download(
 
 @router.get("/jobs/{job_id}/report.html")
 def report_download(
-    request: Request, job_id: str, officer: ReconcileOfficer, container: ContainerDep
+    request: Request, job_id: str, officer: ReconcileOfficer, container: ReconcileDep
 ) -> Response:
     """The report as one self-contained HTML file, to keep or send on."""
     try:
@@ -285,10 +286,9 @@ def discard(
     request: Request,
     job_id: str,
     officer: ReconcileOfficer,
-    container: ContainerDep,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
 ) -> Response:
-    check_csrf(request, csrf_token)
     try:
         container.reconcile.discard(officer, _job_id(job_id))
     except DancuError as exc:
@@ -314,7 +314,7 @@ AGREEMENT_LABELS = {
 
 
 @router.get("/duplicates")
-def duplicates_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+def duplicates_page(request: Request, officer: WebOfficer, container: ReconcileDep) -> Response:
     """Pairs of people the register probably holds twice, for review; below them the pairs
     confirmed as one person and waiting for the ministry's merge, and the merged pairs, each
     with its undo."""
@@ -340,13 +340,12 @@ def decide_duplicate(
     request: Request,
     pair_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
     decision: Annotated[str, Form(max_length=12)] = "",
     survivor: Annotated[str, Form(max_length=1)] = "a",
     note: Annotated[str, Form(max_length=1000)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     try:
         pair = container.reconcile.decide_duplicate(
             officer, _job_id(pair_id), decision, note, survivor
@@ -362,12 +361,11 @@ def merge_duplicate(
     request: Request,
     pair_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
     survivor: Annotated[str, Form(max_length=1)] = "a",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     """Merge a pair a province officer confirmed as one person (the ministry)."""
-    check_csrf(request, csrf_token)
     try:
         container.reconcile.merge_duplicate(officer, _job_id(pair_id), survivor)
     except DancuError as exc:
@@ -381,13 +379,12 @@ def undo_duplicate_merge(
     request: Request,
     pair_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: ReconcileDep,
+    _csrf: CsrfChecked,
     reason: Annotated[str, Form(max_length=1000)] = "",
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=100)] = "",
 ) -> Response:
     """Undo a pair's merge. From HTMX the pair's entry is replaced in place; a plain form
     post comes back to the page."""
-    check_csrf(request, csrf_token)
     is_htmx = request.headers.get("hx-request") == "true"
     try:
         pair = container.reconcile.undo_duplicate_merge(officer, _job_id(pair_id), reason)
@@ -405,3 +402,16 @@ def undo_duplicate_merge(
 
 _MERGED = N_("The two records are merged: the other number now answers as the one kept.")
 _UNDONE = N_("The merge is undone: both records are back, and the pair waits for review.")
+
+
+# What reconciliation adds to the site: its pages, tabs, and the agencies' home page.
+WEB = WebContext(
+    name="reconcile",
+    templates="dancu.reconcile",
+    routers=(router,),
+    tabs=(
+        Tab(N_("Reconciliation"), "/reconcile", RECONCILE_ROLES),
+        Tab(N_("Duplicates"), "/reconcile/duplicates", frozenset({Role.MINISTRY, Role.PROVINCE})),
+    ),
+    homes={Role.AGENCY: "/reconcile"},
+)

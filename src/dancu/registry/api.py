@@ -12,12 +12,13 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dancu.bootstrap import Container
 from dancu.core.access import REGISTER_ROLES, OfficerContext
-from dancu.core.api import ApiOfficer, ContainerDep, problem, problem_responses
-from dancu.core.errors import DancuError, Forbidden
+from dancu.core.api import ApiOfficer, problem, problem_responses
+from dancu.core.errors import DancuError
+from dancu.core.officers import officer_from_token
 from dancu.core.web import security_headers
 from dancu.registry import schemas as s
+from dancu.registry.deps import RegistryDep, RegistryNeeds
 from dancu.registry.search import SearchQuery
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -29,7 +30,7 @@ PERSONS = SEARCH + "/"
 async def get_person(
     personal_id: str,
     officer: ApiOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     as_of: Annotated[date | None, Query(description="valid-time date")] = None,
     known_at: Annotated[datetime | None, Query(description="transaction time")] = None,
     purpose: Annotated[str | None, Query(max_length=60)] = None,
@@ -47,7 +48,7 @@ async def get_person(
 @router.get("/persons", response_model=s.SearchPage)
 async def search_persons(
     officer: ApiOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     q: Annotated[str, Query(max_length=120)] = "",
     birth_date: date | None = None,
     birth_year: Annotated[int | None, Query(ge=1900, le=2400)] = None,
@@ -64,34 +65,34 @@ async def search_persons(
 
 
 @router.get("/persons/{personal_id}/history", response_model=s.HistoryOut)
-def person_history(personal_id: str, officer: ApiOfficer, container: ContainerDep) -> s.HistoryOut:
+def person_history(personal_id: str, officer: ApiOfficer, container: RegistryDep) -> s.HistoryOut:
     """Every version of the record (including superseded corrections), residences, events."""
     return container.registry.history(officer, personal_id)
 
 
 @router.get("/households/{number}", response_model=s.HouseholdOut)
-def get_household(number: str, officer: ApiOfficer, container: ContainerDep) -> s.HouseholdOut:
+def get_household(number: str, officer: ApiOfficer, container: RegistryDep) -> s.HouseholdOut:
     """A household with its current members and their relationship to the head."""
     return container.registry.household(officer, number)
 
 
 @router.post("/events/birth", status_code=201)
 def register_birth(
-    data: s.BirthRegistration, officer: ApiOfficer, container: ContainerDep
+    data: s.BirthRegistration, officer: ApiOfficer, container: RegistryDep
 ) -> dict[str, str]:
     """Register a birth; returns the new personal ID number."""
     return {"personal_id": container.registry.register_birth(officer, data)}
 
 
 @router.post("/events/death", status_code=204)
-def register_death(data: s.DeathRegistration, officer: ApiOfficer, container: ContainerDep) -> None:
+def register_death(data: s.DeathRegistration, officer: ApiOfficer, container: RegistryDep) -> None:
     """Register a death."""
     container.registry.register_death(officer, data)
 
 
 @router.post("/events/residence", status_code=200)
 def change_residence(
-    data: s.ResidenceChange, officer: ApiOfficer, container: ContainerDep
+    data: s.ResidenceChange, officer: ApiOfficer, container: RegistryDep
 ) -> dict[str, str | None]:
     """Register a permanent or temporary residence; returns the household joined/founded."""
     return {"household_number": container.registry.change_residence(officer, data)}
@@ -99,7 +100,7 @@ def change_residence(
 
 @router.post("/events/marriage", status_code=204)
 def register_marriage(
-    data: s.MarriageRegistration, officer: ApiOfficer, container: ContainerDep
+    data: s.MarriageRegistration, officer: ApiOfficer, container: RegistryDep
 ) -> None:
     """Register a marriage."""
     container.registry.register_marriage(officer, data)
@@ -107,35 +108,35 @@ def register_marriage(
 
 @router.post("/events/divorce", status_code=204)
 def register_divorce(
-    data: s.DivorceRegistration, officer: ApiOfficer, container: ContainerDep
+    data: s.DivorceRegistration, officer: ApiOfficer, container: RegistryDep
 ) -> None:
     """Record a divorce."""
     container.registry.register_divorce(officer, data)
 
 
 @router.post("/events/name-change", status_code=204)
-def change_name(data: s.NameChange, officer: ApiOfficer, container: ContainerDep) -> None:
+def change_name(data: s.NameChange, officer: ApiOfficer, container: RegistryDep) -> None:
     """Record a change of name."""
     container.registry.change_name(officer, data)
 
 
 @router.post("/events/id-reestablishment", status_code=201)
 def reestablish_id(
-    data: s.IDReestablishment, officer: ApiOfficer, container: ContainerDep
+    data: s.IDReestablishment, officer: ApiOfficer, container: RegistryDep
 ) -> dict[str, str]:
     """Re-establish a personal ID number; the old number stays resolvable."""
     return {"personal_id": container.registry.reestablish_id(officer, data)}
 
 
 @router.post("/events/household-head", status_code=204)
-def change_household_head(data: s.HeadChange, officer: ApiOfficer, container: ContainerDep) -> None:
+def change_household_head(data: s.HeadChange, officer: ApiOfficer, container: RegistryDep) -> None:
     """Make another member the household head (restating relationships where given)."""
     container.registry.change_household_head(officer, data)
 
 
 @router.post("/events/missing", status_code=204)
 def declare_missing(
-    data: s.MissingDeclaration, officer: ApiOfficer, container: ContainerDep
+    data: s.MissingDeclaration, officer: ApiOfficer, container: RegistryDep
 ) -> None:
     """Record a court's declaration that a person is missing (``cancel``: they reappeared)."""
     container.registry.declare_missing(officer, data)
@@ -143,7 +144,7 @@ def declare_missing(
 
 @router.post("/events/correction", status_code=200)
 def correct_record(
-    data: s.Correction, officer: ApiOfficer, container: ContainerDep
+    data: s.Correction, officer: ApiOfficer, container: RegistryDep
 ) -> dict[str, str]:
     """Correct a fact recorded wrongly from the start (superseding, never editing); returns
     the personal ID number, new when the birth year or sex changed."""
@@ -159,7 +160,7 @@ MergeId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the merge's id")]
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def merge_persons(
-    personal_id: str, data: s.MergeRequest, officer: ApiOfficer, container: ContainerDep
+    personal_id: str, data: s.MergeRequest, officer: ApiOfficer, container: RegistryDep
 ) -> s.MergeOut:
     """Merge two records of one person (a duplicate): ``merged_personal_id`` answers as
     ``personal_id`` from now on, with its identifiers, household, residences and family links
@@ -172,14 +173,14 @@ def merge_persons(
 
 
 @router.get("/merges/{merge_id}", responses=problem_responses(401, 404, 422))
-def get_merge(merge_id: MergeId, officer: ApiOfficer, container: ContainerDep) -> s.MergeOut:
+def get_merge(merge_id: MergeId, officer: ApiOfficer, container: RegistryDep) -> s.MergeOut:
     """A merge and whether it was undone."""
     return container.registry.merge_record(officer, merge_id)
 
 
 @router.post("/merges/{merge_id}/undo", responses=problem_responses(401, 403, 404, 409, 422))
 def undo_merge(
-    merge_id: MergeId, data: s.UnmergeRequest, officer: ApiOfficer, container: ContainerDep
+    merge_id: MergeId, data: s.UnmergeRequest, officer: ApiOfficer, container: RegistryDep
 ) -> s.MergeOut:
     """Undo a merge: the merged record is back with its number, identifiers, household,
     residences and links as they were; what the survivor recorded since stays. 409 when
@@ -198,7 +199,7 @@ class PersonLookupFastPath:
     (``as_of``/``known_at``, a missing or bad token, SQLite, a test client's own loop).
     See docs/decisions/0002-person-lookup-fast-path.md."""
 
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, container: RegistryNeeds) -> None:
         self.app = app
         self.container = container
         self.headers = security_headers(PERSONS, container.settings.secure_cookies)
@@ -250,17 +251,17 @@ class PersonLookupFastPath:
         return send_json
 
     def _officer(self, headers: list[tuple[bytes, bytes]]) -> OfficerContext | None:
+        """The token's officer, checked as the route's ``ApiOfficer`` checks it; None when the
+        route should answer instead (no token, a bad one, a role refused: it explains)."""
         for key, value in headers:
             if key == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
+                if scheme.lower() != "bearer":
                     return None
                 try:
-                    ctx = self.container.tokens.verify(token.strip())
-                except Forbidden:
+                    return officer_from_token(self.container.tokens, token, REGISTER_ROLES, "")
+                except DancuError:
                     return None
-                # Anything but a register role: the framework's route answers the refusal.
-                return ctx if ctx.role in REGISTER_ROLES else None
         return None
 
 

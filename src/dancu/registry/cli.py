@@ -10,33 +10,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
-from dancu.bootstrap import Container
 from dancu.core.access import SYSTEM_CONTEXT
+from dancu.core.cli import progress_bar
 from dancu.core.errors import DancuError
+from dancu.registry.deps import open_registry
 
 console = Console()
 registry_app = typer.Typer(help="The national population register.", no_args_is_help=True)
-synth_app = typer.Typer(
-    help="Synthetic data for demos, tests and benchmarks.", no_args_is_help=True
-)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _stage_callback(progress: Progress) -> Callable[[str, int, int | None], None]:
@@ -77,13 +61,13 @@ def registry_import(
     import getpass
 
     from dancu.core.audit import Actor
-    from dancu.registry.bulk import import_population
+    from dancu.registry.bulk.load import import_population
 
     who = operator or getpass.getuser()
     actor = Actor(f"operator:{who}", "operator", "", "bulk-import")
-    with Container() as container:
+    with open_registry() as container:
         try:
-            with _progress() as progress:
+            with progress_bar(console) as progress:
                 report = import_population(
                     container.engine,
                     file,
@@ -106,10 +90,10 @@ def registry_export(
     province: Annotated[str | None, typer.Option(help="2025 province code, e.g. 01")] = None,
 ) -> None:
     """Write the current register in the population-file format (streaming)."""
-    from dancu.registry.bulk import export_population
+    from dancu.registry.bulk.export import export_population
 
-    with Container() as container:
-        with _progress() as progress:
+    with open_registry() as container:
+        with progress_bar(console) as progress:
             rows = export_population(
                 container.engine, out, province_code=province, progress=_stage_callback(progress)
             )
@@ -128,7 +112,7 @@ def registry_show(
     except ValueError:
         console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    with Container() as container:
+    with open_registry() as container:
         try:
             person = container.registry.get_person(
                 SYSTEM_CONTEXT, personal_id, valid_on=valid_on, purpose="cli-show"
@@ -139,7 +123,6 @@ def registry_show(
         console.print_json(person.model_dump_json())
 
 
-@synth_app.command("population")
 def synth_population(
     people: Annotated[int, typer.Option(min=1, help="how many people")] = 10_000,
     out: Annotated[Path, typer.Option(help="output .parquet or .csv")] = Path("population.parquet"),
@@ -149,7 +132,7 @@ def synth_population(
     ] = None,
 ) -> None:
     """Generate a realistic synthetic population file (names, households, ages, provinces)."""
-    from dancu.registry.synth import generate_population
+    from dancu.registry.synth_population import generate_population
 
     try:
         reference = date.fromisoformat(as_of) if as_of else None
@@ -157,7 +140,7 @@ def synth_population(
         console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
     try:
-        with _progress() as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("people", total=people)
             generate_population(
                 people,
@@ -170,63 +153,3 @@ def synth_population(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(f"{people:,} people written to {out}")
-
-
-@synth_app.command("extract")
-def synth_extract(
-    population: Annotated[Path, typer.Option(help="population file (.parquet or .csv)")],
-    rows: Annotated[int, typer.Option(help="how many rows")] = 10_000,
-    out: Annotated[Path, typer.Option(help="extract .csv, .parquet or .xlsx")] = Path(
-        "extract.csv"
-    ),
-    truth: Annotated[
-        Path | None, typer.Option(help="truth Parquet (default: OUT's stem + .truth.parquet)")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="random seed (same seed, same files)")] = 6,
-    headers: Annotated[str, typer.Option(help="vi, vi-display or en")] = "vi",
-    encoding: Annotated[str, typer.Option(help="CSV: utf-8, utf-8-sig, utf-16, cp1258")] = "utf-8",
-    delimiter: Annotated[str, typer.Option(help="CSV: ',', ';' or 'tab'")] = ",",
-    duplicate_keys: Annotated[
-        float, typer.Option(metavar="SHARE", help="share of rows reusing an earlier agency key")
-    ] = 0.0,
-) -> None:
-    """Generate an agency extract with realistic defects from a population file, and its
-    ground truth (who each row is, the verdict reconciliation should give, the defects)."""
-    from dancu.reconcile.synth import generate_extract
-
-    if not population.is_file():
-        console.print(f"[red]--population: {population} is not a file[/red]")
-        raise typer.Exit(2)
-    # The bar starts with the first report, once the options and the population are checked,
-    # so that a bad option prints its message alone.
-    progress, tasks = _progress(), list[TaskID]()
-
-    def update(done: int, total: int) -> None:
-        if not tasks:
-            progress.start()
-            tasks.append(progress.add_task("rows", total=total))
-        progress.update(tasks[0], completed=done)
-
-    try:
-        stats = generate_extract(
-            population,
-            rows,
-            out,
-            truth=truth,
-            seed=seed,
-            headers=headers,
-            encoding=encoding,
-            delimiter="\t" if delimiter.lower() in ("tab", "\\t") else delimiter,
-            duplicate_keys=duplicate_keys,
-            progress=update,
-        )
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        if tasks:
-            progress.stop()
-    verdicts = ", ".join(f"{v} {n:,}" for v, n in stats.verdicts.items() if n)
-    console.print(
-        f"{stats.rows:,} rows written to {stats.out} ({verdicts}); truth in {stats.truth}"
-    )

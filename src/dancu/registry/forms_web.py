@@ -18,15 +18,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from dancu.core.access import OfficerContext, Role
-from dancu.core.api import ContainerDep
 from dancu.core.errors import DancuError
 from dancu.core.formats import parse_date
 from dancu.core.i18n import N_, _
 from dancu.core.page_errors import name_fields
-from dancu.core.web import (
-    CSRF_FIELD,
+from dancu.core.pages import (
+    CsrfChecked,
     WebOfficer,
-    check_csrf,
     error_page,
     field_errors,
     flash,
@@ -35,6 +33,7 @@ from dancu.core.web import (
     render,
 )
 from dancu.registry import schemas as s
+from dancu.registry.deps import RegistryDep
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 RELATIONSHIPS = ("head", "spouse", "child", "parent", "grandchild", "sibling", "other")
@@ -47,7 +46,7 @@ name_fields({"slug": N_("Form"), "name": N_("Field")})
 def commune_options(
     request: Request,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     province: Annotated[str, Query(max_length=2)] = "",
     name: Annotated[str, Query(max_length=40)] = "commune",
 ) -> Response:
@@ -184,7 +183,7 @@ def event_form(
     request: Request,
     slug: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     personal_id: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     form = FORMS.get(slug)
@@ -211,13 +210,16 @@ def _forbidden(request: Request) -> Response:
 
 @router.post("/events/{slug}")
 async def submit_event(
-    request: Request, slug: str, officer: WebOfficer, container: ContainerDep
+    request: Request,
+    slug: str,
+    officer: WebOfficer,
+    container: RegistryDep,
+    _csrf: CsrfChecked,
 ) -> Response:
     form = FORMS.get(slug)
     if form is None:
         return not_found_page(request, _("There is no such form."))
     raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FIELD) or ""))
     if not officer.can_write:
         return _forbidden(request)
     values = form_values(raw, form.fields)

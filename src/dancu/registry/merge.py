@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dancu.core.access import OfficerContext
@@ -38,7 +38,7 @@ from dancu.core.errors import Conflict, Invalid, NotFound
 from dancu.core.i18n import N_
 from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
-from dancu.registry.lookup import OUT_OF_AREA, parse_personal_id
+from dancu.registry.merge_queries import LINKS, MergeQueries
 from dancu.registry.models import (
     Household,
     HouseholdMember,
@@ -49,12 +49,8 @@ from dancu.registry.models import (
     Residence,
 )
 from dancu.registry.versioning import open_rows, restore, supersede, supersede_rows
-from dancu.registry.writes import WriteSteps
 
 NO_MERGE = N_("no such merge in your area")
-SAME_PERSON = N_("these two numbers are one person's record already")
-ALREADY_MERGED = N_("this record is already merged into another")
-REPLACED = N_("this number was replaced by a re-established one: give the record's current number")
 ALREADY_UNDONE = N_("this merge was already undone")
 SURVIVOR_MERGED = N_("the surviving record was merged again since: undo that merge first")
 RELATED = N_("these records are each other's parent, child or spouse: they cannot be one person")
@@ -66,7 +62,6 @@ HEAD_WITH_MEMBERS = N_(
     "the record to merge is the head of a household with other members; record a change of "
     "head first"
 )
-_LINKS = ("father_id", "mother_id", "spouse_id")
 _Row = PersonVersion | HouseholdMember | Residence
 _TABLES: dict[str, type[_Row]] = {
     "version": PersonVersion,
@@ -103,7 +98,7 @@ class _Log:
         self.rows.append(entry)
 
 
-class MergeUseCases(WriteSteps):
+class MergeUseCases(MergeQueries):
     def merge_persons(
         self, ctx: OfficerContext, survivor_id: str, merged_id: str, reason: str
     ) -> s.MergeOut:
@@ -261,48 +256,6 @@ class MergeUseCases(WriteSteps):
 
     # -- the steps -----------------------------------------------------------------------
 
-    def _party(
-        self, session: Session, ctx: OfficerContext, number: str, field: str
-    ) -> PersonCurrent:
-        row = self._current_row(session, number, field)
-        if not ctx.covers(row.province_code, row.commune_code):
-            raise NotFound(OUT_OF_AREA, field)
-        return row
-
-    @staticmethod
-    def _refuse_same(
-        session: Session, survivor: PersonCurrent, merged: PersonCurrent, number: str
-    ) -> None:
-        typed = parse_personal_id(number, "merged_personal_id")
-        if merged.personal_id == typed and survivor.person_id != merged.person_id:
-            return
-        already = session.scalar(
-            select(PersonMerge.id).where(
-                PersonMerge.merged_number == typed, PersonMerge.status == "merged"
-            )
-        )
-        if already is not None:
-            raise Conflict(ALREADY_MERGED, "merged_personal_id")
-        if survivor.person_id == merged.person_id:
-            raise Conflict(SAME_PERSON, "merged_personal_id")
-        raise Conflict(REPLACED, "merged_personal_id")
-
-    @staticmethod
-    def _linked(session: Session, person_id: int) -> list[int]:
-        """People whose believed record names ``person_id`` as parent or spouse (and who
-        are not merged records themselves)."""
-        return list(
-            session.scalars(
-                select(PersonVersion.person_id)
-                .join(PersonCurrent, PersonCurrent.person_id == PersonVersion.person_id)
-                .where(
-                    PersonVersion.superseded_at.is_(None),
-                    PersonVersion.valid_to.is_(None),
-                    or_(*(getattr(PersonVersion, f) == person_id for f in _LINKS)),
-                )
-            )
-        )
-
     def _merge_versions(
         self,
         session: Session,
@@ -333,7 +286,7 @@ class MergeUseCases(WriteSteps):
             gained["marital_status"] = vm.marital_status
         for other in self._linked(session, merged_id):
             version = self._open_version(session, other)
-            relink = {f: survivor_id for f in _LINKS if getattr(version, f) == merged_id}
+            relink = {f: survivor_id for f in LINKS if getattr(version, f) == merged_id}
             changes.setdefault(other, {}).update(relink)
         for person_id, change in changes.items():
             if not change:
@@ -479,31 +432,6 @@ class MergeUseCases(WriteSteps):
             household = session.get(Household, household_id)
             if household is not None:
                 household.dissolved_on = None
-
-    def _merge_in_area(
-        self, session: Session, ctx: OfficerContext, record: PersonMerge | None
-    ) -> PersonCurrent | None:
-        """The survivor's record today (or that of the record it was merged into since),
-        when the officer's area covers it and where the merged record lived; else None."""
-        if record is None:
-            return None
-        province, commune = record.changes.get("scope", ["", ""])
-        if not ctx.covers(province, commune):
-            return None
-        person_id = record.survivor_id
-        for _ in range(100):  # a chain of merges, never a loop: each merged record is closed
-            row = session.get(PersonCurrent, person_id)
-            if row is not None:
-                return row if ctx.covers(row.province_code, row.commune_code) else None
-            later = session.scalar(
-                select(PersonMerge.survivor_id).where(
-                    PersonMerge.merged_id == person_id, PersonMerge.status == "merged"
-                )
-            )
-            if later is None:
-                return None
-            person_id = later
-        return None
 
 
 def _reason(reason: str) -> str:

@@ -96,58 +96,41 @@ class ResidenceUseCases(WriteSteps):
                     "guardianship_reference": data.guardianship_reference,
                 },
             )
-            number = None
-            if data.kind == "temporary":
-                self._end_open(
-                    session,
-                    Residence,
-                    data.moved_on,
-                    now,
-                    event.id,
-                    person_id=current.person_id,
-                    kind="temporary",
-                )
-                session.add(
-                    Residence(
-                        person_id=current.person_id,
-                        kind="temporary",
-                        unit_id=dest.id,
-                        address_line=data.address_line,
-                        valid_from=data.moved_on,
-                        recorded_at=now,
-                        event_id=event.id,
-                    )
-                )
-            else:
+            # A temporary residence belongs to no household; a permanent one moves the person
+            # into the household joined or founded.
+            number, household_id = None, None
+            if data.kind == "permanent":
                 household = self._move_household(
                     session, ctx, current, applicant, dest, data, now, event
                 )
-                number = household.number
-                self._end_open(
-                    session,
-                    Residence,
-                    data.moved_on,
-                    now,
-                    event.id,
-                    person_id=current.person_id,
-                    kind="permanent",
-                )
-                session.add(
-                    Residence(
-                        person_id=current.person_id,
-                        kind="permanent",
-                        unit_id=dest.id,
-                        address_line=data.address_line,
-                        household_id=household.id,
-                        valid_from=data.moved_on,
-                        recorded_at=now,
-                        event_id=event.id,
-                    )
-                )
-            session.flush()
-            self._refresh_current(session, current.person_id)
-            self._emit(
+                number, household_id = household.number, household.id
+            self._end_open(
                 session,
+                Residence,
+                data.moved_on,
+                now,
+                event.id,
+                person_id=current.person_id,
+                kind=data.kind,
+            )
+            session.add(
+                Residence(
+                    person_id=current.person_id,
+                    kind=data.kind,
+                    unit_id=dest.id,
+                    address_line=data.address_line,
+                    household_id=household_id,
+                    valid_from=data.moved_on,
+                    recorded_at=now,
+                    event_id=event.id,
+                )
+            )
+            self._conclude(
+                session,
+                ctx,
+                current.person_id,
+                f"residence.{data.kind}",
+                event.id,
                 "registry.residence.changed",
                 current.personal_id,
                 {
@@ -161,9 +144,6 @@ class ResidenceUseCases(WriteSteps):
                     "previous_household": self._household_number(session, before[1]),
                     "event_id": event.id,
                 },
-            )
-            self._audit(
-                session, ctx, f"residence.{data.kind}", current.person_id, f"event {event.id}"
             )
         return number
 

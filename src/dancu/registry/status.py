@@ -96,18 +96,35 @@ class CivilStatusUseCases(WriteSteps):
                 event.id,
                 {"marital_status": "married", "spouse_id": a.person_id},
             )
-            self._emit(
-                session,
-                "registry.person.married",
-                a.personal_id,
-                {
-                    "personal_ids": [a.personal_id, b.personal_id],
-                    "married_on": data.married_on.isoformat(),
-                    "event_id": event.id,
-                },
+            self._announce_couple(
+                session, ctx, a, b, "married", "marriage.register", data.married_on, event.id
             )
-            for p in (a, b):
-                self._audit(session, ctx, "marriage.register", p.person_id, f"event {event.id}")
+
+    def _announce_couple(
+        self,
+        session: Session,
+        ctx: OfficerContext,
+        a: PersonCurrent,
+        b: PersonCurrent,
+        became: str,
+        action: str,
+        on: date,
+        event_id: int,
+    ) -> None:
+        """The outbox event ``registry.person.<became>`` of a marriage or divorce (keyed by
+        the first party) and the change audited for both people."""
+        self._emit(
+            session,
+            f"registry.person.{became}",
+            a.personal_id,
+            {
+                "personal_ids": [a.personal_id, b.personal_id],
+                f"{became}_on": on.isoformat(),
+                "event_id": event_id,
+            },
+        )
+        for p in (a, b):
+            self._audit(session, ctx, action, p.person_id, f"event {event_id}")
 
     @staticmethod
     def _check_can_marry(v: PersonVersion, on: date, field: str) -> None:
@@ -162,18 +179,9 @@ class CivilStatusUseCases(WriteSteps):
                     event.id,
                     {"marital_status": "divorced", "spouse_id": None},
                 )
-            self._emit(
-                session,
-                "registry.person.divorced",
-                a.personal_id,
-                {
-                    "personal_ids": [a.personal_id, b.personal_id],
-                    "divorced_on": data.divorced_on.isoformat(),
-                    "event_id": event.id,
-                },
+            self._announce_couple(
+                session, ctx, a, b, "divorced", "divorce.register", data.divorced_on, event.id
             )
-            for p in (a, b):
-                self._audit(session, ctx, "divorce.register", p.person_id, f"event {event.id}")
 
     @staticmethod
     def _divorced_from(session: Session, version: PersonVersion, spouse_id: int) -> bool:
@@ -208,15 +216,16 @@ class CivilStatusUseCases(WriteSteps):
             supersede(
                 session, version, data.changed_on, now, event.id, {"full_name": data.new_name}
             )
-            session.flush()
-            self._refresh_current(session, current.person_id)
-            self._emit(
+            self._conclude(
                 session,
+                ctx,
+                current.person_id,
+                "name.change",
+                event.id,
                 "registry.person.renamed",
                 current.personal_id,
                 {"personal_id": current.personal_id, "event_id": event.id},
             )
-            self._audit(session, ctx, "name.change", current.person_id, f"event {event.id}")
 
     def reestablish_id(self, ctx: OfficerContext, data: s.IDReestablishment) -> str:
         """Xác lập lại số định danh cá nhân: issue a new number; the old one stays resolvable
@@ -245,31 +254,17 @@ class CivilStatusUseCases(WriteSteps):
                 data.reference,
                 {"reason": data.reason},
             )
-            ident = session.scalars(
-                select(PersonIdentifier).where(
-                    PersonIdentifier.kind == "personal_id",
-                    PersonIdentifier.value == current.personal_id,
-                )
-            ).one()
-            ident.valid_to = data.on
-            session.add(
-                PersonIdentifier(
-                    person_id=current.person_id,
-                    kind="personal_id",
-                    value=new,
-                    valid_from=data.on,
-                    event_id=event.id,
-                )
-            )
-            session.flush()
-            self._refresh_current(session, current.person_id)
-            self._emit(
+            self._swap_number(session, current, new, data.on, event.id)
+            self._conclude(
                 session,
+                ctx,
+                current.person_id,
+                "id.reestablish",
+                event.id,
                 "registry.personal_id.reestablished",
                 new,
                 {"personal_id": new, "previous_personal_id": old.number, "event_id": event.id},
             )
-            self._audit(session, ctx, "id.reestablish", current.person_id, f"event {event.id}")
         return new
 
     def declare_missing(self, ctx: OfficerContext, data: s.MissingDeclaration) -> None:
@@ -294,15 +289,16 @@ class CivilStatusUseCases(WriteSteps):
                 {},
             )
             supersede(session, version, data.on, now, event.id, {"status": after})
-            session.flush()
-            self._refresh_current(session, current.person_id)
-            self._emit(
+            self._conclude(
                 session,
+                ctx,
+                current.person_id,
+                kind,
+                event.id,
                 f"registry.person.{kind}",
                 current.personal_id,
                 {"personal_id": current.personal_id, "event_id": event.id},
             )
-            self._audit(session, ctx, kind, current.person_id, f"event {event.id}")
 
     def correct_record(self, ctx: OfficerContext, data: s.Correction) -> str:
         """Correct a fact that was recorded wrongly from the start: every version the register
@@ -393,24 +389,31 @@ class CivilStatusUseCases(WriteSteps):
         event_id: int,
     ) -> str:
         new = ids.allocate(session, old.place_code, sex, year).number
-        today = utcnow().date()
+        self._swap_number(session, current, new, utcnow().date(), event_id)
+        return new
+
+    @staticmethod
+    def _swap_number(
+        session: Session, current: PersonCurrent, new: str, on: date, event_id: int
+    ) -> None:
+        """The person's personal ID number ends on ``on`` and ``new`` is theirs from then (the
+        old number stays theirs: it still resolves to them)."""
         ident = session.scalars(
             select(PersonIdentifier).where(
                 PersonIdentifier.kind == "personal_id",
                 PersonIdentifier.value == current.personal_id,
             )
         ).one()
-        ident.valid_to = today
+        ident.valid_to = on
         session.add(
             PersonIdentifier(
                 person_id=current.person_id,
                 kind="personal_id",
                 value=new,
-                valid_from=today,
+                valid_from=on,
                 event_id=event_id,
             )
         )
-        return new
 
 
 def _corrected_value(data: s.Correction) -> object:

@@ -14,11 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from dancu.core.api import ContainerDep
+from dancu.core.access import REGISTER_ROLES
 from dancu.core.errors import DancuError, Invalid, NotFound
 from dancu.core.formats import parse_date
 from dancu.core.i18n import N_, _
-from dancu.core.web import (
+from dancu.core.pages import (
+    Tab,
+    WebContext,
     WebOfficer,
     error_page,
     field_errors,
@@ -26,7 +28,9 @@ from dancu.core.web import (
     render,
     translate,
 )
+from dancu.registry import forms_web
 from dancu.registry import schemas as s
+from dancu.registry.deps import RegistryDep
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 
@@ -65,7 +69,7 @@ def _bad_number(request: Request, exc: DancuError) -> Response:
 def search_page(
     request: Request,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     q: Annotated[str, Query(max_length=2000)] = "",
     birth_year: Annotated[str, Query(max_length=40)] = "",
     page: Annotated[str, Query(max_length=40)] = "1",
@@ -106,7 +110,7 @@ def _wants_fragment(request: Request) -> bool:
 
 
 @router.get("/overview")
-def overview_page(request: Request, officer: WebOfficer, container: ContainerDep) -> Response:
+def overview_page(request: Request, officer: WebOfficer, container: RegistryDep) -> Response:
     """The officer's area at a glance: counts, the age pyramid, people by unit."""
     data = container.registry.overview(officer)
     widest = max([max(b.male, b.female) for b in data.pyramid] + [1])
@@ -143,7 +147,7 @@ def person_page(
     request: Request,
     personal_id: str,
     officer: WebOfficer,
-    container: ContainerDep,
+    container: RegistryDep,
     as_of: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     errors: dict[str, str] = {}
@@ -230,7 +234,7 @@ def _timeline(history: s.HistoryOut) -> list[dict[str, Any]]:
 
 @router.get("/households/{number}")
 def household_page(
-    request: Request, number: str, officer: WebOfficer, container: ContainerDep
+    request: Request, number: str, officer: WebOfficer, container: RegistryDep
 ) -> Response:
     try:
         household = container.registry.household(officer, number)
@@ -241,3 +245,20 @@ def household_page(
     deceased = [m for m in household.members if m.status == "deceased"]
     context = {"household": household, "living": living, "deceased": deceased}
     return render(request, "registry/household.html", context)
+
+
+# What the register adds to the site: its pages (these, then the forms), tabs, and the
+# register roles' home page.
+WEB = WebContext(
+    name="registry",
+    templates="dancu.registry",
+    routers=(router, forms_web.router),
+    tabs=(
+        Tab(N_("Search"), "/registry/search", REGISTER_ROLES),
+        Tab(N_("Overview"), "/registry/overview", REGISTER_ROLES),
+        Tab(N_("Birth"), "/registry/events/birth", REGISTER_ROLES, writers_only=True),
+        Tab(N_("Death"), "/registry/events/death", REGISTER_ROLES, writers_only=True),
+        Tab(N_("Residence"), "/registry/events/residence", REGISTER_ROLES, writers_only=True),
+    ),
+    homes=dict.fromkeys(REGISTER_ROLES, "/registry/search"),
+)

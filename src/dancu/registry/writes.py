@@ -305,6 +305,26 @@ class WriteSteps(RegistryReads):
     ) -> None:
         record_change(session, Entry(ctx.actor(), action, f"person:{person_id}", detail))
 
+    def _conclude(
+        self,
+        session: Session,
+        ctx: OfficerContext,
+        person_id: int,
+        action: str,
+        event_id: int,
+        topic: str,
+        key: str,
+        payload: dict[str, Any],
+    ) -> None:
+        """The end of a civil event about one person, in the use case's transaction: the rows
+        written are flushed, the person's ``person_current`` row is rebuilt from them, the
+        outbox event is added and the change is audited (detail ``event <id>``). The payload
+        is built by the caller, so it must not read what the rebuild changes."""
+        session.flush()
+        self._refresh_current(session, person_id)
+        self._emit(session, topic, key, payload)
+        self._audit(session, ctx, action, person_id, f"event {event_id}")
+
     def _refresh_current(self, session: Session, person_id: int) -> None:
         """Rebuild the person's row of the ``person_current`` projection from open rows."""
         version = self._open_version(session, person_id)

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from dancu.core.db import libpq_conninfo
 from dancu.core.timeutil import utcnow
 from dancu.identity.clients import ClientRegistration, ClientRegistry
-from dancu.identity.fast_token import AsyncReplayGuard, Uses
-from dancu.identity.tokens import ReplayStore
+from dancu.identity.oidc.fast_token import AsyncReplayGuard, Uses
+from dancu.identity.oidc.tokens import ReplayStore
 
 
 def test_each_assertion_is_accepted_once(engine: Engine) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from dancu.reconcile import runner
 from dancu.reconcile.sources import population_register
-from dancu.registry.synth import generate_population
+from dancu.registry.synth_population import generate_population
 
 HEADER = ["ma_ho_so", "ho_ten", "ngay_sinh", "gioi_tinh", "so_dinh_danh", "so_cmnd", "tinh_thanh"]
 COMMUNE = {"01": "00004", "79": "26734"}  # Phường Ba Đình (Hà Nội), a ward of TP Hồ Chí Minh

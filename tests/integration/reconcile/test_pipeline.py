@@ -24,8 +24,8 @@ from dancu.reconcile import pipeline, runner
 from dancu.reconcile.fields import VERDICTS
 from dancu.reconcile.readers import ExtractError
 from dancu.reconcile.sources import RegisterFiles, population_register
-from dancu.reconcile.synth import generate_extract
-from dancu.registry.synth import generate_population
+from dancu.reconcile.synth_extract import generate_extract
+from dancu.registry.synth_population import generate_population
 
 AS_OF = date(2026, 11, 1)
 HEADER = ["ma_ho_so", "ho_ten", "ngay_sinh", "gioi_tinh", "so_dinh_danh", "so_cmnd", "tinh_thanh"]

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dancu.cli import app
-from dancu.registry.synth import generate_population
+from dancu.registry.synth_population import generate_population
 
 runner = CliRunner()
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from dancu.core import audit, ids, migrate
 from dancu.core.db import make_engine
 from dancu.core.models import AuditEntry, PersonalIdAllocation
-from dancu.registry.bulk import ImportFileError, export_population, import_population
-from dancu.registry.bulk_io import COLUMNS
+from dancu.registry.bulk.export import export_population
+from dancu.registry.bulk.io import COLUMNS, ImportFileError
+from dancu.registry.bulk.load import import_population
 from dancu.registry.models import (
     Household,
     HouseholdMember,
@@ -28,7 +29,7 @@ from dancu.registry.models import (
     PersonIdentifier,
     PersonVersion,
 )
-from dancu.registry.synth import generate_population
+from dancu.registry.synth_population import generate_population
 
 AS_OF = date(2026, 11, 1)
 PEOPLE = 400

@@ -8,16 +8,18 @@ import re
 from pathlib import Path
 
 from dancu.core import i18n
-from dancu.core.web import templates
-from dancu.identity.account_web import EVENT_LABELS
-from dancu.identity.authorize import AuthRequest
+from dancu.core.pages import register, templates
+from dancu.identity.oidc.par import AuthRequest
+from dancu.identity.web import WEB
+from dancu.identity.web.account import EVENT_LABELS
 
+register(WEB)  # its templates, as the site has them
 IDENTITY = Path(__file__).resolve().parents[3] / "src" / "dancu" / "identity"
 
 
 def test_every_account_event_has_a_label() -> None:
     kinds: set[str] = set()
-    for source in IDENTITY.glob("*.py"):
+    for source in IDENTITY.rglob("*.py"):  # the use cases too
         text = source.read_text()
         kinds |= set(re.findall(r'_event\(\s*session,\s*\w+,\s*"([a-z0-9_.]+)"', text))
         # Kinds built at run time ("correction.{outcome}") need at least one label each.

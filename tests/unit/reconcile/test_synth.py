@@ -23,8 +23,13 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from dancu.core.names import fold, search_key
-from dancu.reconcile import synth
-from dancu.reconcile.defects import (
+from dancu.reconcile.fields import DIFFERENCES, FIELDS, HEADER_SYNONYMS, SEX_VALUES, header_key
+from dancu.reconcile.reference import commune_provinces
+from dancu.reconcile.synth_extract import generate_extract
+from dancu.registry.synth_population import generate_population
+from dancu.synth import cast
+from dancu.synth import extract as synth
+from dancu.synth.defects import (
     cp1258_form,
     damage_id,
     date_typo,
@@ -38,10 +43,7 @@ from dancu.reconcile.defects import (
     swap_variant,
     typo_name,
 )
-from dancu.reconcile.fields import DIFFERENCES, FIELDS, HEADER_SYNONYMS, SEX_VALUES, header_key
-from dancu.reconcile.reference import commune_provinces
-from dancu.reconcile.synth import HEADERS, generate_extract
-from dancu.registry.synth import generate_population
+from dancu.synth.extract import HEADERS
 
 AS_OF = date(2026, 1, 1)
 ROWS = 1500
@@ -166,7 +168,7 @@ def test_every_header_style_is_recognised_by_the_readers_synonyms() -> None:
 
 
 def test_provinces_outdated_by_the_merger_and_the_pre_2025_province_of_a_new_commune() -> None:
-    places = synth._Places.load()
+    places = cast.Places.load()
     binh_duong = next(c for c, (p, _) in places.legacy.items() if p == "74")
     old, new, _, name = places.residence(binh_duong, date(2020, 1, 1))
     assert (old, new, name) == ("74", "79", "Tỉnh Bình Dương")
@@ -222,9 +224,9 @@ def test_every_row_has_its_truth_and_the_counts_add_up(extract: Any) -> None:
     legacy = synth.LEGACY_SHARE
     for code, share in (("dob_placeholder", 0.45 * legacy), ("dob_year_off", 0.20 * legacy)):
         assert share * 0.5 < codes[code] / ROWS < share * 1.6, code
-    duplicates = round(ROWS * synth.DUPLICATE_SHARE)
+    duplicates = round(ROWS * cast.DUPLICATE_SHARE)
     assert verdicts["duplicate"] == duplicates
-    assert verdicts["not_found"] == round((ROWS - duplicates) * synth.INVENTED_SHARE)
+    assert verdicts["not_found"] == round((ROWS - duplicates) * cast.INVENTED_SHARE)
     assert 0.40 < verdicts["matched"] / ROWS < 0.65
     assert 0.30 < verdicts["matched_with_differences"] / ROWS < 0.55
     for code, share in (("id_missing", 0.08), ("name_no_diacritics", 0.12), ("fmt_upper", 0.16)):

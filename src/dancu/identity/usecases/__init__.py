@@ -1,0 +1,1 @@
+"""The identity use cases, one module each, composed by ``dancu.identity.service``."""
