@@ -4,6 +4,9 @@ PostgreSQL: one database per test run and xdist worker, named ``dancu_test_<work
 created from scratch, migrated once, dropped at the end (never any other database). Between
 tests the mutable tables are emptied; the admin-unit reference data stays. When the server is
 unreachable the PostgreSQL cases skip with the reason, except under ``CI=true``, where they fail.
+
+Time: the ``clock`` fixture stops the process-wide clock of ``dancu.core.timeutil`` for a test
+(set or advance it there); nothing patches ``utcnow`` module by module.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dancu.core import migrate
 from dancu.core.audit import GroupAuditWriter
 from dancu.core.db import make_engine, make_sessionmaker
 from dancu.core.settings import Settings
+from dancu.core.timeutil import FixedClock, use_clock
 from dancu.core.units import UnitDirectory
 from dancu.registry.service import RegistryService
 
@@ -135,3 +139,12 @@ def container(engine: Engine, tmp_path: Path) -> Iterator[Container]:
     c = Container(settings)
     yield c
     c.close()
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    """A stopped process-wide clock, at the real time when the test starts, that the test sets
+    or advances: ``dancu.core.timeutil.utcnow`` reads it everywhere until the test ends, when
+    the system clock comes back."""
+    with use_clock(FixedClock()) as fixed:
+        yield fixed

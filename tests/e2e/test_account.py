@@ -4,8 +4,6 @@ party with it. Screens are screenshotted on a phone and a desktop."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -13,9 +11,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from joserfc.jwk import ECKey
 from playwright.sync_api import Page, Route
 
-from dancu.identity.clients import ClientRegistration
 from dancu.identity.ports import MemorySms, synthetic_selfie
 from tests.e2e.conftest import LiveServer, shoot
+from tests.helpers import authorize_query, register_rp, resident
 
 CALLBACK = "http://127.0.0.1:9/cb"
 
@@ -61,18 +59,7 @@ def test_level1_registration_then_sign_in_at_a_service(
     # The same citizen signs in at a service with the new account.
     key = ECKey.generate_key("P-256", private=True)
     client_id = f"e2e-acct-{key.thumbprint()[:6]}"
-    container.clients.register(
-        ClientRegistration(
-            name="Cổng Dịch vụ công quốc gia",
-            purpose="nộp hồ sơ đăng ký thường trú",
-            client_id=client_id,
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code"],
-            scopes=["openid", "profile"],
-        )
-    )
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+    register_rp(container, key, client_id, CALLBACK, purpose="nộp hồ sơ đăng ký thường trú")
     returned: list[str] = []
 
     def service(route: Route) -> None:
@@ -80,15 +67,7 @@ def test_level1_registration_then_sign_in_at_a_service(
         route.fulfill(status=200, body="ok", content_type="text/plain")
 
     page.route("http://127.0.0.1:9/**", service)
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "scope": "openid profile",
-        "redirect_uri": CALLBACK,
-        "state": "st",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
+    query = authorize_query(client_id, CALLBACK)
     page.goto(f"{live_server.url}/oidc/authorize?{urlencode(query)}")
     page.wait_for_url("**/oidc/consent")  # already signed in on this device
     # "Remember my choice" starts unticked (privacy by default): the citizen ticks it.
@@ -109,21 +88,13 @@ def test_officer_activates_level2_in_person(page: Page, live_server: LiveServer)
     from datetime import date
 
     from dancu.core.access import OfficerContext, Role
-    from dancu.registry import schemas as rs
     from tests.e2e.conftest import login
 
     container = live_server.container
     container.identity.sms = sms = MemorySms()
     person = container.registry.register_person(
         OfficerContext("badinh", Role.COMMUNE, "01", "00004"),
-        rs.PersonRegistration(
-            full_name="Vũ Thị Mai",
-            birth_date=date(1979, 6, 30),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2001, 1, 1),
-        ),
+        resident("Vũ Thị Mai", date(1979, 6, 30), "F", date(2001, 1, 1)),
     )
     login(page, live_server.url, "badinh")
     page.click("a[href='/identity/level2']")

@@ -13,8 +13,8 @@ import pyotp
 from playwright.sync_api import Page
 
 from dancu.core.access import OfficerContext, Role
-from dancu.registry import schemas as rs
 from tests.e2e.conftest import LiveServer, shoot
+from tests.helpers import resident
 
 PASSCODE = "640271"
 
@@ -23,14 +23,7 @@ def _citizen(live_server: LiveServer) -> str:
     container = live_server.container
     person = container.registry.register_person(
         OfficerContext("badinh", Role.COMMUNE, "01", "00004"),
-        rs.PersonRegistration(
-            full_name="Lê Thị Thu Hà",
-            birth_date=date(1990, 4, 12),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2012, 1, 1),
-        ),
+        resident("Lê Thị Thu Hà", date(1990, 4, 12), "F", date(2012, 1, 1)),
     )
     container.identity.provision(person, "0933 456 789", PASSCODE, 1)
     return person

@@ -11,22 +11,15 @@ from playwright.sync_api import Page
 
 from dancu.core.access import OfficerContext, Role
 from dancu.identity import schemas as s
-from dancu.registry import schemas as rs
 from tests.e2e.conftest import LiveServer, login, shoot
+from tests.helpers import resident
 
 
 def _citizen(live_server: LiveServer) -> str:
     container = live_server.container
     person = container.registry.register_person(
         OfficerContext("badinh", Role.COMMUNE, "01", "00004"),
-        rs.PersonRegistration(
-            full_name="Phạm Quốc Bảo",
-            birth_date=date(1979, 11, 30),
-            sex="M",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2005, 6, 1),
-        ),
+        resident("Phạm Quốc Bảo", date(1979, 11, 30), "M", date(2005, 6, 1)),
     )
     container.identity.provision(person, "0977 111 222", "305718", 2)
     return person

@@ -5,15 +5,13 @@ pages are screenshotted on a phone and a desktop."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from joserfc.jwk import ECKey
 from playwright.sync_api import Page, Route
 
-from dancu.identity.clients import ClientRegistration
 from tests.e2e.conftest import LiveServer, shoot
+from tests.helpers import authorize_query, register_rp
 
 CALLBACK = "http://127.0.0.1:9/cb"
 
@@ -24,28 +22,16 @@ def test_citizen_signs_in_and_consents(page: Page, live_server: LiveServer) -> N
     container.identity.provision(father, "0912345678", "482915", 2)
     key = ECKey.generate_key("P-256", private=True)
     client_id = f"e2e-{key.thumbprint()[:8]}"
-    container.clients.register(
-        ClientRegistration(
-            name="Cổng Dịch vụ công quốc gia",
-            purpose="đăng nhập để nộp hồ sơ trực tuyến",
-            client_id=client_id,
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code"],
-            scopes=["openid", "profile", "address"],
-            claims=["personal_id"],
-        )
+    register_rp(
+        container,
+        key,
+        client_id,
+        CALLBACK,
+        purpose="đăng nhập để nộp hồ sơ trực tuyến",
+        scopes=("openid", "profile", "address"),
+        claims=["personal_id"],
     )
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "scope": "openid profile address",
-        "redirect_uri": CALLBACK,
-        "state": "xyz",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
+    query = authorize_query(client_id, CALLBACK, "openid profile address", "xyz")
     returned: list[str] = []
 
     def service(route: Route) -> None:  # the relying party's callback

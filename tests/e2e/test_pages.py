@@ -10,8 +10,8 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from dancu.core.access import OfficerContext, Role
-from dancu.registry import schemas as s
 from tests.e2e.conftest import DESKTOP, PHONE, SHOTS, LiveServer, login, shoot
+from tests.helpers import resident
 
 NAV = "nav.main-nav"
 
@@ -74,14 +74,7 @@ def test_a_death_is_confirmed_against_the_person(page: Page, live_server: LiveSe
     ba_dinh = OfficerContext("e2e", Role.COMMUNE, "01", "00004")
     person = live_server.container.registry.register_person(
         ba_dinh,
-        s.PersonRegistration(
-            full_name="Trần Thị Hoà",
-            birth_date=date(1991, 8, 1),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2010, 1, 1),
-        ),
+        resident("Trần Thị Hoà", date(1991, 8, 1), "F", date(2010, 1, 1)),
     )
     login(page, live_server.url, "badinh")
     page.goto(f"{live_server.url}/registry/events/death?personal_id={person}")

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from dancu.reconcile.fields import VERDICTS
 from dancu.reconcile.synth_extract import generate_extract
 from tests.e2e.conftest import PASSWORD, LiveServer, shoot
+from tests.helpers import resident
 
 
 def _sign_in(page: Page, base: str, username: str, lands: str) -> None:
@@ -68,17 +69,9 @@ def test_the_ministry_reviews_likely_duplicates(page: Page, live_server: LiveSer
     from datetime import date
 
     from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
-    from dancu.registry import schemas as rs
 
     container = live_server.container
-    twice = rs.PersonRegistration(
-        full_name="Khổng Thị Minh Nguyệt",
-        birth_date=date(1966, 6, 16),
-        sex="F",
-        birth_commune_code="00004",
-        residence_commune_code="00004",
-        residence_since=date(1990, 1, 1),
-    )
+    twice = resident("Khổng Thị Minh Nguyệt", date(1966, 6, 16), "F", date(1990, 1, 1))
     ctx = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
     container.registry.register_person(ctx, twice)
     container.registry.register_person(ctx, twice)

@@ -6,8 +6,6 @@ correction; CSRF on every form, Vietnamese by default and English on request."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import time
 from collections.abc import Iterator
@@ -19,35 +17,31 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.models import AuditEntry
-from dancu.demo import ba_dinh_family
-from dancu.identity.clients import ClientRegistration
 from dancu.identity.devices import DEVICE_COOKIE
 from dancu.identity.ports import MemorySms
-
-PASSCODE = "482915"
-CALLBACK = "http://127.0.0.1:9/callback"
+from tests.helpers import (
+    CALLBACK,
+    PASSCODE,
+    authorize_query,
+    csrf,
+    family_with_account,
+    register_rp,
+    web_client,
+)
 
 
 @pytest.fixture
 def family(container: Container) -> dict[str, str]:
-    family = ba_dinh_family(container.registry)
-    container.identity.provision(family["father"], "0912345678", PASSCODE, 1)
+    family = family_with_account(container)
     return family
 
 
 @pytest.fixture
 def app(container: Container, family: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(container), follow_redirects=False) as client:
+    with web_client(container) as client:
         yield client
-
-
-def csrf(client: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
 
 
 def post(client: TestClient, path: str, data: dict[str, str], page: str | None = None) -> object:
@@ -128,31 +122,11 @@ def test_removing_the_app_needs_the_passcode(app: TestClient, family: dict[str, 
 def test_a_service_sign_in_asks_for_the_code_too(
     app: TestClient, family: dict[str, str], container: Container
 ) -> None:
-    key = ECKey.generate_key("P-256", private=True)
-    container.clients.register(
-        ClientRegistration(
-            name="Cổng Dịch vụ công quốc gia",
-            purpose="sign in to online public services",
-            client_id="dvc",
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code"],
-            scopes=["openid", "profile"],
-        )
-    )
+    register_rp(container, ECKey.generate_key("P-256", private=True), "dvc", CALLBACK)
     sign_in(app, family["father"])
     totp = enrol(app)
     app.post("/account/logout", data={"csrf_token": csrf(app, "/account")})
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
-    query = {
-        "client_id": "dvc",
-        "response_type": "code",
-        "scope": "openid profile",
-        "redirect_uri": CALLBACK,
-        "state": "st",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
+    query = authorize_query("dvc", CALLBACK)
     assert app.get(f"/oidc/authorize?{urlencode(query)}").headers["location"] == "/oidc/login"
     step = app.post(
         "/oidc/login",

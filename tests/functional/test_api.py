@@ -17,6 +17,7 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import AuditEntry
+from tests.helpers import resident
 from tests.live import serve
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
@@ -36,30 +37,20 @@ def auth(container: Container, ctx: OfficerContext = BA_DINH) -> dict[str, str]:
 
 def register(client: TestClient, headers: dict[str, str]) -> tuple[str, str]:
     """A head of household and his wife in Ba Đình, through the API."""
-    from dancu.registry import schemas as s
 
     container: Container = client.app.state.container  # type: ignore[attr-defined]
     head = container.registry.register_person(
         BA_DINH,
-        s.PersonRegistration(
-            full_name="Phạm Quốc Bảo",
-            birth_date=date(1985, 4, 2),
-            sex="M",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2010, 1, 1),
-        ),
+        resident("Phạm Quốc Bảo", date(1985, 4, 2), "M", date(2010, 1, 1)),
     )
     household = container.registry.get_person(BA_DINH, head).household_number
     wife = container.registry.register_person(
         BA_DINH,
-        s.PersonRegistration(
-            full_name="Đỗ Thị Lan",
-            birth_date=date(1988, 9, 9),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2012, 1, 1),
+        resident(
+            "Đỗ Thị Lan",
+            date(1988, 9, 9),
+            "F",
+            date(2012, 1, 1),
             household_number=household,
             relationship="spouse",
         ),

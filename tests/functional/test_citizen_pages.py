@@ -5,8 +5,6 @@ time. Both backends."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, timedelta
@@ -16,60 +14,37 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
-from dancu.demo import ba_dinh_family
-from dancu.identity.clients import ClientRegistration
+from tests.helpers import (
+    CALLBACK,
+    PASSCODE,
+    authorize_query,
+    csrf,
+    family_with_account,
+    register_rp,
+    web_client,
+)
 
-PASSCODE = "482915"
-CALLBACK = "http://127.0.0.1:9/callback"
 PURPOSE_VI = "Đăng nhập để dùng dịch vụ công trực tuyến"
 PURPOSE_EN = "Sign in to online public services"
 
 
 @pytest.fixture
 def family(container: Container) -> dict[str, str]:
-    family = ba_dinh_family(container.registry)
-    container.identity.provision(family["father"], "0912345678", PASSCODE, 1)
+    family = family_with_account(container)
     key = ECKey.generate_key("P-256", private=True)
-    container.clients.register(
-        ClientRegistration(
-            name="Cổng Dịch vụ công quốc gia",
-            purpose=PURPOSE_VI,
-            purpose_en=PURPOSE_EN,
-            client_id="dvc",
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code"],
-            scopes=["openid", "profile"],
-        )
-    )
+    register_rp(container, key, "dvc", CALLBACK, purpose=PURPOSE_VI, purpose_en=PURPOSE_EN)
     return family
 
 
 @pytest.fixture
 def app(container: Container, family: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(container), follow_redirects=False) as client:
+    with web_client(container) as client:
         yield client
 
 
-def csrf(client: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
-
-
 def consent_page(app: TestClient, personal_id: str) -> str:
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
-    query = {
-        "client_id": "dvc",
-        "response_type": "code",
-        "scope": "openid profile",
-        "redirect_uri": CALLBACK,
-        "state": "st",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
+    query = authorize_query("dvc", CALLBACK)
     assert app.get(f"/oidc/authorize?{urlencode(query)}").headers["location"] == "/oidc/login"
     data = {"personal_id": personal_id, "passcode": PASSCODE}
     step = app.post("/oidc/login", data={**data, "csrf_token": csrf(app, "/oidc/login")})

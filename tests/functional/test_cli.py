@@ -13,8 +13,8 @@ from dancu.bootstrap import Container
 from dancu.cli import app
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import AuditEntry
-from dancu.registry import schemas as s
 from dancu.registry.cli import EXIT_LOADED_WITH_REJECTIONS
+from tests.helpers import resident
 
 runner = CliRunner()
 MINISTRY = OfficerContext("admin", Role.MINISTRY)
@@ -73,14 +73,7 @@ def test_officer_create_token_and_bad_unit(env: Engine, container: Container) ->
 def test_show_and_audit_verify_detects_tampering(env: Engine, container: Container) -> None:
     number = container.registry.register_person(
         MINISTRY,
-        s.PersonRegistration(
-            full_name="Vũ Thị Mai",
-            birth_date=date(1970, 2, 3),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(1995, 1, 1),
-        ),
+        resident("Vũ Thị Mai", date(1970, 2, 3), "F", date(1995, 1, 1)),
     )
     shown = runner.invoke(app, ["registry", "show", number])
     assert shown.exit_code == 0 and "Vũ Thị Mai" in shown.output
@@ -147,33 +140,10 @@ def test_identity_account_create_and_show(env: Engine, container: Container) -> 
     assert "level 2, active" in created.output and "+84••••••678" in created.output
     again = runner.invoke(app, [*args, "--passcode", "482915"])
     assert again.exit_code == 1 and "already exists" in again.output
-    weak = runner.invoke(
-        app,
-        [
-            "identity",
-            "account",
-            "create",
-            family["mother"],
-            "--phone",
-            "0912345678",
-            "--passcode",
-            "123456",
-        ],
-    )
+    for_mother = ["identity", "account", "create", family["mother"], "--phone"]
+    weak = runner.invoke(app, [*for_mother, "0912345678", "--passcode", "123456"])
     assert weak.exit_code == 1 and "passcode" in weak.output
-    bad_phone = runner.invoke(
-        app,
-        [
-            "identity",
-            "account",
-            "create",
-            family["mother"],
-            "--phone",
-            "12",
-            "--passcode",
-            "482915",
-        ],
-    )
+    bad_phone = runner.invoke(app, [*for_mother, "12", "--passcode", "482915"])
     assert bad_phone.exit_code == 2 and "phone" in bad_phone.output
     shown = runner.invoke(app, ["identity", "account", "show", father])
     assert shown.exit_code == 0 and '"level": 2' in shown.output and "provisioned" in shown.output

@@ -17,15 +17,13 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 from sqlalchemy import func, select
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.access import Role
 from dancu.core.errors import NotFound
 from dancu.core.models import AuditEntry
-from dancu.core.officers import create_officer
 from dancu.identity.clients import secret_matches
 from dancu.identity.models import Client
-from tests.functional.test_web import PASSWORD, csrf
+from tests.helpers import BA_DINH_OFFICER, add_officers, csrf, officer_sign_in, web_client
 
 KEY = ECKey.generate_key("P-256", parameters={"kid": "portal-1"}, private=True)
 JWKS = json.dumps({"keys": [KEY.as_dict(private=False)]})
@@ -33,22 +31,13 @@ JWKS = json.dumps({"keys": [KEY.as_dict(private=False)]})
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with container.sessions() as session, session.begin():
-        create_officer(
-            session, container.units, "badinh", "Ba Đình", PASSWORD, Role.COMMUNE, "00004"
-        )
-        create_officer(session, container.units, "bo", "Bộ Công an", PASSWORD, Role.MINISTRY, "")
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    add_officers(container, BA_DINH_OFFICER, ("bo", "Bộ Công an", Role.MINISTRY, ""))
+    with web_client(container) as c:
         yield c
 
 
 def sign_in(client: TestClient, username: str) -> None:
-    token = csrf(client)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
-    )
-    assert r.status_code == 303
+    officer_sign_in(client, username, "/")
 
 
 def form(client: TestClient, **fields: Any) -> dict[str, Any]:

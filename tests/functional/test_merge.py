@@ -5,7 +5,6 @@ the ministry, after a province officer's confirmation otherwise) and undoes it i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -13,30 +12,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext, Role
-from dancu.core.officers import create_officer
 from dancu.reconcile.models import DuplicatePair
-from dancu.registry import schemas as s
+from tests.helpers import add_officers, csrf, officer_sign_in, resident, web_client
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
 PROBLEM = "application/problem+json"
-PASSWORD = "correct horse battery"
 UNKNOWN = "001090000001"
 
 
 def _twice(container: Container, name: str = "Khổng Minh Thư") -> tuple[str, str]:
     """One woman registered twice in Ba Đình, each time heading a household of her own."""
-    data = s.PersonRegistration(
-        full_name=name,
-        birth_date=date(1970, 7, 7),
-        sex="F",
-        birth_commune_code="00004",
-        residence_commune_code="00004",
-        residence_since=date(2000, 1, 1),
-    )
+    data = resident(name, date(1970, 7, 7), "F", date(2000, 1, 1))
     return container.registry.register_person(BA_DINH, data), container.registry.register_person(
         BA_DINH, data
     )
@@ -44,13 +33,10 @@ def _twice(container: Container, name: str = "Khổng Minh Thư") -> tuple[str, 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with container.sessions() as session, session.begin():
-        for username, role, unit in (
-            ("admin", Role.MINISTRY, ""),
-            ("hanoi", Role.PROVINCE, "01"),
-        ):
-            create_officer(session, container.units, username, username, PASSWORD, role, unit)
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    add_officers(
+        container, ("admin", "admin", Role.MINISTRY, ""), ("hanoi", "hanoi", Role.PROVINCE, "01")
+    )
+    with web_client(container) as c:
         yield c
 
 
@@ -112,19 +98,8 @@ def test_merge_and_undo_over_the_api(client: TestClient, container: Container) -
     assert PROBLEM in operation["post"]["responses"]["409"]["content"]
 
 
-def _csrf(client: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
-
-
 def _sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": _csrf(client, "/login")},
-    )
-    assert r.status_code == 303, r.text
+    officer_sign_in(client, username, fresh=True)
 
 
 def _pair(container: Container, a: str, b: str) -> int:
@@ -149,7 +124,7 @@ def test_the_review_page_merges_a_pair_and_undoes_it(
     assert f'id="pair-{pair}"' in page and 'name="survivor"' not in page
     decided = client.post(
         f"/reconcile/duplicates/{pair}",
-        data={"decision": "same", "csrf_token": _csrf(client, "/reconcile/duplicates")},
+        data={"decision": "same", "csrf_token": csrf(client, "/reconcile/duplicates")},
     )
     assert decided.status_code == 303
     page = client.get("/reconcile/duplicates").text
@@ -157,7 +132,7 @@ def test_the_review_page_merges_a_pair_and_undoes_it(
     assert container.registry.get_person(BA_DINH, b).personal_id == b  # nothing merged yet
 
     _sign_in(client, "admin")
-    token = _csrf(client, "/reconcile/duplicates")
+    token = csrf(client, "/reconcile/duplicates")
     merged = client.post(
         f"/reconcile/duplicates/{pair}/merge", data={"survivor": "b", "csrf_token": token}
     )

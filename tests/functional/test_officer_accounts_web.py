@@ -13,49 +13,41 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.access import Role
-from dancu.core.officers import create_officer
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
-
-PASSWORD = "correct horse battery"
+from tests.helpers import (
+    BA_DINH_OFFICER,
+    HANOI_OFFICER,
+    add_officers,
+    csrf,
+    officer_sign_in,
+    web_client,
+)
 
 
 @pytest.fixture
 def family(container: Container) -> dict[str, str]:
     family = ba_dinh_family(container.registry)
     container.identity.provision(family["father"], "0912345678", "482915", 2)
-    with container.sessions() as session, session.begin():
-        create_officer(
-            session, container.units, "badinh", "Ba Đình", PASSWORD, Role.COMMUNE, "00004"
-        )
-        create_officer(
-            session, container.units, "ngocha", "Ngọc Hà", PASSWORD, Role.COMMUNE, "00008"
-        )
-        create_officer(session, container.units, "hanoi", "Hà Nội", PASSWORD, Role.PROVINCE, "01")
+    add_officers(
+        container,
+        BA_DINH_OFFICER,
+        ("ngocha", "Ngọc Hà", Role.COMMUNE, "00008"),
+        HANOI_OFFICER,
+    )
     return family
 
 
 @pytest.fixture
 def client(container: Container, family: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    with web_client(container) as c:
         yield c
 
 
-def csrf(client: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
-
-
 def sign_in(client: TestClient, username: str) -> None:
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf(client, "/login")},
-    )
-    assert r.status_code == 303, r.text
+    officer_sign_in(client, username)
 
 
 def test_find_suspend_and_reinstate_an_account(

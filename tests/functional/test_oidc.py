@@ -28,6 +28,7 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.models import AuditEntry
 from dancu.identity.clients import ClientRegistration
+from tests.helpers import authorize_query, register_rp
 
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -226,19 +227,29 @@ def portal(container: Container) -> tuple[str, ECKey, dict[str, str]]:
     family = ba_dinh_family(container.registry)
     container.identity.provision(family["father"], "0912345678", "482915", 1)
     key = ECKey.generate_key("P-256", parameters={"kid": "dvc-1"}, private=True)
-    container.clients.register(
-        ClientRegistration(
-            name="Cổng Dịch vụ công quốc gia",
-            purpose="sign in to online public services",
-            client_id="dvc",
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code"],
-            scopes=["openid", "profile", "address", "phone"],
-            claims=["personal_id", "picture"],
-        )
+    register_rp(
+        container,
+        key,
+        "dvc",
+        CALLBACK,
+        scopes=("openid", "profile", "address", "phone"),
+        claims=["personal_id", "picture"],
     )
     return "dvc", key, family
+
+
+def register_app(container: Container, key: ECKey, **more: Any) -> None:
+    """The phone app: a relying party that keeps citizens signed in (refresh tokens)."""
+    register_rp(
+        container,
+        key,
+        "app",
+        CALLBACK,
+        name="Ứng dụng di động",
+        purpose="stay signed in on the phone",
+        grant_types=("authorization_code", "refresh_token"),
+        **more,
+    )
 
 
 def _rp(client_id: str, key: ECKey, dpop_key: ECKey | None = None) -> OAuth2Client:
@@ -414,16 +425,7 @@ def test_code_flow_refusals(
 ) -> None:
     client_id, key, family = portal
     meta = _metadata(provider)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
-    base_params = {
-        "client_id": client_id,
-        "response_type": "code",
-        "scope": "openid profile",
-        "redirect_uri": CALLBACK,
-        "state": "s1",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
+    base_params = authorize_query(client_id, CALLBACK, state="s1")
 
     def authorize(**changes: str) -> str:
         return "/oidc/authorize?" + urlencode({**base_params, **changes})
@@ -584,18 +586,7 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_family(
     family = ba_dinh_family(container.registry)
     container.identity.provision(family["mother"], "0912345678", "482915", 2)
     key = ECKey.generate_key("P-256", parameters={"kid": "app-1"}, private=True)
-    container.clients.register(
-        ClientRegistration(
-            name="Ứng dụng di động",
-            purpose="stay signed in on the phone",
-            client_id="app",
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            post_logout_redirect_uris=["http://127.0.0.1:9/bye"],
-            grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid", "profile"],
-        )
-    )
+    register_app(container, key, post_logout_redirect_uris=["http://127.0.0.1:9/bye"])
     meta = _metadata(provider)
     verifier = secrets.token_urlsafe(48)
     with _rp("app", key) as rp:

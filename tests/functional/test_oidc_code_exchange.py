@@ -27,10 +27,10 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.models import AuditEntry
 from dancu.core.timeutil import utcnow
-from dancu.identity.clients import ClientRegistration
 from dancu.identity.models import Account, AuthorizationCode
 from dancu.identity.oidc.digests import s256
 from tests.functional.test_oidc import ASSERTION, CALLBACK, _assertion, _proof, _query, _rp
+from tests.helpers import register_rp
 from tests.live import free_port, serve
 
 FRESH = "a fresh proof of the holder's key"
@@ -164,16 +164,14 @@ def people(container: Container) -> dict[str, str]:
 
 def _register(container: Container, client_id: str, grants: list[str]) -> ECKey:
     key = ECKey.generate_key("P-256", parameters={"kid": f"{client_id}-1"}, private=True)
-    container.clients.register(
-        ClientRegistration(
-            name=f"Relying party {client_id}",
-            purpose="sign citizens in to online services",
-            client_id=client_id,
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=grants,  # type: ignore[arg-type]
-            scopes=["openid", "profile"],
-        )
+    register_rp(
+        container,
+        key,
+        client_id,
+        CALLBACK,
+        name=f"Relying party {client_id}",
+        purpose="sign citizens in to online services",
+        grant_types=tuple(grants),
     )
     return key
 

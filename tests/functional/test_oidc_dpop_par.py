@@ -22,8 +22,14 @@ from tools.demo_rp import DPoPOAuth2Client
 
 from dancu.bootstrap import Container
 from dancu.core import audit
-from dancu.identity.clients import ClientRegistration
-from tests.functional.test_oidc import CALLBACK, _browser_signs_in, _metadata, _proof, _query, _rp
+from tests.functional.test_oidc import (
+    _browser_signs_in,
+    _metadata,
+    _proof,
+    _query,
+    _rp,
+    register_app,
+)
 
 
 @pytest.fixture
@@ -34,17 +40,7 @@ def app(container: Container) -> tuple[str, ECKey, str]:
     father = ba_dinh_family(container.registry)["father"]
     container.identity.provision(father, "0912345678", "482915", 1)
     key = ECKey.generate_key("P-256", parameters={"kid": "app-1"}, private=True)
-    container.clients.register(
-        ClientRegistration(
-            name="Ứng dụng di động",
-            purpose="stay signed in on the phone",
-            client_id="app",
-            jwks={"keys": [key.as_dict(private=False)]},
-            redirect_uris=[CALLBACK],
-            grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid", "profile"],
-        )
-    )
+    register_app(container, key)
     return "app", key, father
 
 

@@ -13,14 +13,19 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext, Role
-from dancu.core.officers import create_officer
 from dancu.demo import ba_dinh_family
-from dancu.registry import schemas as s
+from tests.helpers import (
+    BA_DINH_OFFICER,
+    HANOI_OFFICER,
+    add_officers,
+    csrf,
+    officer_sign_in,
+    resident,
+    web_client,
+)
 
-PASSWORD = "correct horse battery"
 MINISTRY = OfficerContext("test", Role.MINISTRY)
 UNKNOWN = "001088999999"  # well-formed (Hà Nội, a man born in 1988), nobody's
 
@@ -32,24 +37,13 @@ def family(container: Container) -> dict[str, str]:
 
 @pytest.fixture
 def client(container: Container, family: dict[str, str]) -> Iterator[TestClient]:
-    with container.sessions() as session, session.begin():
-        create_officer(
-            session, container.units, "badinh", "Ba Đình", PASSWORD, Role.COMMUNE, "00004"
-        )
-        create_officer(session, container.units, "hanoi", "Hà Nội", PASSWORD, Role.PROVINCE, "01")
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    add_officers(container, BA_DINH_OFFICER, HANOI_OFFICER)
+    with web_client(container) as c:
         yield c
 
 
-def csrf(client: TestClient, path: str = "/login") -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
-
-
 def sign_in(client: TestClient, username: str = "badinh") -> None:
-    data = {"username": username, "password": PASSWORD, "csrf_token": csrf(client), "next": "/"}
-    assert client.post("/login", data=data).status_code == 303
+    officer_sign_in(client, username, "/")
 
 
 def outsider(container: Container) -> str:
@@ -57,14 +51,7 @@ def outsider(container: Container) -> str:
     commune = container.units.communes_by_province["79"][0].code
     return container.registry.register_person(
         MINISTRY,
-        s.PersonRegistration(
-            full_name="Phạm Thị Lan",
-            birth_date=date(1970, 6, 1),
-            sex="F",
-            birth_commune_code=commune,
-            residence_commune_code=commune,
-            residence_since=date(2000, 1, 1),
-        ),
+        resident("Phạm Thị Lan", date(1970, 6, 1), "F", date(2000, 1, 1), commune),
     )
 
 
@@ -328,10 +315,7 @@ def test_the_household_counts_its_living_members(
 
 
 def test_an_agency_is_named_not_coded(client: TestClient, container: Container) -> None:
-    with container.sessions() as session, session.begin():
-        create_officer(
-            session, container.units, "bhxh1", "BHXH", PASSWORD, Role.AGENCY, agency="bhxh"
-        )
+    add_officers(container, ("bhxh1", "BHXH", Role.AGENCY, "", "bhxh"))
     sign_in(client, "bhxh1")
     page = client.get("/reconcile").text
     assert "Bảo hiểm xã hội Việt Nam" in page and "BHXH" not in page

@@ -18,19 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
 from dancu.core.access import SYSTEM_CONTEXT, OfficerContext, Role
 from dancu.core.models import AuditEntry, Officer
-from dancu.core.officers import context_for, create_officer
+from dancu.core.officers import context_for
 from dancu.reconcile import readers
 from dancu.reconcile.models import ReconcileJob
 from dancu.reconcile.synth_extract import generate_extract
-from dancu.registry import schemas as rs
 from dancu.registry.bulk.load import import_population
 from dancu.registry.synth_population import generate_population
-
-PASSWORD = "correct horse battery"
+from tests.helpers import add_officers, csrf, officer_sign_in, resident, web_client
 
 
 @pytest.fixture(scope="module")
@@ -46,33 +43,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def client(container: Container, files: dict[str, Path]) -> Iterator[TestClient]:
     import_population(container.engine, files["population"])
-    with container.sessions() as session, session.begin():
-        for username, role, unit, agency in (
-            ("bhxh1", Role.AGENCY, "", "bhxh"),
-            ("gdt1", Role.AGENCY, "", "gdt"),
-            ("admin", Role.MINISTRY, "", ""),
-            ("badinh", Role.COMMUNE, "00004", ""),
-        ):
-            create_officer(
-                session, container.units, username, username, PASSWORD, role, unit, agency=agency
-            )
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    add_officers(
+        container,
+        ("bhxh1", "bhxh1", Role.AGENCY, "", "bhxh"),
+        ("gdt1", "gdt1", Role.AGENCY, "", "gdt"),
+        ("admin", "admin", Role.MINISTRY, ""),
+        ("badinh", "badinh", Role.COMMUNE, "00004"),
+    )
+    with web_client(container) as c:
         yield c
 
 
-def csrf(client: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found[1]
-
-
 def sign_in(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf(client, "/login")},
-    )
-    assert r.status_code == 303, r.text
+    officer_sign_in(client, username, fresh=True)
 
 
 def run_jobs(container: Container) -> None:
@@ -323,14 +306,7 @@ def context_for_agency(container: Container, username: str) -> OfficerContext:
 
 def test_the_registers_likely_duplicates(client: TestClient, container: Container) -> None:
     badinh = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
-    twice = rs.PersonRegistration(
-        full_name="Khổng Minh Thư",
-        birth_date=date(1970, 7, 7),
-        sex="F",
-        birth_commune_code="00004",
-        residence_commune_code="00004",
-        residence_since=date(2000, 1, 1),
-    )
+    twice = resident("Khổng Minh Thư", date(1970, 7, 7), "F", date(2000, 1, 1))
     a = container.registry.register_person(badinh, twice)
     b = container.registry.register_person(badinh, twice)
     assert container.reconcile.dedupe(SYSTEM_CONTEXT) >= 1

@@ -3,52 +3,36 @@ no-open-redirect rule, every page read audited, HTML (not JSON) error pages. Bot
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from dancu.app import create_app
 from dancu.bootstrap import Container
-from dancu.core.access import Role
 from dancu.core.models import AuditEntry
-from dancu.core.officers import create_officer
 from dancu.demo import ba_dinh_family
-
-PASSWORD = "correct horse battery"
+from tests.helpers import (
+    BA_DINH_OFFICER,
+    HANOI_OFFICER,
+    PASSWORD,
+    add_officers,
+    csrf,
+    officer_sign_in,
+    web_client,
+)
 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with container.sessions() as session, session.begin():
-        create_officer(
-            session, container.units, "badinh", "Ba Đình", PASSWORD, Role.COMMUNE, "00004"
-        )
-        create_officer(session, container.units, "hanoi", "Hà Nội", PASSWORD, Role.PROVINCE, "01")
-    with TestClient(create_app(container), follow_redirects=False) as c:
+    add_officers(container, BA_DINH_OFFICER, HANOI_OFFICER)
+    with web_client(container) as c:
         yield c
 
 
-def csrf(client: TestClient, path: str = "/login") -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found
-    return found[1]
-
-
 def sign_in(client: TestClient, username: str = "badinh") -> None:
-    token = csrf(client)
-    r = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf_token": token,
-            "next": "/registry/search",
-        },
-    )
-    assert r.status_code == 303 and r.headers["location"] == "/registry/search"
+    r = officer_sign_in(client, username, "/registry/search")
+    assert r.headers["location"] == "/registry/search"
 
 
 def test_pages_carry_security_headers(client: TestClient) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import OutboxEvent
 from dancu.core.outbox import JetStreamPublisher, MemoryPublisher, OutboxRelay
-from dancu.registry import schemas as s
 from dancu.registry.service import RegistryService
+from tests.helpers import resident
 
 NATS_URL = os.environ.get("DANCU_TEST_NATS", "nats://127.0.0.1:4222")
 ADMIN = OfficerContext("admin", Role.MINISTRY)
@@ -27,14 +27,7 @@ def _people(registry: RegistryService, n: int) -> None:
     for i in range(n):
         registry.register_person(
             ADMIN,
-            s.PersonRegistration(
-                full_name=f"Lý Văn {'ABCDEFGHIK'[i]}",
-                birth_date=date(1980, 1, 1 + i),
-                sex="M",
-                birth_commune_code="00004",
-                residence_commune_code="00004",
-                residence_since=date(2000, 1, 1),
-            ),
+            resident(f"Lý Văn {'ABCDEFGHIK'[i]}", date(1980, 1, 1 + i), "M", date(2000, 1, 1)),
         )
 
 

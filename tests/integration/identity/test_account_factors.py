@@ -15,24 +15,16 @@ from sqlalchemy import select, update
 
 from dancu.bootstrap import Container
 from dancu.core import audit
-from dancu.core.errors import DancuError
 from dancu.core.models import AuditEntry
 from dancu.core.settings import Settings
-from dancu.core.timeutil import utcnow
+from dancu.core.timeutil import FixedClock, utcnow
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
 from dancu.identity import service as service_module
 from dancu.identity.devices import describe_agent, mask_ip
 from dancu.identity.models import Account, Device
 from dancu.identity.service import IdentityService, SecondFactorRequired
-from dancu.identity.usecases import (
-    corrections,
-    factors,
-    officer_actions,
-    registration,
-    shared,
-    signin,
-)
+from tests.helpers import refused
 
 PASSCODE = "482915"
 PHONE_UA = (
@@ -52,27 +44,14 @@ def citizen(container: Container) -> Iterator[tuple[IdentityService, str]]:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    """The service's clock stopped in the middle of a 30-second step (codes computed for
-    neighbouring steps cannot straddle a boundary)."""
-    now = utcnow().replace(microsecond=0)
-    now -= timedelta(seconds=now.second % 30) - timedelta(seconds=15)
-    _stop_clock(monkeypatch, now)
+def frozen(clock: FixedClock) -> datetime:
+    """The clock stopped in the middle of a 30-second step (codes computed for neighbouring
+    steps cannot straddle a boundary), no earlier than the real time: what the fixtures did
+    before it stays in the past."""
+    now = clock.now().replace(microsecond=0) + timedelta(seconds=1)
+    now += timedelta(seconds=(15 - now.second % 30) % 30)
+    clock.set(now)
     return now
-
-
-def _stop_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
-    for module in (shared, registration, signin, factors, corrections, officer_actions):
-        monkeypatch.setattr(module, "utcnow", lambda: at)
-
-
-def _refused(call: object, code: str, field: str | None = None) -> DancuError:
-    with pytest.raises(DancuError) as caught:
-        call()  # type: ignore[operator]
-    assert caught.value.code == code, caught.value.message
-    if field is not None:
-        assert caught.value.field == field
-    return caught.value
 
 
 def _enrol(identity: IdentityService, pid: str, at: datetime | None = None) -> pyotp.TOTP:
@@ -108,12 +87,12 @@ def test_enrolment_takes_effect_with_a_first_code_and_is_sealed(
 
     totp = pyotp.TOTP(enrolment.secret)
     wrong = f"{(int(totp.at(frozen)) + 1) % 1_000_000:06d}"
-    _refused(lambda: identity.confirm_totp(pid, wrong), "otp-wrong", "code")
-    _refused(lambda: identity.confirm_totp(pid, "12ab56"), "otp-format", "code")
+    refused(lambda: identity.confirm_totp(pid, wrong), "otp-wrong", "code")
+    refused(lambda: identity.confirm_totp(pid, "12ab56"), "otp-format", "code")
     account = identity.confirm_totp(pid, totp.at(frozen))
     assert account.totp_since == frozen
     assert identity.totp_enrolment(pid) is None
-    _refused(lambda: identity.start_totp(pid), "totp-enrolled")
+    refused(lambda: identity.start_totp(pid), "totp-enrolled")
 
     with container.sessions() as session:
         sealed = session.scalars(select(Account.totp_secret)).one()
@@ -130,9 +109,9 @@ def test_sign_in_asks_for_the_code_after_the_passcode(
     identity, pid = citizen
     totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
 
-    _refused(_login(identity, pid, "000001"), "bad-credentials")  # the passcode comes first
+    refused(_login(identity, pid, "000001"), "bad-credentials")  # the passcode comes first
     ticket = _ticket(identity, pid)
-    _refused(lambda: identity.login_otp(ticket, "12345"), "otp-format", "otp")
+    refused(lambda: identity.login_otp(ticket, "12345"), "otp-format", "otp")
     account = identity.login_otp(ticket, totp.at(frozen), PHONE)
     assert account.factors == ["pwd", "otp"] and account.device_id is not None
 
@@ -141,7 +120,7 @@ def test_sign_in_asks_for_the_code_after_the_passcode(
         s.Login(personal_id=pid, passcode=PASSCODE, otp=totp.at(frozen + timedelta(seconds=30)))
     )
     assert ahead.factors == ["pwd", "otp"]
-    _refused(_login(identity, pid, otp=totp.at(frozen + timedelta(seconds=60))), "otp-wrong", "otp")
+    refused(_login(identity, pid, otp=totp.at(frozen + timedelta(seconds=60))), "otp-wrong", "otp")
     latest = identity.history(pid, limit=3)
     assert [e.kind for e in latest] == ["totp.failed", "login", "login"]
     assert latest[1].factors == ["pwd", "otp"] and latest[1].level == 2
@@ -154,10 +133,10 @@ def test_a_used_code_is_never_accepted_again(
     totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
     code = totp.at(frozen)
     identity.login_otp(_ticket(identity, pid), code)
-    _refused(lambda: identity.login_otp(_ticket(identity, pid), code), "otp-replayed", "otp")
-    _refused(_login(identity, pid, otp=code), "otp-replayed", "otp")
+    refused(lambda: identity.login_otp(_ticket(identity, pid), code), "otp-replayed", "otp")
+    refused(_login(identity, pid, otp=code), "otp-replayed", "otp")
     # The enrolment's own code (the step before) is spent too.
-    _refused(
+    refused(
         _login(identity, pid, otp=totp.at(frozen - timedelta(seconds=30))), "otp-replayed", "otp"
     )
     # The next step's code works once.
@@ -173,15 +152,15 @@ def test_wrong_codes_count_towards_the_passcode_lockout(
     totp = _enrol(identity, pid, frozen)
     ticket = _ticket(identity, pid)
     wrong = f"{(int(totp.at(frozen + timedelta(seconds=30))) + 7) % 1_000_000:06d}"
-    _refused(_login(identity, pid, "000001"), "bad-credentials")
-    _refused(_login(identity, pid, "000002"), "bad-credentials")
-    _refused(lambda: identity.login_otp(ticket, wrong), "otp-wrong")
-    _refused(_login(identity, pid, otp=wrong), "otp-wrong")
-    locked = _refused(lambda: identity.login_otp(ticket, wrong), "locked")
+    refused(_login(identity, pid, "000001"), "bad-credentials")
+    refused(_login(identity, pid, "000002"), "bad-credentials")
+    refused(lambda: identity.login_otp(ticket, wrong), "otp-wrong")
+    refused(_login(identity, pid, otp=wrong), "otp-wrong")
+    locked = refused(lambda: identity.login_otp(ticket, wrong), "locked")
     assert locked.status == 429
     # Locked: even the right code waits, and a right passcode does not unlock.
-    _refused(lambda: identity.login_otp(ticket, totp.at(frozen + timedelta(seconds=30))), "locked")
-    _refused(_login(identity, pid), "locked")
+    refused(lambda: identity.login_otp(ticket, totp.at(frozen + timedelta(seconds=30))), "locked")
+    refused(_login(identity, pid), "locked")
     kinds = [e.kind for e in identity.history(pid)]
     assert kinds.count("totp.failed") == 3 and kinds.count("login.failed") == 2
     assert kinds.count("locked") == 1
@@ -195,23 +174,22 @@ def test_wrong_codes_count_towards_the_passcode_lockout(
 
 
 def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
-    citizen: tuple[IdentityService, str], frozen: datetime, monkeypatch: pytest.MonkeyPatch
+    citizen: tuple[IdentityService, str], frozen: datetime, clock: FixedClock
 ) -> None:
     identity, pid = citizen
     totp = _enrol(identity, pid, frozen - timedelta(seconds=30))
     ticket = _ticket(identity, pid)
     for forged in ("", "1.2.3", ticket[:-1] + ("0" if ticket[-1] != "0" else "1")):
-        _refused(lambda t=forged: identity.login_otp(t, totp.at(frozen)), "otp-ticket-expired")
+        refused(lambda t=forged: identity.login_otp(t, totp.at(frozen)), "otp-ticket-expired")
     with identity.factory() as session, session.begin():  # a passcode change voids it
         account = session.scalars(select(Account)).one()
         account.passcode_hash = service_module.PASSCODE_HASHER.hash("730518")
-    _refused(lambda: identity.login_otp(ticket, totp.at(frozen)), "otp-ticket-expired")
+    refused(lambda: identity.login_otp(ticket, totp.at(frozen)), "otp-ticket-expired")
 
     with pytest.raises(SecondFactorRequired) as caught:
         identity.login(s.Login(personal_id=pid, passcode="730518"))
-    later = frozen + service_module.TICKET_TTL + timedelta(seconds=1)
-    _stop_clock(monkeypatch, later)
-    _refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
+    later = clock.advance(service_module.TICKET_TTL + timedelta(seconds=1))
+    refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
 
 
 def test_removing_the_app_needs_the_passcode(
@@ -219,10 +197,10 @@ def test_removing_the_app_needs_the_passcode(
 ) -> None:
     identity, pid = citizen
     _enrol(identity, pid, frozen)
-    _refused(lambda: identity.remove_totp(pid, "000001"), "wrong-passcode", "passcode")
+    refused(lambda: identity.remove_totp(pid, "000001"), "wrong-passcode", "passcode")
     assert identity.remove_totp(pid, PASSCODE).totp_since is None
     assert identity.login(s.Login(personal_id=pid, passcode=PASSCODE)).factors == ["pwd"]
-    _refused(lambda: identity.remove_totp(pid, PASSCODE), "totp-absent")
+    refused(lambda: identity.remove_totp(pid, PASSCODE), "totp-absent")
     kinds = [e.kind for e in identity.history(pid, limit=3)]
     assert kinds == ["login", "totp.removed", "login.failed"]
 
@@ -237,7 +215,7 @@ def test_a_changed_server_secret_makes_the_app_unusable_not_readable(
         Settings(database_url=url, data_dir=container.settings.data_dir, secret_key="another")
     )
     try:
-        _refused(
+        refused(
             lambda: other.identity.login(
                 s.Login(personal_id=pid, passcode=PASSCODE, otp=totp.at(frozen))
             ),
@@ -297,7 +275,7 @@ def test_failed_sign_ins_name_the_device_without_recording_one(
     container: Container, citizen: tuple[IdentityService, str]
 ) -> None:
     identity, pid = citizen
-    _refused(_login(identity, pid, "000001"), "bad-credentials")
+    refused(_login(identity, pid, "000001"), "bad-credentials")
     event = identity.history(pid, limit=1)[0]
     assert event.kind == "login.failed" and event.device_id is None
     assert event.device == "Chrome · Android · 203.0.113.0/24"
@@ -323,14 +301,14 @@ def test_correction_requests(container: Container, citizen: tuple[IdentityServic
         return identity.request_correction(pid, data)
 
     person = container.registry.get_person(service_module.REGISTRY_CONTEXT, pid)
-    _refused(lambda: ask("full_name", person.full_name.upper()), "correction-same", "proposed")
+    refused(lambda: ask("full_name", person.full_name.upper()), "correction-same", "proposed")
     out = ask("full_name", "Nguyễn Văn Ân")
     assert (out.status, out.current_value, out.proposed) == (
         "open",
         person.full_name,
         "Nguyễn Văn Ân",
     )
-    _refused(lambda: ask("full_name", "Nguyễn Văn Àn"), "correction-open", "field")
+    refused(lambda: ask("full_name", "Nguyễn Văn Àn"), "correction-open", "field")
     birth = ask("birth_date", "02/03/1985")
     assert birth.current_value == person.birth_date.strftime("%d/%m/%Y")
     assert [c.id for c in identity.corrections(pid)] == [birth.id, out.id]

@@ -16,7 +16,6 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import DancuError
-from dancu.core.outbox import LocalSubscriber
 from dancu.core.timeutil import utcnow
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
@@ -24,6 +23,7 @@ from dancu.identity.models import Account, OtpChallenge
 from dancu.identity.ports import MemorySms, synthetic_selfie
 from dancu.identity.service import IdentityService
 from dancu.registry import schemas as rs
+from tests.helpers import identity_subscriber, refused, resident
 
 PASSCODE = "482915"
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
@@ -47,15 +47,6 @@ def _code(sms: MemorySms) -> str:
     match = re.search(r"\b(\d{6})\b", sms.sent[-1][1])
     assert match, sms.sent[-1]
     return match.group(1)
-
-
-def _refused(call: object, code: str, field: str | None = None) -> DancuError:
-    with pytest.raises(DancuError) as caught:
-        call()  # type: ignore[operator]
-    assert caught.value.code == code, caught.value.message
-    if field is not None:
-        assert caught.value.field == field
-    return caught.value
 
 
 def _accounts(container: Container) -> int:
@@ -91,7 +82,7 @@ def test_level1_registration_confirms_the_phone_and_signs_in(container: Containe
     assert challenge.phone_hint == "+84••••••678"
     assert sms.sent[-1][0] == "+84912345678"
     assert identity.account(father).status == "pending"
-    _refused(
+    refused(
         lambda: identity.login(s.Login(personal_id=father, passcode=PASSCODE)), "bad-credentials"
     )
 
@@ -119,17 +110,17 @@ def test_registration_refusals_create_nothing(container: Container, setup) -> No
             )
         )
 
-    _refused(attempt(family["father"], selfie_of=family["mother"]), "face-mismatch", "selfie")
-    _refused(attempt(family["child"]), "too-young", "personal_id")
-    _refused(attempt(family["grandmother"]), "person-deceased", "personal_id")
-    _refused(attempt("001099999999"), "unknown-person", "personal_id")
+    refused(attempt(family["father"], selfie_of=family["mother"]), "face-mismatch", "selfie")
+    refused(attempt(family["child"]), "too-young", "personal_id")
+    refused(attempt(family["grandmother"]), "person-deceased", "personal_id")
+    refused(attempt("001099999999"), "unknown-person", "personal_id")
     new = container.registry.reestablish_id(
         BA_DINH,
         rs.IDReestablishment(
             personal_id=family["mother"], on=date(2026, 2, 1), reason="cấp lại số"
         ),
     )
-    _refused(attempt(family["mother"], selfie_of=new), "replaced-number", "personal_id")
+    refused(attempt(family["mother"], selfie_of=new), "replaced-number", "personal_id")
     assert _accounts(container) == 0
     with pytest.raises(ValueError, match="mobile number"):
         s.Registration(personal_id=new, phone="12345", selfie=b"x")
@@ -154,21 +145,21 @@ def test_one_time_codes_are_single_use_counted_and_expire(container: Container, 
     first = start()
     good = _code(sms)
     wrong = f"{(int(good) + 1) % 1_000_000:06d}"
-    _refused(confirm(first, good, "111111"), "weak-passcode", "passcode")
-    _refused(confirm(first, good, "234567"), "weak-passcode", "passcode")
+    refused(confirm(first, good, "111111"), "weak-passcode", "passcode")
+    refused(confirm(first, good, "234567"), "weak-passcode", "passcode")
     for _ in range(5):
-        _refused(confirm(first, wrong), "otp-wrong", "code")
-    _refused(confirm(first, good), "otp-exhausted", "code")  # counted across calls
+        refused(confirm(first, wrong), "otp-wrong", "code")
+    refused(confirm(first, good), "otp-exhausted", "code")  # counted across calls
 
     second = start()  # a new code replaces the old one
-    _refused(confirm(first, good), "otp-used", "code")
+    refused(confirm(first, good), "otp-used", "code")
     with container.sessions() as session, session.begin():
         session.execute(
             update(OtpChallenge)
             .where(OtpChallenge.id == second.challenge_id)
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    _refused(confirm(second, _code(sms)), "otp-expired", "code")
+    refused(confirm(second, _code(sms)), "otp-expired", "code")
 
     third = start()
     code = _code(sms)
@@ -178,7 +169,7 @@ def test_one_time_codes_are_single_use_counted_and_expire(container: Container, 
         ).status
         == "active"
     )
-    _refused(confirm(third, code), "otp-used", "code")
+    refused(confirm(third, code), "otp-used", "code")
     assert _accounts(container) == 1
 
 
@@ -190,15 +181,15 @@ def test_wrong_passcodes_lock_the_account_with_back_off(container: Container, se
     def login(passcode: str) -> object:
         return lambda: identity.login(s.Login(personal_id=father, passcode=passcode))
 
-    unknown = _refused(
+    unknown = refused(
         lambda: identity.login(s.Login(personal_id="001099999999", passcode="1")), "bad-credentials"
     )
     for _ in range(4):
-        wrong = _refused(login("000001"), "bad-credentials")
+        wrong = refused(login("000001"), "bad-credentials")
         assert wrong.message == unknown.message  # no telling accounts apart
-    locked = _refused(login("000001"), "locked")
+    locked = refused(login("000001"), "locked")
     assert locked.status == 429
-    _refused(login(PASSCODE), "locked")  # even the right passcode waits
+    refused(login(PASSCODE), "locked")  # even the right passcode waits
     with container.sessions() as session:
         account = session.scalars(select(Account)).one()
         first_lock = account.locked_until
@@ -207,7 +198,7 @@ def test_wrong_passcodes_lock_the_account_with_back_off(container: Container, se
 
     with container.sessions() as session, session.begin():  # the lock runs out
         session.execute(update(Account).values(locked_until=utcnow() - timedelta(seconds=1)))
-    _refused(login("000002"), "locked")  # one more failure: locked again, twice as long
+    refused(login("000002"), "locked")  # one more failure: locked again, twice as long
     with container.sessions() as session:
         until = session.scalars(select(Account.locked_until)).one()
         assert until is not None and until - utcnow() > timedelta(minutes=9)
@@ -231,7 +222,7 @@ def test_passcode_reset_needs_the_phone_on_file(container: Container, setup) -> 
     identity.finish_reset(
         s.Confirmation(challenge_id=challenge.challenge_id, code=_code(sms), passcode="730518")
     )
-    _refused(
+    refused(
         lambda: identity.login(s.Login(personal_id=father, passcode=PASSCODE)), "bad-credentials"
     )
     assert identity.login(s.Login(personal_id=father, passcode="730518")).status == "active"
@@ -254,7 +245,7 @@ def test_level2_in_person_anywhere_by_commune_police(container: Container, setup
     with pytest.raises(DancuError) as province:
         activate(HANOI, father, father)()  # type: ignore[operator]
     assert province.value.status == 403
-    _refused(activate(NGOC_HA, father, mother), "card-mismatch", "card_personal_id")
+    refused(activate(NGOC_HA, father, mother), "card-mismatch", "card_personal_id")
     # Ngọc Hà's police activate a Ba Đình resident: level 2 is done regardless of residence.
     account = activate(NGOC_HA, father, father)()  # type: ignore[operator]
     assert account.level == 2 and account.status == "active"  # type: ignore[attr-defined]
@@ -283,13 +274,7 @@ def test_a_recorded_death_suspends_the_account(container: Container, setup) -> N
     identity, sms, family = setup
     father = family["father"]
     _register(identity, sms, container, father)
-    subscriber = LocalSubscriber(
-        container.sessions,
-        "identity-test",
-        ("registry.person.died",),
-        identity.on_registry_event,
-        grace=timedelta(0),
-    )
+    subscriber = identity_subscriber(container, "registry.person.died")
     subscriber.deliver()  # the grandmother's death (no account): nothing to suspend
     container.registry.register_death(
         BA_DINH, rs.DeathRegistration(personal_id=father, death_date=date(2026, 10, 1))
@@ -297,7 +282,7 @@ def test_a_recorded_death_suspends_the_account(container: Container, setup) -> N
     assert subscriber.deliver() == 1
     assert subscriber.deliver() == 0  # the cursor moved
     assert identity.account(father).status == "suspended"
-    _refused(lambda: identity.login(s.Login(personal_id=father, passcode=PASSCODE)), "suspended")
+    refused(lambda: identity.login(s.Login(personal_id=father, passcode=PASSCODE)), "suspended")
     assert identity.on_registry_event("registry.person.died", {"personal_id": father}) is None
     assert [e.kind for e in identity.history(father)].count("suspended") == 1  # once only
 
@@ -309,30 +294,21 @@ def test_a_merged_record_suspends_its_account_until_the_merge_is_undone(
     father = family["father"]
     again = container.registry.register_person(
         BA_DINH,
-        rs.PersonRegistration(
-            full_name="Nguyễn Văn An",
-            birth_date=date(1988, 3, 14),
-            sex="M",
-            birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=date(2020, 1, 1),
+        resident(
+            "Nguyễn Văn An", date(1988, 3, 14), "M", date(2020, 1, 1), birth_commune_code="00001"
         ),
     )
     identity.provision(again, "0912345678", PASSCODE, 1)
-    subscriber = LocalSubscriber(
-        container.sessions,
-        "identity-test",
-        ("registry.person.merged", "registry.person.unmerged"),
-        identity.on_registry_event,
-        grace=timedelta(0),
+    subscriber = identity_subscriber(
+        container, "registry.person.merged", "registry.person.unmerged"
     )
     merge = container.registry.merge_persons(BA_DINH, father, again, "registered twice")
     assert subscriber.deliver() == 1
     view = identity.officer_view(BA_DINH, again)
     assert (view.account.status, view.suspended_reason) == ("suspended", "merged")
     assert view.current_personal_id == father and not view.reinstatable
-    _refused(lambda: identity.login(s.Login(personal_id=again, passcode=PASSCODE)), "suspended")
-    _refused(lambda: identity.reinstate(BA_DINH, again, "by hand?"), "suspended-merged")
+    refused(lambda: identity.login(s.Login(personal_id=again, passcode=PASSCODE)), "suspended")
+    refused(lambda: identity.reinstate(BA_DINH, again, "by hand?"), "suspended-merged")
     container.registry.unmerge(BA_DINH, merge.id, "two people after all")
     assert subscriber.deliver() == 1
     assert identity.account(again).status == "active"
@@ -346,8 +322,8 @@ def test_provisioned_accounts_for_demos(container: Container, setup) -> None:  #
     identity, _sms, family = setup
     account = identity.provision(family["father"], "0912345678", PASSCODE, 2)
     assert (account.level, account.status) == (2, "active")
-    _refused(
+    refused(
         lambda: identity.provision(family["father"], "0912345678", PASSCODE, 2), "account-exists"
     )
-    _refused(lambda: identity.provision(family["child"], "0912345678", PASSCODE, 2), "too-young")
+    refused(lambda: identity.provision(family["child"], "0912345678", PASSCODE, 2), "too-young")
     assert identity.provision(family["child"], "0912345678", "620471", 1).level == 1

@@ -18,7 +18,6 @@ from dancu.bootstrap import Container
 from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import DancuError
 from dancu.core.models import AuditEntry
-from dancu.core.outbox import LocalSubscriber
 from dancu.core.timeutil import utcnow
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
@@ -26,6 +25,7 @@ from dancu.identity.clients import ClientRegistration
 from dancu.identity.models import Device, RefreshToken, RevokedToken
 from dancu.identity.service import IdentityService
 from dancu.registry import schemas as rs
+from tests.helpers import identity_subscriber, refused
 
 PASSCODE = "482915"
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
@@ -41,15 +41,6 @@ def citizen(container: Container) -> Iterator[tuple[IdentityService, dict[str, s
     family = ba_dinh_family(container.registry)
     container.identity.provision(family["father"], "0912345678", PASSCODE, 2)
     yield container.identity, family
-
-
-def _refused(call: object, code: str, field: str | None = None) -> DancuError:
-    with pytest.raises(DancuError) as caught:
-        call()  # type: ignore[operator]
-    assert caught.value.code == code, caught.value.message
-    if field is not None:
-        assert caught.value.field == field
-    return caught.value
 
 
 def _login(identity: IdentityService, pid: str) -> s.AccountOut:
@@ -105,8 +96,8 @@ def test_officer_view_shows_state_and_is_audited(
             select(AuditEntry).where(AuditEntry.action == "identity.account_read")
         ).all()
     assert [r.actor for r in reads] == ["ngocha"]
-    _refused(lambda: identity.officer_view(BA_DINH, "12345"), "personal-id-invalid", "personal_id")
-    _refused(lambda: identity.officer_view(BA_DINH, family["mother"]), "no-account")
+    refused(lambda: identity.officer_view(BA_DINH, "12345"), "personal-id-invalid", "personal_id")
+    refused(lambda: identity.officer_view(BA_DINH, family["mother"]), "no-account")
 
 
 def test_suspension_on_a_report_ends_sessions_and_tokens(
@@ -119,13 +110,11 @@ def test_suspension_on_a_report_ends_sessions_and_tokens(
     assert identity.session_active(father, device)
     refresh_hash, jti = _tokens_for(container, father)
 
-    _refused(lambda: identity.suspend_reported(BA_DINH, father, "bored"), "suspension-reason")
-    _refused(
-        lambda: identity.suspend_reported(HANOI, father, "reported-fraud"), "officer-read-only"
-    )
+    refused(lambda: identity.suspend_reported(BA_DINH, father, "bored"), "suspension-reason")
+    refused(lambda: identity.suspend_reported(HANOI, father, "reported-fraud"), "officer-read-only")
     out = identity.suspend_reported(NGOC_HA, father, "reported-lost-card", "  mất ví\n tại chợ ")
     assert out.status == "suspended"
-    _refused(lambda: _login(identity, father), "suspended")
+    refused(lambda: _login(identity, father), "suspended")
     assert not identity.session_active(father, device)
     with container.sessions() as session:
         assert None not in session.scalars(select(Device.revoked_at)).all()
@@ -135,15 +124,15 @@ def test_suspension_on_a_report_ends_sessions_and_tokens(
     events = identity.officer_view(BA_DINH, father).events
     assert events[0].kind == "suspended"
     assert events[0].detail == "reported-lost-card · mất ví tại chợ · ngocha (00008)"
-    _refused(
+    refused(
         lambda: identity.suspend_reported(BA_DINH, father, "reported-fraud"), "already-suspended"
     )
 
     # Reinstated with a note: sign-in works again, the old devices and tokens stay ended.
-    _refused(lambda: identity.reinstate(BA_DINH, father, "  "), "note-required", "note")
+    refused(lambda: identity.reinstate(BA_DINH, father, "  "), "note-required", "note")
     back = identity.reinstate(BA_DINH, father, "card found, checked in person")
     assert back.status == "active"
-    _refused(lambda: identity.reinstate(BA_DINH, father, "again"), "not-suspended")
+    refused(lambda: identity.reinstate(BA_DINH, father, "again"), "not-suspended")
     with container.sessions() as session:
         token = session.get(RefreshToken, refresh_hash)
         assert token is not None and token.revoked_at is not None
@@ -164,13 +153,7 @@ def test_a_death_cannot_be_reinstated_and_overrides_a_report(
     identity, family = citizen
     father = family["father"]
     identity.suspend_reported(BA_DINH, father, "citizen-request")
-    subscriber = LocalSubscriber(
-        container.sessions,
-        "identity-test",
-        ("registry.person.died",),
-        identity.on_registry_event,
-        grace=timedelta(0),
-    )
+    subscriber = identity_subscriber(container, "registry.person.died")
     subscriber.deliver()
     container.registry.register_death(
         BA_DINH, rs.DeathRegistration(personal_id=father, death_date=date(2026, 10, 1))
@@ -179,7 +162,7 @@ def test_a_death_cannot_be_reinstated_and_overrides_a_report(
     view = identity.officer_view(BA_DINH, father)
     assert view.suspended_reason == "deceased" and view.person_status == "deceased"
     assert not view.reinstatable
-    _refused(lambda: identity.reinstate(BA_DINH, father, "mistake?"), "suspended-deceased")
+    refused(lambda: identity.reinstate(BA_DINH, father, "mistake?"), "suspended-deceased")
 
 
 def test_reinstatement_needs_the_person_alive_in_the_register(
@@ -197,7 +180,7 @@ def test_reinstatement_needs_the_person_alive_in_the_register(
     )
     view = identity.officer_view(BA_DINH, father)
     assert view.person_status == "missing" and not view.reinstatable
-    _refused(lambda: identity.reinstate(BA_DINH, father, "checked"), "person-not-alive")
+    refused(lambda: identity.reinstate(BA_DINH, father, "checked"), "person-not-alive")
 
 
 def test_turning_off_a_lost_authenticator_app(
@@ -205,10 +188,10 @@ def test_turning_off_a_lost_authenticator_app(
 ) -> None:
     identity, family = citizen
     father = family["father"]
-    _refused(lambda: identity.reset_second_factor(BA_DINH, father), "totp-absent")
+    refused(lambda: identity.reset_second_factor(BA_DINH, father), "totp-absent")
     enrolment = identity.start_totp(father)
     identity.confirm_totp(father, pyotp.TOTP(enrolment.secret).now())
-    _refused(lambda: identity.reset_second_factor(HANOI, father), "officer-read-only")
+    refused(lambda: identity.reset_second_factor(HANOI, father), "officer-read-only")
     out = identity.reset_second_factor(NGOC_HA, father, "phone stolen; card checked")
     assert out.totp_since is None
     assert _login(identity, father).status == "active"  # the passcode alone is enough again
@@ -244,17 +227,11 @@ def test_correction_requests_go_to_the_commune_of_residence(
     assert [c.id for c in identity.open_corrections(HANOI)] == [asked.id]
     assert [c.id for c in identity.open_corrections(MINISTRY)] == [asked.id]
     assert identity.open_corrections(NGOC_HA) == [] and identity.open_corrections(HUE) == []
-    _refused(lambda: identity.resolve_correction(NGOC_HA, asked.id, "done"), "no-correction")
-    _refused(lambda: identity.resolve_correction(HANOI, asked.id, "done"), "officer-read-only")
+    refused(lambda: identity.resolve_correction(NGOC_HA, asked.id, "done"), "no-correction")
+    refused(lambda: identity.resolve_correction(HANOI, asked.id, "done"), "officer-read-only")
 
     # She moves to Ngọc Hà: the request moves with her.
-    subscriber = LocalSubscriber(
-        container.sessions,
-        "identity-test",
-        ("registry.residence.changed",),
-        identity.on_registry_event,
-        grace=timedelta(0),
-    )
+    subscriber = identity_subscriber(container, "registry.residence.changed")
     subscriber.deliver()
     _move(container, mother, "00008")
     assert subscriber.deliver() >= 1
@@ -262,19 +239,19 @@ def test_correction_requests_go_to_the_commune_of_residence(
     moved = identity.open_corrections(NGOC_HA)
     assert [(c.id, c.commune_code) for c in moved] == [(asked.id, "00008")]
 
-    _refused(
+    refused(
         lambda: identity.resolve_correction(NGOC_HA, asked.id, "maybe"),
         "correction-outcome",
         "outcome",
     )
-    _refused(
+    refused(
         lambda: identity.resolve_correction(NGOC_HA, asked.id, "refused", ""),
         "note-required",
         "note",
     )
     closed = identity.resolve_correction(NGOC_HA, asked.id, "refused", "bring the birth cert")
     assert closed.status == "refused" and closed.resolution_note == "bring the birth cert"
-    _refused(lambda: identity.resolve_correction(NGOC_HA, asked.id, "done"), "correction-closed")
+    refused(lambda: identity.resolve_correction(NGOC_HA, asked.id, "done"), "correction-closed")
     mine = identity.corrections(mother)
     assert mine[0].status == "refused" and mine[0].resolution_note == "bring the birth cert"
     assert identity.history(mother)[0].kind == "correction.refused"

@@ -21,9 +21,9 @@ from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import Conflict, DancuError
 from dancu.core.models import AuditEntry, OutboxEvent
-from dancu.registry import schemas as s
 from dancu.registry.models import CivilEvent, HouseholdMember, PersonVersion, Residence
 from dancu.registry.service import RegistryService
+from tests.helpers import resident
 from tests.integration.registry.world import EVENTS, ON, Event, Place, build_world, request
 from tests.live import serve
 
@@ -59,14 +59,13 @@ def _registration_with_a_number(place: Place) -> Event:
     """Registration sent twice is a duplicate only when it names the number to keep."""
     return lambda r, c: r.register_person(
         c,
-        s.PersonRegistration(
-            full_name="Đỗ Văn Mới",
-            birth_date=date(1970, 1, 1),
-            sex="M",
-            personal_id="001070123456",
+        resident(
+            "Đỗ Văn Mới",
+            date(1970, 1, 1),
+            "M",
+            ON,
             birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=ON,
+            personal_id="001070123456",
         ),
     )
 

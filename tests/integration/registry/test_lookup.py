@@ -18,6 +18,7 @@ from dancu.demo import ba_dinh_family
 from dancu.registry import schemas as s
 from dancu.registry.lookup import OUT_OF_AREA
 from dancu.registry.search import SearchQuery
+from tests.helpers import resident
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
 NGOC_HA = OfficerContext("ngocha", Role.COMMUNE, "01", "00008")
@@ -151,13 +152,11 @@ def test_async_search_answers_as_the_synchronous_search(container: Container) ->
     for i in range(30):  # a common name: more than a page of the same people
         container.registry.register_person(
             BA_DINH,
-            s.PersonRegistration(
-                full_name="Nguyễn Văn Hùng" if i % 3 else "Hùng Nguyễn Văn",
-                birth_date=date(1980 + i % 4, 5, 4),
-                sex="M",
-                birth_commune_code="00004",
-                residence_commune_code="00004",
-                residence_since=date(2000, 1, 1),
+            resident(
+                "Nguyễn Văn Hùng" if i % 3 else "Hùng Nguyễn Văn",
+                date(1980 + i % 4, 5, 4),
+                "M",
+                date(2000, 1, 1),
             ),
         )
     ministry = OfficerContext("ministry", Role.MINISTRY)

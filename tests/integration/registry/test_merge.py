@@ -27,6 +27,7 @@ from dancu.registry.models import (
     PersonVersion,
 )
 from dancu.registry.service import RegistryService
+from tests.helpers import resident
 from tests.integration.registry.test_concurrency import race
 from tests.integration.registry.test_lookup import _async_reads
 from tests.integration.registry.world import (
@@ -144,14 +145,13 @@ def test_a_merge_moves_the_record_and_the_old_number_answers_as_the_survivor(
     with pytest.raises(Conflict):
         registry.register_person(
             MINISTRY,
-            s.PersonRegistration(
-                full_name="Đỗ Văn Mới",
-                birth_date=man.born,
-                sex="M",
-                personal_id=dup,
+            resident(
+                "Đỗ Văn Mới",
+                man.born,
+                "M",
+                date(2025, 1, 1),
                 birth_commune_code="00001",
-                residence_commune_code="00004",
-                residence_since=date(2025, 1, 1),
+                personal_id=dup,
             ),
         )
     _invariants_hold(session_factory)

@@ -18,6 +18,7 @@ from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
 from dancu.registry.models import Person, PersonVersion
 from dancu.registry.service import RegistryService
+from tests.helpers import resident
 
 # Phường Ba Đình (00004) and Phường Ngọc Hà (00008), Hà Nội, 2025 scheme; 00001 is the legacy
 # Phường Phúc Xá, whose successor is Phường Hồng Hà (00097).
@@ -32,13 +33,11 @@ def couple(registry: RegistryService) -> tuple[str, str, str]:
     """A married couple in a new household in Ba Đình; returns (husband, wife, household)."""
     husband = registry.register_person(
         BA_DINH,
-        s.PersonRegistration(
-            full_name="Nguyễn Văn An",
-            birth_date=date(1990, 3, 14),
-            sex="M",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2015, 1, 10),
+        resident(
+            "Nguyễn Văn An",
+            date(1990, 3, 14),
+            "M",
+            date(2015, 1, 10),
             address_line="Số 5, phố Đội Cấn",
         ),
     )
@@ -46,13 +45,12 @@ def couple(registry: RegistryService) -> tuple[str, str, str]:
     assert household is not None
     wife = registry.register_person(
         BA_DINH,
-        s.PersonRegistration(
-            full_name="Trần Thị Hòa",
-            birth_date=date(1992, 8, 1),
-            sex="F",
+        resident(
+            "Trần Thị Hòa",
+            date(1992, 8, 1),
+            "F",
+            date(2018, 5, 20),
             birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=date(2018, 5, 20),
             household_number=household,
             relationship="spouse",
             old_id_number="012345678",
@@ -178,13 +176,11 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
     husband, wife, household = couple(registry)
     child = registry.register_person(
         BA_DINH,
-        s.PersonRegistration(
-            full_name="Nguyễn Thu Hà",
-            birth_date=date(2005, 1, 1),
-            sex="F",
-            birth_commune_code="00004",
-            residence_commune_code="00004",
-            residence_since=date(2005, 1, 1),
+        resident(
+            "Nguyễn Thu Hà",
+            date(2005, 1, 1),
+            "F",
+            date(2005, 1, 1),
             household_number=household,
             relationship="child",
         ),
@@ -258,14 +254,7 @@ def test_write_scope_matrix(
     with pytest.raises(Forbidden):
         registry.register_person(
             ctx,
-            s.PersonRegistration(
-                full_name="Lê Văn Bình",
-                birth_date=date(1980, 1, 1),
-                sex="M",
-                birth_commune_code="00004",
-                residence_commune_code="00004",
-                residence_since=date(2000, 1, 1),
-            ),
+            resident("Lê Văn Bình", date(1980, 1, 1), "M", date(2000, 1, 1)),
         )
 
 
@@ -321,13 +310,8 @@ def test_unknown_commune_in_the_scheme_of_the_date(registry: RegistryService) ->
     with pytest.raises(Invalid) as err:
         registry.register_person(
             MINISTRY,
-            s.PersonRegistration(
-                full_name="Lê Văn Bình",
-                birth_date=date(2025, 8, 1),
-                sex="M",
-                birth_commune_code="00001",
-                residence_commune_code="00004",
-                residence_since=date(2025, 8, 1),
+            resident(
+                "Lê Văn Bình", date(2025, 8, 1), "M", date(2025, 8, 1), birth_commune_code="00001"
             ),
         )
     assert err.value.field == "birth_commune_code" and "34-province" in err.value.message

@@ -12,6 +12,7 @@ from typing import Any
 from dancu.core.access import OfficerContext, Role
 from dancu.registry import schemas as s
 from dancu.registry.service import RegistryService
+from tests.helpers import resident
 
 # Communes of the 2025 scheme: A and B in Hà Nội, C in Hồ Chí Minh City.
 COMMUNES = {"A": ("01", "00004"), "B": ("01", "00008"), "C": ("79", "25747")}
@@ -177,13 +178,13 @@ def request(kind: str, p: Place, number: str | None = None) -> Event:
         ),
         "registration": lambda r, c: r.register_person(
             c,
-            s.PersonRegistration(
-                full_name="Đỗ Văn Mới",
-                birth_date=date(1970, 1, 1),
-                sex="M",
+            resident(
+                "Đỗ Văn Mới",
+                date(1970, 1, 1),
+                "M",
+                ON,
+                COMMUNES[p.key][1],
                 birth_commune_code="00001",
-                residence_commune_code=COMMUNES[p.key][1],
-                residence_since=ON,
             ),
         ),
     }

@@ -14,18 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dancu.core.names import fold
-from dancu.reconcile.normalize import MARKED, definitions
+from dancu.reconcile.normalize import MARKED
 from dancu.reconcile.reference import sql_fold
+from tests.helpers import duckdb_with_functions
 
-
-def _connect() -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    for statement in definitions("duckdb"):
-        c.execute(statement)
-    return c
-
-
-_SHARED = _connect()
+_SHARED = duckdb_with_functions()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -19,22 +18,15 @@ from hypothesis import strategies as st
 from dancu.core.names import FAMILY_NAMES, FOLDED_FAMILY_NAMES, fold
 from dancu.reconcile import columns, recognise
 from dancu.reconcile.encodings import ExtractError
-from dancu.reconcile.normalize import definitions
 from dancu.reconcile.reference import province_names
+from tests.helpers import duckdb_with_functions
 
 TODAY = date(2026, 12, 1)
 MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Đức", "Thu", "Hữu", "Thanh"]
 GIVEN = ["Hùng", "Lan", "An", "Bình", "Hạnh", "Dũng", "Trang", "Sơn", "Nhi", "Phúc", "Thảo"]
 
 
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for statement in definitions("duckdb"):
-        con.execute(statement)
-    return con
-
-
-_CON = _duckdb()
+_CON = duckdb_with_functions()
 
 
 # -- value recognisers ------------------------------------------------------------------------
