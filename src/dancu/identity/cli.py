@@ -13,7 +13,7 @@ from rich.console import Console
 from dancu.core.errors import DancuError
 from dancu.identity.clients import OPERATOR, ClientRegistration
 from dancu.identity.deps import open_identity
-from dancu.identity.service import SUSPENSION_REASONS
+from dancu.identity.usecases.officer_actions import SUSPENSION_REASONS
 
 console = Console()
 identity_app = typer.Typer(help="Electronic identity accounts.", no_args_is_help=True)

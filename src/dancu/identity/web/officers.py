@@ -29,7 +29,7 @@ from dancu.core.pages import (
     render,
 )
 from dancu.identity.deps import IdentityDep, IdentityNeeds
-from dancu.identity.service import SUSPENSION_REASONS
+from dancu.identity.usecases.officer_actions import SUSPENSION_REASONS
 from dancu.identity.web.account import (
     CORRECTION_FIELDS,
     EVENT_LABELS,

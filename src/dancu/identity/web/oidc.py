@@ -21,8 +21,8 @@ from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.oidc.par import AuthorizeError, AuthRequest
-from dancu.identity.service import SecondFactorRequired
 from dancu.identity.sessions import device_seen
+from dancu.identity.usecases.signin import SecondFactorRequired
 
 router = APIRouter(tags=["openid"], include_in_schema=False)
 ATTRIBUTE_LABELS = {
