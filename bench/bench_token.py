@@ -442,7 +442,7 @@ def passcode_check() -> dict[str, Any]:
     """CPU time of one passcode verification (the cost of a sign-in), median of 21."""
     import statistics
 
-    from dancu.identity.service import PASSCODE_HASHER
+    from dancu.identity.usecases.shared import PASSCODE_HASHER
 
     hashed = PASSCODE_HASHER.hash("482915")
     times = []
@@ -458,7 +458,7 @@ def passcode_check() -> dict[str, Any]:
         "target": "<= 100 ms",
         "ok": median <= 100,
         "note": f"m={PASSCODE_HASHER.memory_cost // 1024} MiB, t={PASSCODE_HASHER.time_cost}, "
-        f"p={PASSCODE_HASHER.parallelism}: OWASP's minimum; see dancu.identity.service",
+        f"p={PASSCODE_HASHER.parallelism}: OWASP's minimum; see dancu.identity.usecases.shared",
     }
 
 

@@ -279,6 +279,11 @@ def not_found_page(request: Request, message: str) -> HTMLResponse:
     return error_page(request, _("Not found"), message, 404)
 
 
+def forbidden_page(request: Request, message: str) -> HTMLResponse:
+    """A 403 as a page: the officer's role may not do this (``message`` says what it may)."""
+    return error_page(request, _("Not allowed"), message, 403)
+
+
 def flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 
@@ -353,6 +358,16 @@ def field_errors(exc: ValidationError | DancuError) -> dict[str, str]:
             message = _(_PYDANTIC_MESSAGES.get(err["type"], message))
         out.setdefault(loc[0] if loc else "_form", message)
     return out
+
+
+def error_status(exc: ValidationError | DancuError) -> int:
+    """The status of a refused form: the domain error's own, 422 for malformed input."""
+    return exc.status if isinstance(exc, DancuError) else 422
+
+
+def translated(labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels (message ids by code) in the page's language, for a template to look up."""
+    return {code: _(label) for code, label in labels.items()}
 
 
 def form_values(form: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

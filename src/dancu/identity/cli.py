@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +15,7 @@ from rich.console import Console
 from dancu.core.errors import DancuError
 from dancu.identity.clients import OPERATOR, ClientRegistration
 from dancu.identity.deps import open_identity
-from dancu.identity.service import SUSPENSION_REASONS
+from dancu.identity.usecases.officer_actions import SUSPENSION_REASONS
 
 console = Console()
 identity_app = typer.Typer(help="Electronic identity accounts.", no_args_is_help=True)
@@ -33,15 +35,8 @@ def account_create(
 ) -> None:
     """Create an active account for a person of the register (demos, tests, pilots): no face
     check, SMS code or officer visit; eligibility by status and age still holds."""
-    with open_identity() as container:
-        try:
-            account = container.identity.provision(personal_id, phone, passcode, level, email)
-        except ValidationError as exc:
-            _print_validation(exc)
-            raise typer.Exit(2) from None
-        except DancuError as exc:
-            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
-            raise typer.Exit(1) from None
+    with open_identity() as container, _refusals(validation=True):
+        account = container.identity.provision(personal_id, phone, passcode, level, email)
     console.print(
         f"account for {account.personal_id}: level {account.level}, {account.status}, "
         f"phone {account.phone_hint}"
@@ -51,13 +46,9 @@ def account_create(
 @account_app.command("show")
 def account_show(personal_id: str) -> None:
     """An account's state and its latest events (sign-ins, lockouts, level changes)."""
-    with open_identity() as container:
-        try:
-            account = container.identity.account(personal_id)
-            events = container.identity.history(personal_id, limit=20)
-        except DancuError as exc:
-            console.print(f"[red]{exc.message}[/red]")
-            raise typer.Exit(1) from None
+    with open_identity() as container, _refusals(field=False):
+        account = container.identity.account(personal_id)
+        events = container.identity.history(personal_id, limit=20)
     console.print_json(account.model_dump_json())
     for e in events:
         console.print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.kind:22} {e.detail}")
@@ -70,12 +61,8 @@ def account_suspend(
     note: Annotated[str, typer.Option(help="what was reported, by whom")] = "",
 ) -> None:
     """Suspend an account on a report: sign-in stops, sessions and refresh tokens end."""
-    with open_identity() as container:
-        try:
-            account = container.identity.suspend_reported(OPERATOR, personal_id, reason, note)
-        except DancuError as exc:
-            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
-            raise typer.Exit(1) from None
+    with open_identity() as container, _refusals():
+        account = container.identity.suspend_reported(OPERATOR, personal_id, reason, note)
     console.print(f"account for {account.personal_id}: {account.status} ({reason})")
 
 
@@ -87,12 +74,8 @@ def account_reinstate(
     ] = "reinstated by the operator",
 ) -> None:
     """Lift a suspension (never one for a death, nor for a person not alive in the register)."""
-    with open_identity() as container:
-        try:
-            account = container.identity.reinstate(OPERATOR, personal_id, note)
-        except DancuError as exc:
-            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
-            raise typer.Exit(1) from None
+    with open_identity() as container, _refusals():
+        account = container.identity.reinstate(OPERATOR, personal_id, note)
     console.print(f"account for {account.personal_id}: {account.status}")
 
 
@@ -124,29 +107,22 @@ def client_add(
     except (OSError, ValueError) as exc:
         console.print(f"[red]--jwks: {exc}[/red]")
         raise typer.Exit(2) from None
-    with open_identity() as container:
-        try:
-            out = container.clients.register(
-                ClientRegistration(
-                    name=name,
-                    purpose=purpose,
-                    purpose_en=purpose_en,
-                    client_id=client_id,
-                    auth_method="client_secret_basic" if secret else "private_key_jwt",
-                    jwks=document,
-                    jwks_uri=jwks_uri,
-                    redirect_uris=redirect_uri or [],
-                    grant_types=grant or ["client_credentials"],
-                    scopes=scope or ["registry.lookup"],
-                    claims=claim or [],
-                )
+    with open_identity() as container, _refusals(validation=True):
+        out = container.clients.register(
+            ClientRegistration(
+                name=name,
+                purpose=purpose,
+                purpose_en=purpose_en,
+                client_id=client_id,
+                auth_method="client_secret_basic" if secret else "private_key_jwt",
+                jwks=document,
+                jwks_uri=jwks_uri,
+                redirect_uris=redirect_uri or [],
+                grant_types=grant or ["client_credentials"],
+                scopes=scope or ["registry.lookup"],
+                claims=claim or [],
             )
-        except ValidationError as exc:
-            _print_validation(exc)
-            raise typer.Exit(2) from None
-        except DancuError as exc:
-            console.print(f"[red]{exc.field + ': ' if exc.field else ''}{exc.message}[/red]")
-            raise typer.Exit(1) from None
+        )
     console.print(f"client_id: {out.client_id}")
     if out.client_secret:
         console.print(f"client_secret (shown once): {out.client_secret}")
@@ -177,12 +153,8 @@ def client_enable(client_id: str) -> None:
 
 
 def _set_disabled(client_id: str, disabled: bool) -> None:
-    with open_identity() as container:
-        try:
-            out = container.clients.set_disabled(client_id, disabled, OPERATOR)
-        except DancuError as exc:
-            console.print(f"[red]{exc.message}[/red]")
-            raise typer.Exit(1) from None
+    with open_identity() as container, _refusals(field=False):
+        out = container.clients.set_disabled(client_id, disabled, OPERATOR)
     console.print(f"{out.client_id}: {'disabled' if out.disabled_at else 'active'}")
 
 
@@ -192,6 +164,24 @@ def keys_rotate() -> None:
     with open_identity() as container:
         kid = container.keyring.rotate()
     console.print(f"signing with key {kid}")
+
+
+@contextmanager
+def _refusals(*, field: bool = True, validation: bool = False) -> Iterator[None]:
+    """A refusal ends the command: its message in red (after the field at fault, with
+    ``field``) and exit status 1; with ``validation``, malformed input is listed field by
+    field and the status is 2."""
+    try:
+        yield
+    except ValidationError as exc:
+        if not validation:
+            raise
+        _print_validation(exc)
+        raise typer.Exit(2) from None
+    except DancuError as exc:
+        at = exc.field + ": " if field and exc.field else ""
+        console.print(f"[red]{at}{exc.message}[/red]")
+        raise typer.Exit(1) from None
 
 
 def _print_validation(exc: ValidationError) -> None:

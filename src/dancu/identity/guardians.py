@@ -23,7 +23,16 @@ from dancu.core.audit import Actor, Entry, record_change
 from dancu.core.errors import Conflict, Forbidden, Invalid, NotFound
 from dancu.core.timeutil import utcnow
 from dancu.identity.models import Account
-from dancu.identity.service import SELF_REGISTRATION_AGE, IdentityService, _age, refuse
+from dancu.identity.service import IdentityService
+from dancu.identity.usecases.registration import SELF_REGISTRATION_AGE
+from dancu.identity.usecases.shared import (
+    People,
+    add_event,
+    find_account,
+    refuse,
+    require_alive,
+)
+from dancu.identity.usecases.shared import age as age_of
 
 
 @dataclass(frozen=True)
@@ -39,11 +48,12 @@ class Ward:
 class GuardianService:
     def __init__(self, factory: sessionmaker[Session], identity: IdentityService) -> None:
         self.factory, self.identity = factory, identity
+        self.people = People(identity.registry)
 
     def register_child(self, guardian_personal_id: str, child_personal_id: str) -> Ward:
         """An account for the guardian's child, held by the guardian."""
-        child = self.identity._person(child_personal_id)
-        self.identity._require_alive(child)
+        child = self.people.person(child_personal_id)
+        require_alive(child)
         guardian_ids = {p.personal_id for p in (child.father, child.mother) if p is not None}
         if guardian_personal_id not in guardian_ids:
             raise refuse(
@@ -52,7 +62,7 @@ class GuardianService:
                 "the register does not record you as this child's parent",
                 "personal_id",
             )
-        age = _age(child.birth_date)
+        age = age_of(child.birth_date)
         if age >= SELF_REGISTRATION_AGE:
             raise refuse(
                 Invalid,
@@ -63,7 +73,7 @@ class GuardianService:
         now = utcnow()
         with self.factory() as session, session.begin():
             guardian = self._guardian(session, guardian_personal_id)
-            existing = self.identity._account(session, child_personal_id)
+            existing = find_account(session, child_personal_id)
             if existing is not None:
                 raise refuse(
                     Conflict, "account-exists", "this child already has an account", "personal_id"
@@ -80,8 +90,8 @@ class GuardianService:
             )
             session.add(account)
             session.flush()
-            IdentityService._event(session, account, "registered.by_guardian")
-            IdentityService._event(session, guardian, "ward.registered", child.full_name)
+            add_event(session, account, "registered.by_guardian")
+            add_event(session, guardian, "ward.registered", child.full_name)
             record_change(
                 session,
                 Entry(
@@ -96,7 +106,7 @@ class GuardianService:
     def wards(self, guardian_personal_id: str) -> list[Ward]:
         """The accounts the guardian holds for children, youngest first."""
         with self.factory() as session:
-            guardian = self.identity._account(session, guardian_personal_id)
+            guardian = find_account(session, guardian_personal_id)
             if guardian is None:
                 return []
             rows = list(
@@ -108,13 +118,13 @@ class GuardianService:
             )
         out = []
         for row in rows:
-            person = self.identity._person(row.personal_id)
+            person = self.people.person(row.personal_id)
             out.append(
                 Ward(
                     row.id,
                     row.personal_id,
                     person.full_name,
-                    _age(person.birth_date),
+                    age_of(person.birth_date),
                     row.level,
                     row.status,
                 )
@@ -130,8 +140,8 @@ class GuardianService:
             if ward.status != "active":
                 raise refuse(Forbidden, "ward-inactive", "this child's account is not active")
             session.expunge(ward)
-        person = self.identity._person(ward.personal_id)
-        if _age(person.birth_date) >= SELF_REGISTRATION_AGE:
+        person = self.people.person(ward.personal_id)
+        if age_of(person.birth_date) >= SELF_REGISTRATION_AGE:
             raise refuse(
                 Forbidden,
                 "ward-of-age",
@@ -141,7 +151,7 @@ class GuardianService:
         return ward
 
     def _guardian(self, session: Session, personal_id: str) -> Account:
-        guardian = self.identity._account(session, personal_id, lock=True)
+        guardian = find_account(session, personal_id, lock=True)
         if guardian is None or guardian.status != "active":
             raise refuse(Forbidden, "no-account", "sign in with an active account first")
         if guardian.level < 2:

@@ -27,39 +27,17 @@ from dancu.identity.usecases import signin
 from dancu.identity.usecases.accounts import Accounts
 from dancu.identity.usecases.corrections import Corrections
 from dancu.identity.usecases.factors import Factors, Totp
-from dancu.identity.usecases.officer_actions import SUSPENSION_REASONS, OfficerActions
-from dancu.identity.usecases.registration import SELF_REGISTRATION_AGE, Registration
+from dancu.identity.usecases.officer_actions import OfficerActions
+from dancu.identity.usecases.registration import Registration
 from dancu.identity.usecases.registry_events import RegistryEvents
 from dancu.identity.usecases.shared import (
-    PASSCODE_HASHER,
-    REGISTRY_CONTEXT,
     Challenges,
     Forwarded,
-    Locked,
     People,
-    add_event,
-    find_account,
-    refuse,
-    require_alive,
 )
-from dancu.identity.usecases.shared import age as _age
-from dancu.identity.usecases.signin import TICKET_TTL, SecondFactorRequired, SignIn
+from dancu.identity.usecases.signin import SignIn
 from dancu.registry.schemas import PersonPublic
 from dancu.registry.service import RegistryService
-
-# What callers import from here besides the facade (the web pages, the CLI, guardians).
-__all__ = [
-    "PASSCODE_HASHER",
-    "REGISTRY_CONTEXT",
-    "SELF_REGISTRATION_AGE",
-    "SUSPENSION_REASONS",
-    "TICKET_TTL",
-    "IdentityService",
-    "Locked",
-    "SecondFactorRequired",
-    "_age",
-    "refuse",
-]
 
 
 class IdentityService:
@@ -225,12 +203,3 @@ class IdentityService:
 
     def profile(self, personal_id: str) -> PersonPublic:
         return self._accounts.profile(personal_id)
-
-    # -- for identity.guardians, which registers children on these same accounts -----------
-
-    def _person(self, personal_id: str) -> PersonPublic:
-        return self._people.person(personal_id)
-
-    _require_alive = staticmethod(require_alive)
-    _account = staticmethod(find_account)
-    _event = staticmethod(add_event)

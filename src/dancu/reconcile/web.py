@@ -26,6 +26,7 @@ from dancu.core.pages import (
     field_errors,
     flash,
     render,
+    translated,
 )
 from dancu.reconcile.deps import RECONCILE_ROLES, ReconcileDep, ReconcileNeeds, ReconcileOfficer
 from dancu.reconcile.fields import FIELDS
@@ -114,7 +115,7 @@ def _jobs(
         "errors": errors,
         "values": values,
         "is_ministry": officer.role is Role.MINISTRY,
-        "status_labels": {k: _(v) for k, v in STATUS_LABELS.items()},
+        "status_labels": translated(STATUS_LABELS),
         "max_mb": container.settings.max_upload_mb,
     }
     return render(request, "reconcile/jobs.html", context, status_code)
@@ -173,7 +174,7 @@ def _find(request: Request, container: ReconcileNeeds, officer: OfficerContext, 
 
 
 def _status_labels() -> dict[str, str]:
-    return {k: _(v) for k, v in STATUS_LABELS.items()}
+    return translated(STATUS_LABELS)
 
 
 def _mapping(
@@ -324,7 +325,7 @@ def duplicates_page(request: Request, officer: WebOfficer, container: ReconcileD
         merged = container.reconcile.duplicates(officer, "merged", limit=50)
     except DancuError as exc:
         return error_page(request, _("Not allowed"), _(exc.message), exc.status)
-    labels = {k: _(v) for k, v in AGREEMENT_LABELS.items()}
+    labels = translated(AGREEMENT_LABELS)
     context = {
         "pairs": pairs,
         "confirmed": confirmed,

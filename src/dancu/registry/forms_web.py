@@ -25,9 +25,9 @@ from dancu.core.page_errors import name_fields
 from dancu.core.pages import (
     CsrfChecked,
     WebOfficer,
-    error_page,
     field_errors,
     flash,
+    forbidden_page,
     form_values,
     not_found_page,
     render,
@@ -200,11 +200,8 @@ def event_form(
 
 
 def _forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Your role may read the register but not record civil events."),
-        403,
+    return forbidden_page(
+        request, _("Your role may read the register but not record civil events.")
     )
 
 

@@ -20,10 +20,11 @@ from dancu.core.settings import Settings
 from dancu.core.timeutil import FixedClock, utcnow
 from dancu.demo import ba_dinh_family
 from dancu.identity import schemas as s
-from dancu.identity import service as service_module
 from dancu.identity.devices import describe_agent, mask_ip
 from dancu.identity.models import Account, Device
-from dancu.identity.service import IdentityService, SecondFactorRequired
+from dancu.identity.service import IdentityService
+from dancu.identity.usecases.shared import PASSCODE_HASHER, REGISTRY_CONTEXT
+from dancu.identity.usecases.signin import TICKET_TTL, SecondFactorRequired
 from tests.helpers import refused
 
 PASSCODE = "482915"
@@ -183,12 +184,12 @@ def test_the_code_step_ticket_expires_and_dies_with_a_passcode_change(
         refused(lambda t=forged: identity.login_otp(t, totp.at(frozen)), "otp-ticket-expired")
     with identity.factory() as session, session.begin():  # a passcode change voids it
         account = session.scalars(select(Account)).one()
-        account.passcode_hash = service_module.PASSCODE_HASHER.hash("730518")
+        account.passcode_hash = PASSCODE_HASHER.hash("730518")
     refused(lambda: identity.login_otp(ticket, totp.at(frozen)), "otp-ticket-expired")
 
     with pytest.raises(SecondFactorRequired) as caught:
         identity.login(s.Login(personal_id=pid, passcode="730518"))
-    later = clock.advance(service_module.TICKET_TTL + timedelta(seconds=1))
+    later = clock.advance(TICKET_TTL + timedelta(seconds=1))
     refused(lambda: identity.login_otp(caught.value.ticket, totp.at(later)), "otp-ticket-expired")
 
 
@@ -300,7 +301,7 @@ def test_correction_requests(container: Container, citizen: tuple[IdentityServic
         data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)  # type: ignore[arg-type]
         return identity.request_correction(pid, data)
 
-    person = container.registry.get_person(service_module.REGISTRY_CONTEXT, pid)
+    person = container.registry.get_person(REGISTRY_CONTEXT, pid)
     refused(lambda: ask("full_name", person.full_name.upper()), "correction-same", "proposed")
     out = ask("full_name", "Nguyễn Văn Ân")
     assert (out.status, out.current_value, out.proposed) == (

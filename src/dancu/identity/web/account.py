@@ -7,8 +7,8 @@ signed in with (each can be signed out and forgotten) and the login history."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -19,18 +19,24 @@ from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
 from dancu.core.pages import (
     CsrfChecked,
-    error_page,
+    error_status,
     field_errors,
     flash,
     render,
+    translated,
 )
-from dancu.core.web import csp_allowing_form_target
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.ports import mask_phone, synthetic_selfie
 from dancu.identity.sessions import device_seen
+from dancu.identity.web._common import (
+    allow_form_to,
+    authorize_refused,
+    signed_in_citizen,
+    to_citizen_login,
+)
 from dancu.identity.web.oidc import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
 
 router = APIRouter(tags=["account"], include_in_schema=False)
@@ -70,11 +76,6 @@ CORRECTION_FIELDS = {
     "other": N_("Something else"),
 }
 CORRECTION_STATUS = {"open": N_("open"), "done": N_("corrected"), "refused": N_("refused")}
-
-
-def _citizen(request: Request) -> dict[str, Any] | None:
-    citizen = request.session.get("citizen")
-    return citizen if isinstance(citizen, dict) else None
 
 
 @router.get("/account/register")
@@ -118,7 +119,7 @@ async def register(
         errors = field_errors(exc)
         if "selfie" in errors and not photo:
             errors["selfie"] = _("This field is required")
-        status = exc.status if isinstance(exc, DancuError) else 422
+        status = error_status(exc)
         context = _register_context(container, errors, values)
         return render(request, "identity/register.html", context, status)
     request.session["registration"] = {
@@ -128,13 +129,49 @@ async def register(
     return RedirectResponse("/account/register/confirm", status_code=303)
 
 
+@dataclass(frozen=True)
+class _CodeStep:
+    """The form for the code texted to the phone, of the registration or the passcode reset
+    under way (``key`` in the session, started at ``start``)."""
+
+    key: str
+    start: str
+    template: str
+
+    def pending(self, request: Request) -> dict[str, Any] | None:
+        pending = request.session.get(self.key)
+        return pending if isinstance(pending, dict) and pending else None
+
+    def restart(self) -> Response:
+        return RedirectResponse(self.start, status_code=303)
+
+    def page(
+        self,
+        request: Request,
+        pending: dict[str, Any],
+        refused: ValidationError | DancuError | None = None,
+    ) -> Response:
+        """The form (``pending`` holds the phone's hint), again with the reason when the
+        code or the passcode was ``refused``."""
+        context = {
+            "errors": field_errors(refused) if refused is not None else {},
+            "phone_hint": pending["phone_hint"],
+        }
+        status = error_status(refused) if refused is not None else 200
+        return render(request, self.template, context, status)
+
+    def show(self, request: Request) -> Response:
+        pending = self.pending(request)
+        return self.restart() if pending is None else self.page(request, pending)
+
+
+_REGISTRATION_CODE = _CodeStep("registration", "/account/register", "identity/confirm.html")
+_RESET_CODE = _CodeStep("reset", "/account/reset", "identity/reset_confirm.html")
+
+
 @router.get("/account/register/confirm")
 def confirm_page(request: Request) -> Response:
-    pending = request.session.get("registration")
-    if not pending:
-        return RedirectResponse("/account/register", status_code=303)
-    context = {"errors": {}, "phone_hint": pending["phone_hint"]}
-    return render(request, "identity/confirm.html", context)
+    return _REGISTRATION_CODE.show(request)
 
 
 @router.post("/account/register/confirm")
@@ -145,18 +182,16 @@ def confirm(
     code: Annotated[str, Form(max_length=10)] = "",
     passcode: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    pending = request.session.get("registration")
-    if not pending:
-        return RedirectResponse("/account/register", status_code=303)
+    pending = _REGISTRATION_CODE.pending(request)
+    if pending is None:
+        return _REGISTRATION_CODE.restart()
     try:
         account = container.identity.confirm_registration(
             s.Confirmation(challenge_id=pending["challenge_id"], code=code, passcode=passcode),
             device_seen(request),
         )
     except (ValidationError, DancuError) as exc:
-        status = exc.status if isinstance(exc, DancuError) else 422
-        context = {"errors": field_errors(exc), "phone_hint": pending["phone_hint"]}
-        return render(request, "identity/confirm.html", context, status)
+        return _REGISTRATION_CODE.page(request, pending, exc)
     request.session.pop("registration", None)
     start_session(request, account)
     request.session["flash"] = _("Your account is active (level 1).")
@@ -187,9 +222,9 @@ def account_login(
 
 @router.get("/account")
 def account_page(request: Request, container: IdentityDep) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     return render(request, "identity/account.html", _account_context(container, citizen, {}, {}))
 
 
@@ -208,11 +243,11 @@ def _account_context(
         "person": container.identity.profile(personal_id),
         "consents": consents,
         "history": container.identity.history(personal_id, limit=5),
-        "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
+        "event_labels": translated(EVENT_LABELS),
         "corrections": container.identity.corrections(personal_id),
         "correction_fields": [(k, _(v)) for k, v in CORRECTION_FIELDS.items()],
-        "correction_labels": {k: _(v) for k, v in CORRECTION_FIELDS.items()},
-        "correction_status": {k: _(v) for k, v in CORRECTION_STATUS.items()},
+        "correction_labels": translated(CORRECTION_FIELDS),
+        "correction_status": translated(CORRECTION_STATUS),
         "device_count": len(container.identity.devices(personal_id)),
         "errors": errors,
         "values": values,
@@ -228,15 +263,15 @@ def request_correction(
     proposed: Annotated[str, Form(max_length=300)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     values = {"field": field, "proposed": proposed, "reason": reason}
     try:
         data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)
         container.identity.request_correction(citizen["personal_id"], data)
     except (ValidationError, DancuError) as exc:
-        status = exc.status if isinstance(exc, DancuError) else 422
+        status = error_status(exc)
         context = _account_context(container, citizen, field_errors(exc), values)
         return render(request, "identity/account.html", context, status)
     flash(request, _("Your request was sent to the commune police where you live."))
@@ -250,9 +285,9 @@ def revoke_consent(
     consent_id: int,
     _csrf: CsrfChecked,
 ) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     account_id = container.authorizer.account_id(citizen["personal_id"])
     names = {c["id"]: c["client"] for c in container.authorizer.consents(account_id)}
     if container.authorizer.revoke_consent(account_id, consent_id):
@@ -271,8 +306,7 @@ def _otp_step(request: Request, errors: dict[str, str], status_code: int = 200) 
     context = {"errors": errors, "values": {}, "step": "otp", "auth": auth}
     response = render(request, "identity/login.html", context, status_code)
     if auth is not None:  # the code step may end at the service (a refusal goes back there)
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(auth.redirect_uri))
-        response.headers["content-security-policy"] = csp_allowing_form_target(origin)
+        allow_form_to(response, auth.redirect_uri)
     return response
 
 
@@ -284,7 +318,7 @@ def _mfa_next(request: Request) -> str:
 @router.get("/account/login/otp")
 def second_factor_page(request: Request) -> Response:
     if not isinstance(request.session.get("mfa"), dict):
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     return _otp_step(request, {})
 
 
@@ -298,7 +332,7 @@ def second_factor(
     """The code from the authenticator app, after a right passcode (see ``sign_in``)."""
     pending = request.session.get("mfa")
     if not isinstance(pending, dict):
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     next_page = _mfa_next(request)
     try:
         account = container.identity.login_otp(
@@ -318,11 +352,7 @@ def second_factor(
         try:
             container.authorizer.check_level(auth, account.level)
         except AuthorizeError as exc:
-            request.session.pop("oidc", None)
-            if exc.redirect_uri:
-                base = issuer(request, container.settings.issuer)
-                return RedirectResponse(exc.location(base), status_code=303)
-            return error_page(request, _("The request cannot be completed"), exc.description, 400)
+            return authorize_refused(request, issuer(request, container.settings.issuer), exc)
         return RedirectResponse("/oidc/consent", status_code=303)
     return RedirectResponse("/account", status_code=303)
 
@@ -363,11 +393,7 @@ def reset(
 
 @router.get("/account/reset/confirm")
 def reset_confirm_page(request: Request) -> Response:
-    pending = request.session.get("reset")
-    if not isinstance(pending, dict):
-        return RedirectResponse("/account/reset", status_code=303)
-    context = {"errors": {}, "phone_hint": pending["phone_hint"]}
-    return render(request, "identity/reset_confirm.html", context)
+    return _RESET_CODE.show(request)
 
 
 @router.post("/account/reset/confirm")
@@ -378,9 +404,9 @@ def reset_confirm(
     code: Annotated[str, Form(max_length=10)] = "",
     passcode: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    pending = request.session.get("reset")
-    if not isinstance(pending, dict):
-        return RedirectResponse("/account/reset", status_code=303)
+    pending = _RESET_CODE.pending(request)
+    if pending is None:
+        return _RESET_CODE.restart()
     challenge_id = pending.get("challenge_id")
     try:
         data = s.Confirmation(challenge_id=challenge_id or 0, code=code, passcode=passcode)
@@ -393,9 +419,7 @@ def reset_confirm(
         if isinstance(exc, DancuError) and exc.code == "otp-wrong":
             pending["tries"] = int(pending.get("tries", 0)) + 1
             request.session["reset"] = pending
-        status = exc.status if isinstance(exc, DancuError) else 422
-        context = {"errors": field_errors(exc), "phone_hint": pending["phone_hint"]}
-        return render(request, "identity/reset_confirm.html", context, status)
+        return _RESET_CODE.page(request, pending, exc)
     request.session.pop("reset", None)
     flash(request, _("Your passcode was changed: sign in with the new one."))
     return RedirectResponse("/account/login", status_code=303)

@@ -25,7 +25,9 @@ from dancu.core.pages import (
     WebOfficer,
     error_page,
     field_errors,
+    forbidden_page,
     render,
+    translated,
 )
 from dancu.identity.clients import (
     GRANTS,
@@ -69,21 +71,18 @@ def _is_admin(officer: OfficerContext) -> bool:
 
 
 def _forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Only ministry administrators manage the services that use sign-in with dancu."),
-        403,
+    return forbidden_page(
+        request, _("Only ministry administrators manage the services that use sign-in with dancu.")
     )
 
 
 def _labels() -> dict[str, Any]:
     """Translated labels the client templates show (grants, scopes, claims, methods)."""
     return {
-        "grant_labels": {k: _(v) for k, v in GRANT_LABELS.items()},
-        "scope_labels": {k: _(v) for k, v in SCOPE_LABELS.items()},
+        "grant_labels": translated(GRANT_LABELS),
+        "scope_labels": translated(SCOPE_LABELS),
         "claim_labels": {k: _(ATTRIBUTE_LABELS[k]) for k in SENSITIVE_CLAIMS},
-        "auth_labels": {k: _(v) for k, v in AUTH_LABELS.items()},
+        "auth_labels": translated(AUTH_LABELS),
     }
 
 

@@ -13,6 +13,7 @@ from dancu.core.errors import DancuError
 from dancu.core.i18n import _
 from dancu.core.pages import CsrfChecked, field_errors, render
 from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.web._common import signed_in_citizen, to_citizen_login
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 
@@ -33,9 +34,9 @@ def _context(
 
 @router.get("/account/children")
 def children_page(request: Request, container: IdentityDep) -> Response:
-    citizen = request.session.get("citizen")
-    if not isinstance(citizen, dict):
-        return RedirectResponse("/account/login", status_code=303)
+    citizen = signed_in_citizen(request)
+    if citizen is None:
+        return to_citizen_login()
     return render(request, "identity/children.html", _context(container, citizen, {}, {}))
 
 
@@ -46,9 +47,9 @@ def register_child(
     _csrf: CsrfChecked,
     personal_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    citizen = request.session.get("citizen")
-    if not isinstance(citizen, dict):
-        return RedirectResponse("/account/login", status_code=303)
+    citizen = signed_in_citizen(request)
+    if citizen is None:
+        return to_citizen_login()
     number = personal_id.strip()
     if not ids.is_well_formed(number):
         errors = {"personal_id": _("Enter the child's 12-digit personal ID number.")}

@@ -16,9 +16,10 @@ from dancu.core.i18n import _
 from dancu.core.pages import (
     CsrfChecked,
     WebOfficer,
-    error_page,
+    error_status,
     field_errors,
     flash,
+    forbidden_page,
     render,
 )
 from dancu.identity import schemas as s
@@ -74,7 +75,7 @@ def level2(
         errors = field_errors(exc)
         if "fingerprint_scan" in errors and not scan:
             errors["fingerprint_scan"] = _("Capture the fingerprints first")
-        status = exc.status if isinstance(exc, DancuError) else 422
+        status = error_status(exc)
         return render(
             request, "identity/level2.html", _level2_context(container, errors, values), status
         )
@@ -96,9 +97,4 @@ def _level2_context(
 
 
 def _level2_forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Only commune police officers activate level 2."),
-        403,
-    )
+    return forbidden_page(request, _("Only commune police officers activate level 2."))

@@ -26,10 +26,12 @@ from dancu.core.pages import (
     error_page,
     field_errors,
     flash,
+    forbidden_page,
     render,
+    translated,
 )
 from dancu.identity.deps import IdentityDep, IdentityNeeds
-from dancu.identity.service import SUSPENSION_REASONS
+from dancu.identity.usecases.officer_actions import SUSPENSION_REASONS
 from dancu.identity.web.account import (
     CORRECTION_FIELDS,
     EVENT_LABELS,
@@ -60,11 +62,8 @@ _REQUEST_ID = re.compile(r"\d{1,18}")
 
 
 def _forbidden(request: Request) -> Response:
-    return error_page(
-        request,
-        _("Not allowed"),
-        _("Your role may read electronic-identity accounts but not change them."),
-        403,
+    return forbidden_page(
+        request, _("Your role may read electronic-identity accounts but not change them.")
     )
 
 
@@ -117,10 +116,10 @@ def _account_page(
         "errors": errors,
         "values": values,
         "reasons": [(r, _(SUSPENSION_LABELS[r])) for r in SUSPENSION_REASONS],
-        "reason_labels": {k: _(v) for k, v in SUSPENSION_LABELS.items()},
-        "status_labels": {k: _(v) for k, v in ACCOUNT_STATUS.items()},
-        "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
-        "factor_labels": {k: _(v) for k, v in FACTOR_LABELS.items()},
+        "reason_labels": translated(SUSPENSION_LABELS),
+        "status_labels": translated(ACCOUNT_STATUS),
+        "event_labels": translated(EVENT_LABELS),
+        "factor_labels": translated(FACTOR_LABELS),
         "describe": _describe,
     }
     return render(request, "identity/officer_account.html", context, status_code)
@@ -272,7 +271,7 @@ def _corrections_page(
         "failed": failed,
         "errors": errors,
         "values": values,
-        "field_labels": {k: _(v) for k, v in CORRECTION_FIELDS.items()},
+        "field_labels": translated(CORRECTION_FIELDS),
         "outcomes": [(k, _(v)) for k, v in OUTCOME_LABELS.items()],
     }
     return render(request, "identity/officer_corrections.html", context, status_code)

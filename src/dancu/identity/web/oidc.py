@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Form, Request
@@ -14,15 +13,21 @@ from pydantic import ValidationError
 
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
-from dancu.core.pages import CsrfChecked, error_page, field_errors, render
-from dancu.core.web import csp_allowing_form_target
+from dancu.core.pages import (
+    CsrfChecked,
+    error_page,
+    error_status,
+    field_errors,
+    render,
+)
 from dancu.identity import claims as released
 from dancu.identity import schemas as s
 from dancu.identity.api import issuer
 from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.oidc.par import AuthorizeError, AuthRequest
-from dancu.identity.service import SecondFactorRequired
 from dancu.identity.sessions import device_seen
+from dancu.identity.usecases.signin import SecondFactorRequired
+from dancu.identity.web._common import allow_form_to, authorize_refused
 
 router = APIRouter(tags=["openid"], include_in_schema=False)
 ATTRIBUTE_LABELS = {
@@ -45,21 +50,12 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     response = render(request, template, {"auth": auth, **context}, status_code)
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(auth.redirect_uri))
-    response.headers["content-security-policy"] = csp_allowing_form_target(origin)
-    return response
+    return allow_form_to(response, auth.redirect_uri)
 
 
 def _pending(request: Request) -> AuthRequest | None:
     data = request.session.get("oidc")
     return AuthRequest.from_dict(data) if data else None
-
-
-def _fail(request: Request, base: str, exc: AuthorizeError) -> Response:
-    request.session.pop("oidc", None)
-    if exc.redirect_uri:
-        return RedirectResponse(exc.location(base), status_code=303)
-    return error_page(request, _("The request cannot be completed"), exc.description, 400)
 
 
 @router.get("/oidc/authorize")
@@ -70,7 +66,7 @@ async def authorize(request: Request, container: IdentityDep) -> Response:
     try:
         auth = await anyio.to_thread.run_sync(container.authorizer.request, query)
     except AuthorizeError as exc:
-        return _fail(request, base, exc)
+        return authorize_refused(request, base, exc)
     request.session["oidc"] = auth.as_dict()
     citizen = request.session.get("citizen")
     if not citizen or auth.prompt == "login":
@@ -105,7 +101,7 @@ def login(
     try:
         container.authorizer.check_level(auth, account.level)
     except AuthorizeError as exc:
-        return _fail(request, base, exc)
+        return authorize_refused(request, base, exc)
     return RedirectResponse("/oidc/consent", status_code=303)
 
 
@@ -140,7 +136,7 @@ def consent(
         return _no_request(request)
     base = issuer(request, container.settings.issuer)
     if decision != "allow":
-        return _fail(
+        return authorize_refused(
             request,
             base,
             AuthorizeError("access_denied", "the citizen refused", auth.redirect_uri, auth.state),
@@ -178,7 +174,7 @@ def _finish(
             citizen.get("amr", ["pwd"]),
         )
     except AuthorizeError as exc:
-        return _fail(request, base, exc)
+        return authorize_refused(request, base, exc)
     request.session.pop("oidc", None)
     return RedirectResponse(location, status_code=303)
 
@@ -206,7 +202,7 @@ def sign_in(
         context = {"errors": {}, "values": {"personal_id": personal_id}, "step": "otp"}
         raise SignInFailed(context, 200) from None
     except (ValidationError, DancuError) as exc:
-        status = exc.status if isinstance(exc, DancuError) else 422
+        status = error_status(exc)
         context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
         raise SignInFailed(context, status) from None
     start_session(request, account)

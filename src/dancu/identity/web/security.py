@@ -18,10 +18,12 @@ from dancu.core.pages import (
     field_errors,
     flash,
     render,
+    translated,
 )
 from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.sessions import current_device
-from dancu.identity.web.account import EVENT_LABELS, FACTOR_LABELS, HISTORY_PAGE, _citizen
+from dancu.identity.web._common import signed_in_citizen, to_citizen_login
+from dancu.identity.web.account import EVENT_LABELS, FACTOR_LABELS, HISTORY_PAGE
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 
@@ -31,9 +33,9 @@ router = APIRouter(tags=["account"], include_in_schema=False)
 
 @router.get("/account/totp")
 def totp_page(request: Request, container: IdentityDep) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     return render(request, "identity/totp.html", _totp_context(container, citizen, {}))
 
 
@@ -70,9 +72,9 @@ def _totp_action(
 ) -> Response:
     """One change to the citizen's authenticator app: a refusal shows the app's page with
     the reason, success goes back to it (with ``done`` as the message)."""
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     try:
         action(citizen["personal_id"], current_device(request))
     except DancuError as exc:
@@ -128,9 +130,9 @@ def totp_remove(
 
 @router.get("/account/devices")
 def devices_page(request: Request, container: IdentityDep) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     context = {
         "devices": container.identity.devices(citizen["personal_id"]),
         "current": current_device(request),
@@ -145,9 +147,9 @@ def revoke_device(
     device_id: int,
     _csrf: CsrfChecked,
 ) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     if container.identity.revoke_device(citizen["personal_id"], device_id):
         if device_id == current_device(request):
             request.session.pop("citizen", None)
@@ -159,9 +161,9 @@ def revoke_device(
 
 @router.get("/account/history")
 def history_page(request: Request, container: IdentityDep, page: int = 1) -> Response:
-    citizen = _citizen(request)
+    citizen = signed_in_citizen(request)
     if citizen is None:
-        return RedirectResponse("/account/login", status_code=303)
+        return to_citizen_login()
     page = max(1, min(page, 10_000))
     events = container.identity.history(
         citizen["personal_id"], limit=HISTORY_PAGE + 1, offset=(page - 1) * HISTORY_PAGE
@@ -171,7 +173,7 @@ def history_page(request: Request, container: IdentityDep, page: int = 1) -> Res
         "page": page,
         "has_next": len(events) > HISTORY_PAGE,
         "current": current_device(request),
-        "event_labels": {k: _(v) for k, v in EVENT_LABELS.items()},
-        "factor_labels": {k: _(v) for k, v in FACTOR_LABELS.items()},
+        "event_labels": translated(EVENT_LABELS),
+        "factor_labels": translated(FACTOR_LABELS),
     }
     return render(request, "identity/history.html", context)
