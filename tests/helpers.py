@@ -1,8 +1,8 @@
 """Helpers shared by the test modules (plain functions, not fixtures): officers and their
 sign-in over HTTP, the CSRF token of a form, a relying party registered with its public key
 and the authorization request it starts, a citizen with an account, a refused call's error,
-the identity service's subscriber to registry events, the citizen registrations
-the tests build, and a DuckDB connection with dancu's SQL functions."""
+the identity service's subscriber to registry events, the citizen and birth
+registrations the tests build, and a DuckDB connection with dancu's SQL functions."""
 
 from __future__ import annotations
 
@@ -173,6 +173,34 @@ def resident(
         sex=sex,  # type: ignore[arg-type]
         residence_commune_code=commune,
         residence_since=since,
+        **more,
+    )
+
+
+def member(
+    household: str | None,
+    relationship: str,
+    full_name: str,
+    birth_date: date,
+    sex: str,
+    since: date,
+    **more: Any,
+) -> rs.PersonRegistration:
+    """A :func:`resident` joining ``household`` as ``relationship`` (to its head)."""
+    more.update(household_number=household, relationship=relationship)
+    return resident(full_name, birth_date, sex, since, **more)
+
+
+def birth(
+    full_name: str, birth_date: date, mother: str, commune: str = "00004", **more: Any
+) -> rs.BirthRegistration:
+    """A registration of a boy born in ``commune`` to ``mother``."""
+    return rs.BirthRegistration(
+        full_name=full_name,
+        birth_date=birth_date,
+        sex="M",
+        birth_commune_code=commune,
+        mother_personal_id=mother,
         **more,
     )
 

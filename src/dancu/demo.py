@@ -171,59 +171,71 @@ def seed_identity(container: Container, rp_url: str = DEMO_RP_URL) -> tuple[str,
     return citizen, DEMO_RP
 
 
+# The Ba Đình family's residents, born in Phường Phúc Xá (00001): full name, date of birth,
+# sex, living in Ba Đình since, and the rest of the registration.
+BA_DINH_RESIDENTS: dict[str, tuple[str, date, str, date, dict[str, str]]] = {
+    "father": (
+        "Nguyễn Văn An",
+        date(1988, 3, 14),
+        "M",
+        date(2012, 1, 10),
+        {
+            "address_line": "Số 5 phố Đội Cấn",
+            "old_id_number": "012345678",
+            "old_id_issuer": "01",
+            "reference": "TT-2012-0110",
+        },
+    ),
+    "mother": (
+        "Trần Thị Hoà",
+        date(1991, 8, 1),
+        "F",
+        date(2016, 5, 20),
+        {"relationship": "spouse"},
+    ),
+    "grandmother": (
+        "Lê Thị Tuyết",
+        date(1950, 2, 2),
+        "F",
+        date(2012, 1, 10),
+        {"relationship": "parent", "marital_status": "widowed"},
+    ),
+}
+
+
 def ba_dinh_family(registry: RegistryService) -> dict[str, str]:
     """A family in Phường Ba Đình, Hà Nội (commune 00004) with a marriage, a birth, a move and
     a death on record; returns their personal ID numbers by role."""
     officer = OfficerContext("demo", Role.COMMUNE, "01", "00004")
-    father = registry.register_person(
-        officer,
-        s.PersonRegistration(
-            full_name="Nguyễn Văn An",
-            birth_date=date(1988, 3, 14),
-            sex="M",
-            birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=date(2012, 1, 10),
-            address_line="Số 5 phố Đội Cấn",
-            old_id_number="012345678",
-            old_id_issuer="01",
-            reference="TT-2012-0110",
-        ),
-    )
+
+    def register(role: str, household: str | None = None) -> str:
+        # ``household``: the father's, which the mother and the grandmother join.
+        name, born, sex, since, more = BA_DINH_RESIDENTS[role]
+        registration = s.PersonRegistration.model_validate(
+            {
+                "full_name": name,
+                "birth_date": born,
+                "sex": sex,
+                "birth_commune_code": "00001",
+                "residence_commune_code": "00004",
+                "residence_since": since,
+                "household_number": household,
+                **more,
+            }
+        )
+        return registry.register_person(officer, registration)
+
+    # In this order: the numbers the register gives and its history follow it.
+    father = register("father")
     household = registry.get_person(officer, father).household_number
-    mother = registry.register_person(
-        officer,
-        s.PersonRegistration(
-            full_name="Trần Thị Hoà",
-            birth_date=date(1991, 8, 1),
-            sex="F",
-            birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=date(2016, 5, 20),
-            household_number=household,
-            relationship="spouse",
-        ),
-    )
+    mother = register("mother", household)
     registry.register_marriage(
         officer,
         s.MarriageRegistration(
             personal_id=father, spouse_personal_id=mother, married_on=date(2016, 5, 1)
         ),
     )
-    grandmother = registry.register_person(
-        officer,
-        s.PersonRegistration(
-            full_name="Lê Thị Tuyết",
-            birth_date=date(1950, 2, 2),
-            sex="F",
-            birth_commune_code="00001",
-            residence_commune_code="00004",
-            residence_since=date(2012, 1, 10),
-            household_number=household,
-            relationship="parent",
-            marital_status="widowed",
-        ),
-    )
+    grandmother = register("grandmother", household)
     child = registry.register_birth(
         officer,
         s.BirthRegistration(

@@ -17,7 +17,7 @@ from dancu.bootstrap import Container
 from dancu.core import audit
 from dancu.core.access import OfficerContext, Role
 from dancu.core.models import AuditEntry
-from tests.helpers import resident
+from tests.helpers import member, resident
 from tests.live import serve
 
 BA_DINH = OfficerContext("badinh", Role.COMMUNE, "01", "00004")
@@ -46,14 +46,7 @@ def register(client: TestClient, headers: dict[str, str]) -> tuple[str, str]:
     household = container.registry.get_person(BA_DINH, head).household_number
     wife = container.registry.register_person(
         BA_DINH,
-        resident(
-            "Đỗ Thị Lan",
-            date(1988, 9, 9),
-            "F",
-            date(2012, 1, 1),
-            household_number=household,
-            relationship="spouse",
-        ),
+        member(household, "spouse", "Đỗ Thị Lan", date(1988, 9, 9), "F", date(2012, 1, 1)),
     )
     return head, wife
 

@@ -61,6 +61,15 @@ def _push(
     )
 
 
+def _pushing(provider: str) -> tuple[dict[str, Any], str, str, ECKey, str]:
+    """What a relying party needs to push a request bound to a key: the provider's metadata,
+    its pushed authorization request and token endpoints, the DPoP key and a PKCE verifier."""
+    meta = _metadata(provider)
+    par, token_url = meta["pushed_authorization_request_endpoint"], meta["token_endpoint"]
+    holder = ECKey.generate_key("P-256", private=True)
+    return meta, par, token_url, holder, secrets.token_urlsafe(48)
+
+
 def _refused(response: httpx.Response, error: str = "invalid_dpop_proof") -> str:
     assert response.status_code == 400, response.text
     body = response.json()
@@ -73,11 +82,8 @@ def test_a_code_pushed_with_a_dpop_header_is_bound_to_its_key(
     provider: str, app: tuple[str, ECKey, str], container: Container
 ) -> None:
     client_id, key, citizen = app
-    meta = _metadata(provider)
-    par, token_url = meta["pushed_authorization_request_endpoint"], meta["token_endpoint"]
-    holder = ECKey.generate_key("P-256", private=True)
+    meta, par, token_url, holder, verifier = _pushing(provider)
     thief = ECKey.generate_key("P-256", private=True)
-    verifier = secrets.token_urlsafe(48)
     with _rp(client_id, key, dpop_key=holder) as rp:
         # Only the header, no dpop_jkt: as openid-client and other certified RPs send it.
         pushed = _push(rp, meta, verifier, headers=rp.dpop_headers(par))
@@ -136,11 +142,8 @@ def test_bad_dpop_proofs_at_the_par_endpoint_are_refused(
     provider: str, app: tuple[str, ECKey, str]
 ) -> None:
     client_id, key, _citizen = app
-    meta = _metadata(provider)
-    par, token_url = meta["pushed_authorization_request_endpoint"], meta["token_endpoint"]
-    holder = ECKey.generate_key("P-256", private=True)
+    meta, par, token_url, holder, verifier = _pushing(provider)
     other = ECKey.generate_key("P-256", private=True)
-    verifier = secrets.token_urlsafe(48)
 
     def unsigned_alg_none() -> str:
         def part(data: dict[str, Any]) -> str:

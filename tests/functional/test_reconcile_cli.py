@@ -21,21 +21,12 @@ import pytest
 from typer.testing import CliRunner
 
 from dancu.cli import app
+from dancu.reconcile.fields import FIELDS
 from dancu.reconcile.synth_extract import generate_extract
 from dancu.registry.synth_population import generate_population
 
 runner = CliRunner()
 AS_OF = date(2026, 11, 1)
-FIELDS = (
-    "agency_key",
-    "full_name",
-    "birth_date",
-    "sex",
-    "personal_id",
-    "old_id",
-    "address",
-    "province",
-)
 HEADERS = {
     "numbered": tuple(f"col{i}" for i in range(1, 9)),
     "english": (

@@ -54,15 +54,19 @@ def _accounts(container: Container) -> int:
         return int(session.scalar(select(func.count()).select_from(Account)) or 0)
 
 
-def _register(identity: IdentityService, sms: MemorySms, container: Container, pid: str) -> None:
-    challenge = identity.start_registration(
+def _start(
+    identity: IdentityService, container: Container, pid: str, phone: str = "0912 345 678"
+) -> s.Challenge:
+    """Start a registration of ``pid`` with an email address and the person's own selfie."""
+    return identity.start_registration(
         s.Registration(
-            personal_id=pid,
-            phone="0912 345 678",
-            email="An@Example.vn",
-            selfie=_selfie(container, pid),
+            personal_id=pid, phone=phone, email="An@Example.vn", selfie=_selfie(container, pid)
         )
     )
+
+
+def _register(identity: IdentityService, sms: MemorySms, container: Container, pid: str) -> None:
+    challenge = _start(identity, container, pid)
     identity.confirm_registration(
         s.Confirmation(challenge_id=challenge.challenge_id, code=_code(sms), passcode=PASSCODE)
     )
@@ -71,14 +75,7 @@ def _register(identity: IdentityService, sms: MemorySms, container: Container, p
 def test_level1_registration_confirms_the_phone_and_signs_in(container: Container, setup) -> None:  # type: ignore[no-untyped-def]
     identity, sms, family = setup
     father = family["father"]
-    challenge = identity.start_registration(
-        s.Registration(
-            personal_id=father,
-            phone="0912.345.678",
-            email="An@Example.vn",
-            selfie=_selfie(container, father),
-        )
-    )
+    challenge = _start(identity, container, father, "0912.345.678")
     assert challenge.phone_hint == "+84••••••678"
     assert sms.sent[-1][0] == "+84912345678"
     assert identity.account(father).status == "pending"

@@ -19,6 +19,7 @@ from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import DancuError, Forbidden, NotFound
 from dancu.registry import schemas as s
 from dancu.registry.service import RegistryService
+from tests.helpers import birth
 from tests.integration.registry.world import (
     COMMUNES,
     EVENTS,
@@ -101,25 +102,23 @@ def test_an_officer_reads_the_record_they_create(
     of the parent who lives in the officer's area."""
     a, c = world["A"], world["C"]
     badinh = OFFICERS["commune A"]
-    birth = s.BirthRegistration(
-        full_name="Nguyễn Minh Khôi",
-        birth_date=ON,
-        sex="M",
-        birth_commune_code="00004",
-        mother_personal_id=c.wife.number,  # lives in Hồ Chí Minh City
+    born = birth(
+        "Nguyễn Minh Khôi",
+        ON,
+        c.wife.number,  # the mother lives in Hồ Chí Minh City
         father_personal_id=a.single_man.number,  # lives in Ba Đình
     )
     with pytest.raises(NotFound) as refused:
-        registry.register_birth(badinh, birth)
+        registry.register_birth(badinh, born)
     assert refused.value.field == "mother_personal_id"
     child = registry.register_birth(
-        badinh, birth.model_copy(update={"mother_full_name": c.wife.name})
+        badinh, born.model_copy(update={"mother_full_name": c.wife.name})
     )
     person = registry.get_person(badinh, child)
     assert person.mother and person.mother.personal_id == c.wife.number
     assert person.residences[0].current_unit.code == "00004"
     # Neither parent here: refused as if the numbers were unknown.
-    alone = birth.model_copy(update={"father_personal_id": None, "mother_full_name": c.wife.name})
+    alone = born.model_copy(update={"father_personal_id": None, "mother_full_name": c.wife.name})
     with pytest.raises(NotFound):
         registry.register_birth(badinh, alone)
 
@@ -154,13 +153,7 @@ def test_a_move_needs_the_request_and_the_household_heads_consent(
     # A child cannot be moved on nobody's request.
     kid = registry.register_birth(
         badinh,
-        s.BirthRegistration(
-            full_name="Nguyễn Gia Bảo",
-            birth_date=date(2020, 5, 5),
-            sex="M",
-            birth_commune_code="00004",
-            mother_personal_id=a.wife.number,
-        ),
+        birth("Nguyễn Gia Bảo", date(2020, 5, 5), a.wife.number),
     )
     ngocha = OFFICERS["commune B"]
     kid_move = s.ResidenceChange(

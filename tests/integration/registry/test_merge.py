@@ -27,7 +27,7 @@ from dancu.registry.models import (
     PersonVersion,
 )
 from dancu.registry.service import RegistryService
-from tests.helpers import resident
+from tests.helpers import birth, resident
 from tests.integration.registry.test_concurrency import race
 from tests.integration.registry.test_lookup import _async_reads
 from tests.integration.registry.world import (
@@ -168,12 +168,10 @@ def test_family_links_move_to_the_survivor_and_come_back(
     dup = _again(registry, a.wife, "F")
     child = registry.register_birth(
         BA_DINH,
-        s.BirthRegistration(
-            full_name="Nguyễn Minh Khôi",
-            birth_date=date(2026, 1, 5),
-            sex="M",
-            birth_commune_code="00004",
-            mother_personal_id=a.wife.number,
+        birth(
+            "Nguyễn Minh Khôi",
+            date(2026, 1, 5),
+            a.wife.number,
             father_personal_id=a.husband.number,
             household_number=a.household,
         ),

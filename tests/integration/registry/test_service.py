@@ -4,6 +4,7 @@ history, scope, and nothing half-written on error."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from dancu.core.timeutil import utcnow
 from dancu.registry import schemas as s
 from dancu.registry.models import Person, PersonVersion
 from dancu.registry.service import RegistryService
-from tests.helpers import resident
+from tests.helpers import birth, member, resident
 
 # Phường Ba Đình (00004) and Phường Ngọc Hà (00008), Hà Nội, 2025 scheme; 00001 is the legacy
 # Phường Phúc Xá, whose successor is Phường Hồng Hà (00097).
@@ -45,14 +46,14 @@ def couple(registry: RegistryService) -> tuple[str, str, str]:
     assert household is not None
     wife = registry.register_person(
         BA_DINH,
-        resident(
+        member(
+            household,
+            "spouse",
             "Trần Thị Hòa",
             date(1992, 8, 1),
             "F",
             date(2018, 5, 20),
             birth_commune_code="00001",
-            household_number=household,
-            relationship="spouse",
             old_id_number="012345678",
             old_id_issuer="01",
         ),
@@ -66,6 +67,18 @@ def couple(registry: RegistryService) -> tuple[str, str, str]:
     return husband, wife, household
 
 
+def husband_to_ngoc_ha(husband: str, moved_on: date) -> s.ResidenceChange:
+    """The couple's husband moving to Phường Ngọc Hà (00008), with the name and date of birth
+    on his card (the officer there does not see his record)."""
+    return s.ResidenceChange(
+        personal_id=husband,
+        moved_on=moved_on,
+        commune_code="00008",
+        full_name="Nguyễn Văn An",
+        birth_date=date(1990, 3, 14),
+    )
+
+
 def test_birth_allocates_an_id_and_joins_the_mothers_household(
     registry: RegistryService, session_factory: sessionmaker[Session]
 ) -> None:
@@ -73,14 +86,7 @@ def test_birth_allocates_an_id_and_joins_the_mothers_household(
     born = date.today() - timedelta(days=3)
     child = registry.register_birth(
         BA_DINH,
-        s.BirthRegistration(
-            full_name="Nguyễn Minh Khôi",
-            birth_date=born,
-            sex="M",
-            birth_commune_code="00004",
-            mother_personal_id=wife,
-            father_personal_id=husband,
-        ),
+        birth("Nguyễn Minh Khôi", born, wife, father_personal_id=husband),
     )
     assert child.startswith("001") and child[3] == "2" and child[4:6] == f"{born.year % 100:02d}"
     person = registry.get_person(BA_DINH, child)
@@ -176,14 +182,7 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
     husband, wife, household = couple(registry)
     child = registry.register_person(
         BA_DINH,
-        resident(
-            "Nguyễn Thu Hà",
-            date(2005, 1, 1),
-            "F",
-            date(2005, 1, 1),
-            household_number=household,
-            relationship="child",
-        ),
+        member(household, "child", "Nguyễn Thu Hà", date(2005, 1, 1), "F", date(2005, 1, 1)),
     )
     # Moving before the reform to the legacy Phường Phúc Xá (00001) founds a household there,
     # which today belongs to Phường Hồng Hà (00097).
@@ -209,16 +208,7 @@ def test_residence_move_rolls_legacy_units_forward(registry: RegistryService) ->
         registry.get_person(BA_DINH, child)
     assert registry.get_person(HANOI, child).personal_id == child
     with pytest.raises(Invalid, match="household head cannot move"):
-        registry.change_residence(
-            NGOC_HA,
-            s.ResidenceChange(
-                personal_id=husband,
-                moved_on=date(2025, 8, 1),
-                commune_code="00008",
-                full_name="Nguyễn Văn An",
-                birth_date=date(1990, 3, 14),
-            ),
-        )
+        registry.change_residence(NGOC_HA, husband_to_ngoc_ha(husband, date(2025, 8, 1)))
     assert wife
 
 
@@ -319,41 +309,25 @@ def test_unknown_commune_in_the_scheme_of_the_date(registry: RegistryService) ->
 
 def test_head_change_lets_the_former_head_move_out(registry: RegistryService) -> None:
     husband, wife, household = couple(registry)
+
+    def new_head(head: str, on: date, **more: Any) -> s.HeadChange:
+        return s.HeadChange(
+            household_number=household, new_head_personal_id=head, changed_on=on, **more
+        )
+
     registry.change_household_head(
-        BA_DINH,
-        s.HeadChange(
-            household_number=household,
-            new_head_personal_id=wife,
-            changed_on=date(2025, 9, 1),
-            relationships={husband: "spouse"},
-        ),
+        BA_DINH, new_head(wife, date(2025, 9, 1), relationships={husband: "spouse"})
     )
     members = {
         m.personal_id: m.relationship for m in registry.household(BA_DINH, household).members
     }
     assert members == {wife: "head", husband: "spouse"}
-    registry.change_residence(
-        NGOC_HA,
-        s.ResidenceChange(
-            personal_id=husband,
-            moved_on=date(2025, 10, 1),
-            commune_code="00008",
-            full_name="Nguyễn Văn An",
-            birth_date=date(1990, 3, 14),
-        ),
-    )
+    registry.change_residence(NGOC_HA, husband_to_ngoc_ha(husband, date(2025, 10, 1)))
     assert [m.personal_id for m in registry.household(BA_DINH, household).members] == [wife]
     before = registry.get_person(BA_DINH, wife, valid_on=date(2025, 8, 31))
     assert before.relationship == "spouse"
     with pytest.raises(Invalid, match="living member"):
-        registry.change_household_head(
-            BA_DINH,
-            s.HeadChange(
-                household_number=household,
-                new_head_personal_id=husband,
-                changed_on=date(2025, 11, 1),
-            ),
-        )
+        registry.change_household_head(BA_DINH, new_head(husband, date(2025, 11, 1)))
 
 
 def test_search_matches_whole_words_and_filters_by_locality(registry: RegistryService) -> None:

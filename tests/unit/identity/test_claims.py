@@ -21,17 +21,13 @@ def _person() -> PersonPublic:
         full_name="Nguyễn Văn An",
         birth_date=date(1988, 3, 14),
         sex="M",
-        nationality="VN",
-        ethnicity="Kinh",
-        religion="",
+        **{"nationality": "VN", "ethnicity": "Kinh", "religion": ""},
         marital_status="married",
         status="alive",
-        death_date=None,
-        birth_unit=None,
-        hometown_unit=None,
-        father=None,
-        mother=None,
-        spouse=None,
+        # No death, no recorded birthplace or hometown, no family links.
+        **dict.fromkeys(
+            ("death_date", "birth_unit", "hometown_unit", "father", "mother", "spouse")
+        ),
         residences=[
             ResidenceOut(
                 kind="permanent",
