@@ -163,6 +163,15 @@ class CsrfFailed(Exception):
     pass
 
 
+class Redirect(Exception):
+    """Raised by a page's dependency that sends the visitor elsewhere first (a citizen's page
+    visited by nobody signed in: to the citizen's sign-in); answered with a 303 to
+    ``location``."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
 class WrongRole(Exception):
     """A signed-in officer on a page their role has no use for (an agency's officer on the
     register's pages): a 403 page pointing to their own pages."""

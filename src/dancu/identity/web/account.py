@@ -32,9 +32,9 @@ from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.ports import mask_phone, synthetic_selfie
 from dancu.identity.sessions import device_seen
 from dancu.identity.web._common import (
+    SignedInCitizen,
     allow_form_to,
     authorize_refused,
-    signed_in_citizen,
     to_citizen_login,
 )
 from dancu.identity.web.oidc import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
@@ -221,10 +221,7 @@ def account_login(
 
 
 @router.get("/account")
-def account_page(request: Request, container: IdentityDep) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def account_page(request: Request, container: IdentityDep, citizen: SignedInCitizen) -> Response:
     return render(request, "identity/account.html", _account_context(container, citizen, {}, {}))
 
 
@@ -259,13 +256,11 @@ def request_correction(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
     field: Annotated[str, Form(max_length=30)] = "",
     proposed: Annotated[str, Form(max_length=300)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     values = {"field": field, "proposed": proposed, "reason": reason}
     try:
         data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)
@@ -284,10 +279,8 @@ def revoke_consent(
     container: IdentityDep,
     consent_id: int,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     account_id = container.authorizer.account_id(citizen["personal_id"])
     names = {c["id"]: c["client"] for c in container.authorizer.consents(account_id)}
     if container.authorizer.revoke_consent(account_id, consent_id):
