@@ -22,10 +22,10 @@ from dancu.core.deps import CoreDep, CoreNeeds
 from dancu.core.i18n import _
 from dancu.core.officers import LoginFailed, authenticate
 from dancu.core.pages import (
+    Answered,
     CsrfChecked,
     CsrfFailed,
     LoginRequired,
-    Redirect,
     WebContext,
     WrongRole,
     error_page,
@@ -236,9 +236,9 @@ def install_page_errors(app: FastAPI) -> None:
             return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
 
-    @app.exception_handler(Redirect)
-    async def _redirect(request: Request, exc: Redirect) -> Response:
-        return RedirectResponse(exc.location, status_code=303)
+    @app.exception_handler(Answered)
+    async def _answered(request: Request, exc: Answered) -> Response:
+        return exc.response
 
     async def _forbidden(request: Request, exc: Exception) -> Response:
         """A 403 page: a role on a page it has no use for, or a form whose token is stale."""

@@ -1,6 +1,7 @@
 """What the electronic identity's pages share: the signed-in citizen (their own session, not
-an officer's), the page policy that lets a form lead back to a service, and the answer to a
-service's request refused on the way."""
+an officer's; ``SignedInCitizen`` as a route's parameter), a form's context with the
+development devices' stand-ins, the page policy that lets a form lead back to a service, and
+the answer to a service's request refused on the way."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dancu.core.i18n import _
-from dancu.core.pages import Redirect, error_page
+from dancu.core.pages import Answered, error_page
 from dancu.core.web import csp_allowing_form_target
+from dancu.identity.deps import IdentityNeeds
 from dancu.identity.oidc.par import AuthorizeError
 
 
@@ -33,13 +35,25 @@ def to_citizen_login() -> Response:
 def _citizen_required(request: Request) -> dict[str, Any]:
     citizen = signed_in_citizen(request)
     if citizen is None:
-        raise Redirect(CITIZEN_LOGIN)
+        raise Answered(to_citizen_login())
     return citizen
 
 
 # A citizen's page's parameter (after ``_csrf: CsrfChecked`` on a form, so that a stale form
 # is refused first): the signed-in citizen; nobody signed in: to the citizen's sign-in page.
 SignedInCitizen = Annotated[dict[str, Any], Depends(_citizen_required)]
+
+
+def dev_form(
+    container: IdentityNeeds, device: str, errors: dict[str, str], values: dict[str, str]
+) -> dict[str, Any]:
+    """A form's context, with ``dev_<device>`` telling whether the development stand-in for
+    the device (the camera, the fingerprint scanner) is offered."""
+    return {
+        "errors": errors,
+        "values": values,
+        f"dev_{device}": container.settings.identity_adapters == "dev",
+    }
 
 
 def allow_form_to(response: Response, redirect_uri: str) -> Response:
