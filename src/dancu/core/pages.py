@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
@@ -161,6 +161,15 @@ class LoginRequired(Exception):
 
 class CsrfFailed(Exception):
     pass
+
+
+class Answered(Exception):
+    """Raised with the response a page answers with instead of its own: from a dependency
+    that sends the visitor elsewhere first (a citizen's page visited by nobody signed in), or
+    from a lookup whose miss is a page (an unknown job's "not found")."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 class WrongRole(Exception):

@@ -22,6 +22,7 @@ from dancu.core.deps import CoreDep, CoreNeeds
 from dancu.core.i18n import _
 from dancu.core.officers import LoginFailed, authenticate
 from dancu.core.pages import (
+    Answered,
     CsrfChecked,
     CsrfFailed,
     LoginRequired,
@@ -235,21 +236,17 @@ def install_page_errors(app: FastAPI) -> None:
             return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
 
-    @app.exception_handler(WrongRole)
-    async def _role(request: Request, exc: WrongRole) -> Response:
-        return error_page(
-            request,
-            _("Not for your role"),
-            _("Your role does not use this page."),
-            403,
-            home=exc.home,
-        )
+    @app.exception_handler(Answered)
+    async def _answered(request: Request, exc: Answered) -> Response:
+        return exc.response
 
-    @app.exception_handler(CsrfFailed)
-    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
-        return error_page(
-            request,
-            _("The form has expired"),
-            _("Reload the page and submit the form again."),
-            403,
-        )
+    async def _forbidden(request: Request, exc: Exception) -> Response:
+        """A 403 page: a role on a page it has no use for, or a form whose token is stale."""
+        if isinstance(exc, WrongRole):
+            title, message = _("Not for your role"), _("Your role does not use this page.")
+            return error_page(request, title, message, 403, home=exc.home)
+        title, message = _("The form has expired"), _("Reload the page and submit the form again.")
+        return error_page(request, title, message, 403)
+
+    app.add_exception_handler(WrongRole, _forbidden)
+    app.add_exception_handler(CsrfFailed, _forbidden)

@@ -18,6 +18,7 @@ from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import DancuError, NotFound
 from dancu.core.i18n import N_, _
 from dancu.core.pages import (
+    Answered,
     CsrfChecked,
     Tab,
     WebContext,
@@ -153,8 +154,6 @@ def job_page(
 ) -> Response:
     """A job: its columns to confirm, its progress, its report, or why it failed."""
     job = _find(request, container, officer, job_id)
-    if isinstance(job, Response):
-        return job
     if job.status == "draft":
         return _mapping(request, job, {}, job.mapping)
     context: dict[str, Any] = {"job": job, "status_labels": _status_labels()}
@@ -166,11 +165,11 @@ def job_page(
 
 
 def _find(request: Request, container: ReconcileNeeds, officer: OfficerContext, job_id: str) -> Any:
-    """The officer's job, or the "not found" page to answer with instead."""
+    """The officer's job (else the "not found" page is the answer, ``Answered``)."""
     try:
         return container.reconcile.job(officer, _job_id(job_id))
     except DancuError as exc:
-        return error_page(request, _("Not found"), _(exc.message), exc.status)
+        raise Answered(error_page(request, _("Not found"), _(exc.message), exc.status)) from exc
 
 
 def _status_labels() -> dict[str, str]:
@@ -208,8 +207,6 @@ async def confirm(
         container.reconcile.confirm(officer, _job_id(job_id), mapping)
     except DancuError as exc:
         job = _find(request, container, officer, job_id)
-        if isinstance(job, Response):
-            return job
         return _mapping(request, job, _mapping_errors(exc, mapping), mapping, exc.status)
     flash(request, _("The extract is being matched against the register."))
     return RedirectResponse(f"/reconcile/jobs/{job_id}", status_code=303)
@@ -232,8 +229,6 @@ def progress(
 ) -> Response:
     """The progress bar, polled by the job's page; a finished job reloads the page."""
     job = _find(request, container, officer, job_id)
-    if isinstance(job, Response):
-        return job
     if job.status in ("done", "failed"):
         return Response(status_code=204, headers={"HX-Refresh": "true"})
     return render(

@@ -1,18 +1,20 @@
 """What the electronic identity's pages share: the signed-in citizen (their own session, not
-an officer's), the page policy that lets a form lead back to a service, and the answer to a
-service's request refused on the way."""
+an officer's; ``SignedInCitizen`` as a route's parameter), a form's context with the
+development devices' stand-ins, the page policy that lets a form lead back to a service, and
+the answer to a service's request refused on the way."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dancu.core.i18n import _
-from dancu.core.pages import error_page
+from dancu.core.pages import Answered, error_page
 from dancu.core.web import csp_allowing_form_target
+from dancu.identity.deps import IdentityNeeds
 from dancu.identity.oidc.par import AuthorizeError
 
 
@@ -22,9 +24,36 @@ def signed_in_citizen(request: Request) -> dict[str, Any] | None:
     return citizen if isinstance(citizen, dict) else None
 
 
+CITIZEN_LOGIN = "/account/login"
+
+
 def to_citizen_login() -> Response:
     """Where a citizen's page sends a visitor who is not signed in."""
-    return RedirectResponse("/account/login", status_code=303)
+    return RedirectResponse(CITIZEN_LOGIN, status_code=303)
+
+
+def _citizen_required(request: Request) -> dict[str, Any]:
+    citizen = signed_in_citizen(request)
+    if citizen is None:
+        raise Answered(to_citizen_login())
+    return citizen
+
+
+# A citizen's page's parameter (after ``_csrf: CsrfChecked`` on a form, so that a stale form
+# is refused first): the signed-in citizen; nobody signed in: to the citizen's sign-in page.
+SignedInCitizen = Annotated[dict[str, Any], Depends(_citizen_required)]
+
+
+def dev_form(
+    container: IdentityNeeds, device: str, errors: dict[str, str], values: dict[str, str]
+) -> dict[str, Any]:
+    """A form's context, with ``dev_<device>`` telling whether the development stand-in for
+    the device (the camera, the fingerprint scanner) is offered."""
+    return {
+        "errors": errors,
+        "values": values,
+        f"dev_{device}": container.settings.identity_adapters == "dev",
+    }
 
 
 def allow_form_to(response: Response, redirect_uri: str) -> Response:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
 from dancu.core.pages import (
+    Answered,
     CsrfChecked,
     error_status,
     field_errors,
@@ -32,12 +33,19 @@ from dancu.identity.oidc.par import AuthorizeError, AuthRequest
 from dancu.identity.ports import mask_phone, synthetic_selfie
 from dancu.identity.sessions import device_seen
 from dancu.identity.web._common import (
+    SignedInCitizen,
     allow_form_to,
     authorize_refused,
-    signed_in_citizen,
+    dev_form,
     to_citizen_login,
 )
-from dancu.identity.web.oidc import ATTRIBUTE_LABELS, SignInFailed, sign_in, start_session
+from dancu.identity.web.oidc import (
+    ATTRIBUTE_LABELS,
+    SignInFailed,
+    SignInFields,
+    sign_in,
+    start_session,
+)
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 MAX_SELFIE = 5 * 1024 * 1024
@@ -80,17 +88,7 @@ CORRECTION_STATUS = {"open": N_("open"), "done": N_("corrected"), "refused": N_(
 
 @router.get("/account/register")
 def register_page(request: Request, container: IdentityDep) -> Response:
-    return render(request, "identity/register.html", _register_context(container, {}, {}))
-
-
-def _register_context(
-    container: IdentityNeeds, errors: dict[str, str], values: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "errors": errors,
-        "values": values,
-        "dev_camera": container.settings.identity_adapters == "dev",
-    }
+    return render(request, "identity/register.html", dev_form(container, "camera", {}, {}))
 
 
 @router.post("/account/register")
@@ -110,7 +108,7 @@ async def register(
         photo = synthetic_selfie(container.settings.resolved_secret_key, personal_id.strip())
     if len(photo) > MAX_SELFIE:
         errors = {"selfie": _("The photo is larger than 5 MiB")}
-        context = _register_context(container, errors, values)
+        context = dev_form(container, "camera", errors, values)
         return render(request, "identity/register.html", context, 413)
     try:
         data = s.Registration(personal_id=personal_id, phone=phone, email=email, selfie=photo)
@@ -120,7 +118,7 @@ async def register(
         if "selfie" in errors and not photo:
             errors["selfie"] = _("This field is required")
         status = error_status(exc)
-        context = _register_context(container, errors, values)
+        context = dev_form(container, "camera", errors, values)
         return render(request, "identity/register.html", context, status)
     request.session["registration"] = {
         "challenge_id": challenge.challenge_id,
@@ -144,6 +142,13 @@ class _CodeStep:
 
     def restart(self) -> Response:
         return RedirectResponse(self.start, status_code=303)
+
+    def required(self, request: Request) -> dict[str, Any]:
+        """A dependency: the step under way; none: back to where it starts (``Answered``)."""
+        pending = self.pending(request)
+        if pending is None:
+            raise Answered(self.restart())
+        return pending
 
     def page(
         self,
@@ -169,6 +174,19 @@ _REGISTRATION_CODE = _CodeStep("registration", "/account/register", "identity/co
 _RESET_CODE = _CodeStep("reset", "/account/reset", "identity/reset_confirm.html")
 
 
+class _CodeForm(BaseModel):
+    """The code texted to the phone and the new passcode (registration, passcode reset)."""
+
+    code: str = Field("", max_length=10)
+    passcode: str = Field("", max_length=10)
+
+
+_CodeFields = Annotated[_CodeForm, Form()]
+# The route's parameter after ``_csrf``: the step's session entry.
+_RegistrationPending = Annotated[dict[str, Any], Depends(_REGISTRATION_CODE.required)]
+_ResetPending = Annotated[dict[str, Any], Depends(_RESET_CODE.required)]
+
+
 @router.get("/account/register/confirm")
 def confirm_page(request: Request) -> Response:
     return _REGISTRATION_CODE.show(request)
@@ -179,15 +197,12 @@ def confirm(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
-    code: Annotated[str, Form(max_length=10)] = "",
-    passcode: Annotated[str, Form(max_length=10)] = "",
+    pending: _RegistrationPending,
+    form: _CodeFields,
 ) -> Response:
-    pending = _REGISTRATION_CODE.pending(request)
-    if pending is None:
-        return _REGISTRATION_CODE.restart()
     try:
         account = container.identity.confirm_registration(
-            s.Confirmation(challenge_id=pending["challenge_id"], code=code, passcode=passcode),
+            s.Confirmation(challenge_id=pending["challenge_id"], **form.model_dump()),
             device_seen(request),
         )
     except (ValidationError, DancuError) as exc:
@@ -209,11 +224,10 @@ def account_login(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
-    personal_id: Annotated[str, Form(max_length=20)] = "",
-    passcode: Annotated[str, Form(max_length=64)] = "",
+    form: SignInFields,
 ) -> Response:
     try:
-        sign_in(request, container, personal_id, passcode)
+        sign_in(request, container, form)
     except SignInFailed as failed:
         context = {**failed.context, "auth": None, "action": "/account/login"}
         return render(request, "identity/login.html", context, failed.status)
@@ -221,10 +235,7 @@ def account_login(
 
 
 @router.get("/account")
-def account_page(request: Request, container: IdentityDep) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def account_page(request: Request, container: IdentityDep, citizen: SignedInCitizen) -> Response:
     return render(request, "identity/account.html", _account_context(container, citizen, {}, {}))
 
 
@@ -259,13 +270,11 @@ def request_correction(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
     field: Annotated[str, Form(max_length=30)] = "",
     proposed: Annotated[str, Form(max_length=300)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     values = {"field": field, "proposed": proposed, "reason": reason}
     try:
         data = s.CorrectionRequestIn(field=field, proposed=proposed, reason=reason)
@@ -284,10 +293,8 @@ def revoke_consent(
     container: IdentityDep,
     consent_id: int,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     account_id = container.authorizer.account_id(citizen["personal_id"])
     names = {c["id"]: c["client"] for c in container.authorizer.consents(account_id)}
     if container.authorizer.revoke_consent(account_id, consent_id):
@@ -401,15 +408,12 @@ def reset_confirm(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
-    code: Annotated[str, Form(max_length=10)] = "",
-    passcode: Annotated[str, Form(max_length=10)] = "",
+    pending: _ResetPending,
+    form: _CodeFields,
 ) -> Response:
-    pending = _RESET_CODE.pending(request)
-    if pending is None:
-        return _RESET_CODE.restart()
     challenge_id = pending.get("challenge_id")
     try:
-        data = s.Confirmation(challenge_id=challenge_id or 0, code=code, passcode=passcode)
+        data = s.Confirmation(challenge_id=challenge_id or 0, **form.model_dump())
         if challenge_id is None:  # no such account, or another phone: no code was sent
             container.identity.refuse_unsent_reset(
                 data, int(pending.get("tries", 0)), float(pending.get("started", 0))

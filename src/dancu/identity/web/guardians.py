@@ -13,7 +13,7 @@ from dancu.core.errors import DancuError
 from dancu.core.i18n import _
 from dancu.core.pages import CsrfChecked, field_errors, render
 from dancu.identity.deps import IdentityDep, IdentityNeeds
-from dancu.identity.web._common import signed_in_citizen, to_citizen_login
+from dancu.identity.web._common import SignedInCitizen
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 
@@ -33,10 +33,7 @@ def _context(
 
 
 @router.get("/account/children")
-def children_page(request: Request, container: IdentityDep) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def children_page(request: Request, container: IdentityDep, citizen: SignedInCitizen) -> Response:
     return render(request, "identity/children.html", _context(container, citizen, {}, {}))
 
 
@@ -45,11 +42,9 @@ def register_child(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
     personal_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     number = personal_id.strip()
     if not ids.is_well_formed(number):
         errors = {"personal_id": _("Enter the child's 12-digit personal ID number.")}

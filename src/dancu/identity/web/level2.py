@@ -5,7 +5,7 @@ commune police or the card office regardless of residence, so any commune's offi
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -23,7 +23,8 @@ from dancu.core.pages import (
     render,
 )
 from dancu.identity import schemas as s
-from dancu.identity.deps import IdentityDep, IdentityNeeds
+from dancu.identity.deps import IdentityDep
+from dancu.identity.web._common import dev_form
 
 router = APIRouter(tags=["account"], include_in_schema=False)
 
@@ -35,7 +36,7 @@ router = APIRouter(tags=["account"], include_in_schema=False)
 def level2_page(request: Request, officer: WebOfficer, container: IdentityDep) -> Response:
     if not officer.can_write:
         return _level2_forbidden(request)
-    return render(request, "identity/level2.html", _level2_context(container, {}, {}))
+    return render(request, "identity/level2.html", dev_form(container, "scanner", {}, {}))
 
 
 @router.post("/identity/level2")
@@ -77,23 +78,13 @@ def level2(
             errors["fingerprint_scan"] = _("Capture the fingerprints first")
         status = error_status(exc)
         return render(
-            request, "identity/level2.html", _level2_context(container, errors, values), status
+            request, "identity/level2.html", dev_form(container, "scanner", errors, values), status
         )
     message = _("Level 2 activated for %(id)s.") % {"id": account.personal_id}
     if account.status == "pending":
         message += " " + _("A code to set the passcode was sent by SMS.")
     flash(request, message)
     return RedirectResponse("/identity/level2", status_code=303)
-
-
-def _level2_context(
-    container: IdentityNeeds, errors: dict[str, str], values: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "errors": errors,
-        "values": values,
-        "dev_scanner": container.settings.identity_adapters == "dev",
-    }
 
 
 def _level2_forbidden(request: Request) -> Response:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from dancu.core.errors import DancuError
 from dancu.core.i18n import N_, _
@@ -87,15 +87,14 @@ def login(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
-    personal_id: Annotated[str, Form(max_length=20)] = "",
-    passcode: Annotated[str, Form(max_length=64)] = "",
+    form: SignInFields,
 ) -> Response:
     auth = _pending(request)
     if auth is None:
         return _no_request(request)
     base = issuer(request, container.settings.issuer)
     try:
-        account = sign_in(request, container, personal_id, passcode)
+        account = sign_in(request, container, form)
     except SignInFailed as failed:
         return _page(request, "identity/login.html", auth, failed.context, failed.status)
     try:
@@ -184,9 +183,18 @@ class SignInFailed(Exception):
         self.context, self.status = context, status
 
 
-def sign_in(
-    request: Request, container: IdentityNeeds, personal_id: str, passcode: str
-) -> s.AccountOut:
+class SignInForm(BaseModel):
+    """The citizen's sign-in form, on the citizen's pages and on a service's sign-in."""
+
+    personal_id: str = Field("", max_length=20)
+    passcode: str = Field("", max_length=64)
+
+
+# The sign-in route's form parameter.
+SignInFields = Annotated[SignInForm, Form()]
+
+
+def sign_in(request: Request, container: IdentityNeeds, form: SignInForm) -> s.AccountOut:
     """Check the passcode and start the citizen's session on this device (recorded in the
     citizen's device list); on failure, ``SignInFailed`` carries the sign-in form's errors
     and the answer's status. An account with an authenticator app is not signed in yet:
@@ -194,16 +202,16 @@ def sign_in(
     whose answer goes to /account/login/otp (``account.second_factor``)."""
     try:
         account = container.identity.login(
-            s.Login(personal_id=personal_id, passcode=passcode), device_seen(request)
+            s.Login(personal_id=form.personal_id, passcode=form.passcode), device_seen(request)
         )
     except SecondFactorRequired as needed:
         next_page = "/oidc/consent" if request.url.path.startswith("/oidc/") else "/account"
         request.session["mfa"] = {"ticket": needed.ticket, "next": next_page}
-        context = {"errors": {}, "values": {"personal_id": personal_id}, "step": "otp"}
+        context = {"errors": {}, "values": {"personal_id": form.personal_id}, "step": "otp"}
         raise SignInFailed(context, 200) from None
     except (ValidationError, DancuError) as exc:
         status = error_status(exc)
-        context = {"errors": field_errors(exc), "values": {"personal_id": personal_id}}
+        context = {"errors": field_errors(exc), "values": {"personal_id": form.personal_id}}
         raise SignInFailed(context, status) from None
     start_session(request, account)
     return account

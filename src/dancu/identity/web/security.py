@@ -22,7 +22,7 @@ from dancu.core.pages import (
 )
 from dancu.identity.deps import IdentityDep, IdentityNeeds
 from dancu.identity.sessions import current_device
-from dancu.identity.web._common import signed_in_citizen, to_citizen_login
+from dancu.identity.web._common import SignedInCitizen
 from dancu.identity.web.account import EVENT_LABELS, FACTOR_LABELS, HISTORY_PAGE
 
 router = APIRouter(tags=["account"], include_in_schema=False)
@@ -32,10 +32,7 @@ router = APIRouter(tags=["account"], include_in_schema=False)
 
 
 @router.get("/account/totp")
-def totp_page(request: Request, container: IdentityDep) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def totp_page(request: Request, container: IdentityDep, citizen: SignedInCitizen) -> Response:
     return render(request, "identity/totp.html", _totp_context(container, citizen, {}))
 
 
@@ -67,14 +64,12 @@ def _totp_context(
 def _totp_action(
     request: Request,
     container: IdentityNeeds,
+    citizen: dict[str, Any],
     action: Callable[[str, int | None], object],
     done: str | None = None,
 ) -> Response:
     """One change to the citizen's authenticator app: a refusal shows the app's page with
     the reason, success goes back to it (with ``done`` as the message)."""
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     try:
         action(citizen["personal_id"], current_device(request))
     except DancuError as exc:
@@ -90,11 +85,12 @@ def totp_start(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
 ) -> Response:
     def start(personal_id: str, _device: int | None) -> object:
         return container.identity.start_totp(personal_id)
 
-    return _totp_action(request, container, start)
+    return _totp_action(request, container, citizen, start)
 
 
 @router.post("/account/totp/confirm")
@@ -102,13 +98,14 @@ def totp_confirm(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
     code: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     def confirm(personal_id: str, device: int | None) -> object:
         return container.identity.confirm_totp(personal_id, code, device)
 
     done = _("The authenticator app is set up: sign-in will ask for its code.")
-    return _totp_action(request, container, confirm, done)
+    return _totp_action(request, container, citizen, confirm, done)
 
 
 @router.post("/account/totp/remove")
@@ -116,23 +113,21 @@ def totp_remove(
     request: Request,
     container: IdentityDep,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
     passcode: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     def remove(personal_id: str, device: int | None) -> object:
         return container.identity.remove_totp(personal_id, passcode, device)
 
     done = _("The authenticator app was removed: sign-in asks for the passcode only.")
-    return _totp_action(request, container, remove, done)
+    return _totp_action(request, container, citizen, remove, done)
 
 
 # -- devices and history ---------------------------------------------------------------------
 
 
 @router.get("/account/devices")
-def devices_page(request: Request, container: IdentityDep) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def devices_page(request: Request, container: IdentityDep, citizen: SignedInCitizen) -> Response:
     context = {
         "devices": container.identity.devices(citizen["personal_id"]),
         "current": current_device(request),
@@ -146,10 +141,8 @@ def revoke_device(
     container: IdentityDep,
     device_id: int,
     _csrf: CsrfChecked,
+    citizen: SignedInCitizen,
 ) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
     if container.identity.revoke_device(citizen["personal_id"], device_id):
         if device_id == current_device(request):
             request.session.pop("citizen", None)
@@ -160,10 +153,9 @@ def revoke_device(
 
 
 @router.get("/account/history")
-def history_page(request: Request, container: IdentityDep, page: int = 1) -> Response:
-    citizen = signed_in_citizen(request)
-    if citizen is None:
-        return to_citizen_login()
+def history_page(
+    request: Request, container: IdentityDep, citizen: SignedInCitizen, page: int = 1
+) -> Response:
     page = max(1, min(page, 10_000))
     events = container.identity.history(
         citizen["personal_id"], limit=HISTORY_PAGE + 1, offset=(page - 1) * HISTORY_PAGE
