@@ -167,7 +167,20 @@ class Household(Base):
     dissolved_on: Mapped[date | None] = mapped_column(Date)
 
 
-class HouseholdMember(Base):
+class TwoClocks:
+    """The two clocks of a household membership or a residence: when it held in the world,
+    when the register learned it and when a correction replaced it, and the civil event that
+    caused it. SQLAlchemy places a mixin's columns after the table's own, which is where these
+    tables have them; ``person_version`` has them before its attributes, so it spells them out."""
+
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
+
+
+class HouseholdMember(TwoClocks, Base):
     __tablename__ = "household_member"
     __table_args__ = (
         Index("ix_household_member_open", "household_id", sqlite_where=OPEN, postgresql_where=OPEN),
@@ -177,14 +190,9 @@ class HouseholdMember(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     relationship: Mapped[str] = mapped_column(String(20))  # to the head: head, spouse, child…
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
 
 
-class Residence(Base):
+class Residence(TwoClocks, Base):
     """Permanent (thường trú) or temporary (tạm trú) residence, against the commune valid on
     ``valid_from`` (a legacy commune before 1 July 2025)."""
 
@@ -196,11 +204,6 @@ class Residence(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"))
     address_line: Mapped[str] = mapped_column(String(200), default="")
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
 
 
 class PersonCurrent(Base):
