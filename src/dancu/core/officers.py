@@ -10,8 +10,6 @@ import re
 import time
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,11 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from dancu.core.access import OfficerContext, Role
 from dancu.core.errors import Forbidden, Invalid, Unauthorized
 from dancu.core.models import Officer
+from dancu.core.passwords import argon2id, verify
 from dancu.core.timeutil import utcnow
 from dancu.core.units import NEW, UnitDirectory
 
 AGENCY_CODE = re.compile(r"[a-z0-9_-]{2,40}")
-HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+HASHER = argon2id()
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 # A dummy hash so a login for an unknown user costs the same time as one for a known user.
@@ -103,12 +102,12 @@ def authenticate(
             select(Officer).where(Officer.username == username).with_for_update()
         ).first()
         if officer is None or not officer.active:
-            _verify(_DUMMY, password)
+            verify(HASHER, _DUMMY, password)
             raise LoginFailed("wrong user name or password")
         now = utcnow()
         if officer.locked_until is not None and officer.locked_until > now:
             raise LoginFailed("too many failed attempts; try again later")
-        if not _verify(officer.password_hash, password):
+        if not verify(HASHER, officer.password_hash, password):
             officer.failed_logins += 1
             if officer.failed_logins >= MAX_FAILURES:
                 officer.locked_until, officer.failed_logins = now + LOCKOUT, 0
@@ -117,13 +116,6 @@ def authenticate(
         if HASHER.check_needs_rehash(officer.password_hash):
             officer.password_hash = HASHER.hash(password)
         return officer, context_for(officer, units)
-
-
-def _verify(hashed: str, password: str) -> bool:
-    try:
-        return HASHER.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 class TokenSigner:

@@ -100,6 +100,15 @@ def registry_export(
         console.print(f"{rows:,} people written to {out}")
 
 
+def _as_of_date(as_of: str | None) -> date | None:
+    """The ``--as-of`` option as a date (None when not given); exit 2 when it is not one."""
+    try:
+        return date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+
+
 @registry_app.command("show")
 def registry_show(
     personal_id: str,
@@ -107,11 +116,7 @@ def registry_show(
 ) -> None:
     """Print a person's record (audited as a system read)."""
 
-    try:
-        valid_on = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    valid_on = _as_of_date(as_of)
     with open_registry() as container:
         try:
             person = container.registry.get_person(
@@ -134,11 +139,7 @@ def synth_population(
     """Generate a realistic synthetic population file (names, households, ages, provinces)."""
     from dancu.registry.synth_population import generate_population
 
-    try:
-        reference = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        console.print(f"[red]--as-of: {as_of!r} is not a date (YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    reference = _as_of_date(as_of)
     try:
         with progress_bar(console) as progress:
             task = progress.add_task("people", total=people)

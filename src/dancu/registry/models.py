@@ -26,12 +26,19 @@ from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import TextClause
 
 from dancu.core.db import Base, UTCDateTime
 from dancu.core.models import BigID
 from dancu.core.timeutil import utcnow
 
 OPEN = text("superseded_at IS NULL")
+
+
+def _partial(name: str, *columns: str, where: str | TextClause, unique: bool = False) -> Index:
+    """An index over the rows matching ``where`` only, partial on SQLite and PostgreSQL alike."""
+    clause = text(where) if isinstance(where, str) else where
+    return Index(name, *columns, unique=unique, sqlite_where=clause, postgresql_where=clause)
 
 
 class CivilEvent(Base):
@@ -60,15 +67,7 @@ class Person(Base):
 
 class PersonVersion(Base):
     __tablename__ = "person_version"
-    __table_args__ = (
-        Index(
-            "ix_person_version_open",
-            "person_id",
-            "valid_from",
-            sqlite_where=OPEN,
-            postgresql_where=OPEN,
-        ),
-    )
+    __table_args__ = (_partial("ix_person_version_open", "person_id", "valid_from", where=OPEN),)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
@@ -100,12 +99,8 @@ class PersonIdentifier(Base):
 
     __tablename__ = "person_identifier"
     __table_args__ = (
-        Index(
-            "uq_person_identifier_personal_id",
-            "value",
-            unique=True,
-            sqlite_where=text("kind = 'personal_id'"),
-            postgresql_where=text("kind = 'personal_id'"),
+        _partial(
+            "uq_person_identifier_personal_id", "value", where="kind = 'personal_id'", unique=True
         ),
         Index("ix_person_identifier_kind_value", "kind", "value"),
     )
@@ -129,13 +124,7 @@ class PersonMerge(Base):
     __tablename__ = "person_merge"
     __table_args__ = (
         # A person is merged into one survivor at a time: the database refuses a second.
-        Index(
-            "uq_person_merge_open",
-            "merged_id",
-            unique=True,
-            sqlite_where=text("status = 'merged'"),
-            postgresql_where=text("status = 'merged'"),
-        ),
+        _partial("uq_person_merge_open", "merged_id", where="status = 'merged'", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
@@ -167,16 +156,12 @@ class Household(Base):
     dissolved_on: Mapped[date | None] = mapped_column(Date)
 
 
-class HouseholdMember(Base):
-    __tablename__ = "household_member"
-    __table_args__ = (
-        Index("ix_household_member_open", "household_id", sqlite_where=OPEN, postgresql_where=OPEN),
-    )
+class TwoClocks:
+    """The two clocks of a household membership or a residence: when it held in the world,
+    when the register learned it and when a correction replaced it, and the civil event that
+    caused it. SQLAlchemy places a mixin's columns after the table's own, which is where these
+    tables have them; ``person_version`` has them before its attributes, so it spells them out."""
 
-    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
-    relationship: Mapped[str] = mapped_column(String(20))  # to the head: head, spouse, child…
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -184,7 +169,17 @@ class HouseholdMember(Base):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
 
 
-class Residence(Base):
+class HouseholdMember(TwoClocks, Base):
+    __tablename__ = "household_member"
+    __table_args__ = (_partial("ix_household_member_open", "household_id", where=OPEN),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    relationship: Mapped[str] = mapped_column(String(20))  # to the head: head, spouse, child…
+
+
+class Residence(TwoClocks, Base):
     """Permanent (thường trú) or temporary (tạm trú) residence, against the commune valid on
     ``valid_from`` (a legacy commune before 1 July 2025)."""
 
@@ -196,11 +191,6 @@ class Residence(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"))
     address_line: Mapped[str] = mapped_column(String(200), default="")
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
 
 
 class PersonCurrent(Base):

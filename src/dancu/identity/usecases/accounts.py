@@ -5,14 +5,13 @@ failures, changes, the consents they withdrew), and what the register holds abou
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import OfficerContext, Role
 from dancu.core.db import write_session
 from dancu.identity import schemas as s
 from dancu.identity.models import AccountEvent
 from dancu.identity.usecases.shared import (
-    People,
+    PeopleUseCase,
     account_out,
     add_event,
     citizen_account,
@@ -23,10 +22,7 @@ from dancu.identity.usecases.shared import (
 from dancu.registry.schemas import PersonPublic
 
 
-class Accounts:
-    def __init__(self, factory: sessionmaker[Session], people: People) -> None:
-        self.factory, self.people = factory, people
-
+class Accounts(PeopleUseCase):
     def account(self, personal_id: str) -> s.AccountOut:
         with self.factory() as session:
             account = find_account(session, personal_id)

@@ -7,7 +7,6 @@ refuse it with a note telling the citizen why.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Entry, record_change
@@ -17,7 +16,7 @@ from dancu.core.timeutil import utcnow
 from dancu.identity import schemas as s
 from dancu.identity.models import Account, CorrectionRequest
 from dancu.identity.usecases.shared import (
-    People,
+    PeopleUseCase,
     add_event,
     citizen_account,
     citizen_entry,
@@ -30,10 +29,7 @@ from dancu.identity.usecases.shared import (
 from dancu.registry.schemas import PersonPublic
 
 
-class Corrections:
-    def __init__(self, factory: sessionmaker[Session], people: People) -> None:
-        self.factory, self.people = factory, people
-
+class Corrections(PeopleUseCase):
     # -- the citizen's requests -----------------------------------------------------------
 
     def request_correction(self, personal_id: str, data: s.CorrectionRequestIn) -> s.CorrectionOut:

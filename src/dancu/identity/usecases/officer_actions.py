@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from dancu.core import ids
 from dancu.core.access import OfficerContext
@@ -32,7 +32,7 @@ from dancu.identity.models import (
 from dancu.identity.usecases.shared import (
     DECEASED,
     MERGED,
-    People,
+    PeopleUseCase,
     account_out,
     add_event,
     clear_second_factor,
@@ -52,10 +52,7 @@ ACCESS_HORIZON = timedelta(hours=1)
 OFFICER_EVENTS = 20
 
 
-class OfficerActions:
-    def __init__(self, factory: sessionmaker[Session], people: People) -> None:
-        self.factory, self.people = factory, people
-
+class OfficerActions(PeopleUseCase):
     def officer_view(self, ctx: OfficerContext, personal_id: str) -> s.OfficerAccountView:
         """The account's state for an officer: level, status and why it is suspended, the
         authenticator app, the devices signed in, the latest events, and who it belongs to

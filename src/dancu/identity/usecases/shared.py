@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Generic, TypeVar, cast, overload
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.core.access import OfficerContext, Role
 from dancu.core.audit import Actor, Entry
 from dancu.core.errors import Conflict, DancuError, Forbidden, Invalid, NotFound
+from dancu.core.passwords import argon2id, verify
 from dancu.core.timeutil import today, utcnow
 from dancu.identity import schemas as s
 from dancu.identity.devices import cookie_digest, describe_agent, mask_ip
@@ -35,7 +34,7 @@ from dancu.registry.service import RegistryService
 # one core here. A passcode has only a million values, so the hash alone cannot stop an
 # offline attack on a stolen database; what protects it is the lockout below and keeping
 # the hashes out of reach. The cost is kept low enough that a login stays far under 100 ms.
-PASSCODE_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+PASSCODE_HASHER = argon2id()
 DUMMY_HASH = PASSCODE_HASHER.hash("000000")
 
 FREE_FAILURES = 4  # failures before the first lockout
@@ -138,10 +137,7 @@ def require_strong(passcode: str) -> None:
 
 
 def verify_passcode(hashed: str, passcode: str) -> bool:
-    try:
-        return PASSCODE_HASHER.verify(hashed, passcode)
-    except (VerificationError, InvalidHashError):
-        return False
+    return verify(PASSCODE_HASHER, hashed, passcode)
 
 
 # -- the register -----------------------------------------------------------------------
@@ -177,6 +173,13 @@ class People:
             return self.registry.get_person(REGISTRY_CONTEXT, personal_id)
         except NotFound:
             return None
+
+
+class PeopleUseCase:
+    """A use case over the accounts and the people of the register they belong to."""
+
+    def __init__(self, factory: sessionmaker[Session], people: People) -> None:
+        self.factory, self.people = factory, people
 
 
 def require_alive(person: PersonPublic) -> None:
