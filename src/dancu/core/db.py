@@ -19,6 +19,8 @@ from sqlalchemy import (
     make_url,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from dancu.core.errors import Invalid
@@ -143,8 +145,5 @@ def insert_or_skip(session: Session, table: Any, **values: Any) -> None:
     databases): for facts that concurrent writers may record at once, such as a revoked
     token's id, where the second writer must neither fail nor change the first's row. On
     PostgreSQL the second waits for the first's commit instead of colliding."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(table).values(**values).on_conflict_do_nothing())

@@ -71,7 +71,7 @@ class WebContext:
     homes: Mapping[Role, str] = field(default_factory=dict)
 
 
-_CONTEXTS: dict[str, WebContext] = {}
+_REGISTERED: set[str] = set()
 _HOMES: dict[Role, str] = {}
 _TABS: list[Tab] = []
 
@@ -79,9 +79,9 @@ _TABS: list[Tab] = []
 def register(context: WebContext) -> None:
     """Add a context's templates, tabs and home pages (once; the first home for a role
     stands). The composition root calls this for every context, in menu order."""
-    if context.name in _CONTEXTS:
+    if context.name in _REGISTERED:
         return
-    _CONTEXTS[context.name] = context
+    _REGISTERED.add(context.name)
     add_templates(context.templates)
     _TABS.extend(context.tabs)
     for role, href in context.homes.items():
